@@ -1,0 +1,182 @@
+"""What a running task yields, and the result it ends in.
+
+A task's ``run(params, ctx)`` is a generator of these small dataclasses.  The CLI and the
+TUI drive the same generator; :class:`ResultBuilder` folds events into a :class:`Result`,
+so what a run showed while it went and what is saved afterwards are the same data.
+
+Pure Python: no torch, no UI.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = [
+    "Progress",
+    "Points",
+    "Table",
+    "Observation",
+    "Metric",
+    "Artifact",
+    "Diverged",
+    "Cancelled",
+    "Result",
+    "ResultBuilder",
+    "STATUSES",
+    "jsonable",
+]
+
+STATUSES = ("ok", "diverged", "cancelled", "error")
+
+
+@dataclass(frozen=True)
+class Progress:
+    step: int
+    total: int
+
+
+@dataclass(frozen=True)
+class Points:
+    """Points appended to the named series (x and y of equal length)."""
+
+    series: str
+    x: list[float]
+    y: list[float]
+
+
+@dataclass(frozen=True)
+class Table:
+    """A table, replacing any earlier one of the same name."""
+
+    name: str
+    columns: list[str]
+    rows: list[list[Any]]
+
+
+@dataclass(frozen=True)
+class Observation:
+    text: str
+
+
+@dataclass(frozen=True)
+class Metric:
+    name: str
+    value: Any
+
+
+@dataclass(frozen=True)
+class Artifact:
+    """Structured data for a view: a graph, a landscape grid, a decision boundary."""
+
+    name: str
+    data: Any
+
+
+class Diverged(Exception):
+    """Raised by a task when its numbers stopped being finite."""
+
+    def __init__(self, step: int, hint: str = ""):
+        self.step = step
+        self.hint = hint
+        super().__init__(f"diverged at step {step}" + (f": {hint}" if hint else ""))
+
+
+class Cancelled(Exception):
+    """Raised (through ``ctx.check()``) when the user cancelled the run."""
+
+
+@dataclass
+class Result:
+    task: str
+    params: dict[str, Any]
+    status: str = "ok"
+    metrics: dict[str, Any] = field(default_factory=dict)
+    series: dict[str, dict[str, list[float]]] = field(default_factory=dict)
+    tables: dict[str, dict[str, Any]] = field(default_factory=dict)
+    observations: list[str] = field(default_factory=list)
+    artifacts: dict[str, Any] = field(default_factory=dict)
+    message: str = ""
+    step: int | None = None
+    device: str = "cpu"
+    dtype: str = "float32"
+    seed: int = 0
+    started: str = ""
+    ended: str = ""
+    duration_s: float = 0.0
+    versions: dict[str, str] = field(default_factory=dict)
+    id: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        return jsonable(
+            {
+                "id": self.id,
+                "task": self.task,
+                "params": self.params,
+                "status": self.status,
+                "message": self.message,
+                "step": self.step,
+                "device": self.device,
+                "dtype": self.dtype,
+                "seed": self.seed,
+                "started": self.started,
+                "ended": self.ended,
+                "duration_s": self.duration_s,
+                "versions": self.versions,
+                "metrics": self.metrics,
+                "series": self.series,
+                "tables": self.tables,
+                "observations": self.observations,
+                "artifacts": self.artifacts,
+            }
+        )
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> "Result":
+        if not isinstance(data, dict) or "task" not in data or "status" not in data:
+            raise ValueError("not a saved run (no task or status)")
+        if data["status"] not in STATUSES:
+            raise ValueError(f"unknown status {data['status']!r}")
+        known = set(cls.__dataclass_fields__)
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+
+def jsonable(value: Any) -> Any:
+    """Plain JSON data: tuples become lists, non-finite floats become None."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [jsonable(v) for v in value]
+    if value is None or isinstance(value, (str, int, bool)):
+        return value
+    if hasattr(value, "tolist"):
+        return jsonable(value.tolist())
+    return str(value)
+
+
+class ResultBuilder:
+    """Folds events into a :class:`Result` (used by the CLI, the TUI and sweeps)."""
+
+    def __init__(self, result: Result):
+        self.result = result
+        self.progress = Progress(0, 0)
+
+    def add(self, event: Any) -> None:
+        r = self.result
+        if isinstance(event, Points):
+            s = r.series.setdefault(event.series, {"x": [], "y": []})
+            s["x"].extend(event.x)
+            s["y"].extend(event.y)
+        elif isinstance(event, Progress):
+            self.progress = event
+        elif isinstance(event, Metric):
+            r.metrics[event.name] = event.value
+        elif isinstance(event, Table):
+            r.tables[event.name] = {"columns": list(event.columns), "rows": [list(row) for row in event.rows]}
+        elif isinstance(event, Observation):
+            r.observations.append(event.text)
+        elif isinstance(event, Artifact):
+            r.artifacts[event.name] = event.data

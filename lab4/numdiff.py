@@ -1,0 +1,127 @@
+"""Finite differences, written as the handout writes them.
+
+Forward:   f'(x) ~ (f(x + h) - f(x)) / h          error O(h)
+Backward:  f'(x) ~ (f(x) - f(x - h)) / h          error O(h)
+Central:   f'(x) ~ (f(x + h) - f(x - h)) / (2h)   error O(h^2)
+
+In floating point the step that is actually taken is ``(x + h) - x`` (or
+``(x + h) - (x - h)``), not ``h``: we divide by the represented step, and report points
+where it vanished (``x + h == x``: h below ~eps * |x|).  The best central step is near
+``cbrt(eps) * max(1, |x|)``.
+
+For f: R^n -> R the central-difference gradient needs 2n evaluations of f.  We build the
+2n perturbed points as a batch and evaluate them in chunks of coordinates, so memory is
+bounded (``max_elements``) and there is no Python loop over coordinates.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+
+__all__ = [
+    "forward_difference",
+    "backward_difference",
+    "central_difference",
+    "central_difference_gradient",
+    "central_difference_gradient_loop",
+    "auto_step",
+]
+
+Tensor = torch.Tensor
+
+
+def auto_step(x: Tensor) -> Tensor:
+    """cbrt(eps) * max(1, |x|): the step that balances truncation and round-off."""
+    eps = torch.finfo(x.dtype).eps
+    return eps ** (1.0 / 3.0) * torch.clamp(x.detach().abs(), min=1.0)
+
+
+def forward_difference(f: Callable[[Tensor], Tensor], x: Tensor, h: float) -> tuple[Tensor, Tensor]:
+    """Elementwise forward difference of an elementwise f; returns (derivative, vanished mask)."""
+    xp = x + h
+    step = xp - x
+    vanished = step == 0
+    d = (f(xp) - f(x)) / step
+    return torch.where(vanished, torch.full_like(d, float("nan")), d), vanished
+
+
+def backward_difference(f: Callable[[Tensor], Tensor], x: Tensor, h: float) -> tuple[Tensor, Tensor]:
+    """Elementwise backward difference; returns (derivative, vanished mask)."""
+    xm = x - h
+    step = x - xm
+    vanished = step == 0
+    d = (f(x) - f(xm)) / step
+    return torch.where(vanished, torch.full_like(d, float("nan")), d), vanished
+
+
+def central_difference(f: Callable[[Tensor], Tensor], x: Tensor, h: float) -> tuple[Tensor, Tensor]:
+    """Elementwise central difference; returns (derivative, vanished mask)."""
+    xp, xm = x + h, x - h
+    step = xp - xm
+    vanished = step == 0
+    d = (f(xp) - f(xm)) / step
+    return torch.where(vanished, torch.full_like(d, float("nan")), d), vanished
+
+
+def central_difference_gradient(
+    f: Callable[[Tensor], Tensor],
+    x: Tensor,
+    h: float | Tensor | None = None,
+    max_elements: int = 1 << 22,
+) -> Tensor:
+    """Gradient of f: R^n -> R at x by central differences, batched in chunks.
+
+    ``f`` takes a batch of points of shape (B, n) and returns (B,).  For coordinate i:
+
+        g_i = (f(x + h_i e_i) - f(x - h_i e_i)) / ((x_i + h_i) - (x_i - h_i))
+
+    The chunk of coordinates evaluated together is sized so that the perturbed batch holds
+    at most ``max_elements`` numbers.  A coordinate whose step vanished gets NaN.
+    """
+    if x.dim() != 1:
+        raise ValueError(f"x must be a vector, got shape {tuple(x.shape)}")
+    x = x.detach()
+    n = x.numel()
+    if h is None:
+        steps = auto_step(x)
+    else:
+        steps = torch.as_tensor(h, dtype=x.dtype, device=x.device).expand(n)
+    plus, minus = x + steps, x - steps
+    denom = plus - minus
+    grad = torch.empty_like(x)
+    chunk = max(1, min(n, max_elements // max(1, 2 * n)))
+    with torch.no_grad():
+        for a in range(0, n, chunk):
+            b = min(n, a + chunk)
+            k = b - a
+            batch = x.expand(2 * k, n).clone()
+            idx = torch.arange(k, device=x.device)
+            batch[idx, a + idx] = plus[a:b]
+            batch[k + idx, a + idx] = minus[a:b]
+            values = f(batch)
+            grad[a:b] = (values[:k] - values[k:]) / denom[a:b]
+    return torch.where(denom == 0, torch.full_like(grad, float("nan")), grad)
+
+
+def central_difference_gradient_loop(
+    f: Callable[[Tensor], Tensor], x: Tensor, h: float | Tensor | None = None
+) -> Tensor:
+    """The textbook per-coordinate loop (perturb, evaluate, restore): the benchmark baseline."""
+    x = x.detach().clone()
+    n = x.numel()
+    steps = auto_step(x) if h is None else torch.as_tensor(h, dtype=x.dtype, device=x.device).expand(n)
+    grad = torch.empty_like(x)
+    with torch.no_grad():
+        for i in range(n):
+            old = x[i].clone()
+            x[i] = old + steps[i]
+            up = f(x[None])[0]
+            plus = x[i].clone()
+            x[i] = old - steps[i]
+            down = f(x[None])[0]
+            minus = x[i].clone()
+            x[i] = old
+            grad[i] = (up - down) / (plus - minus)
+    return grad

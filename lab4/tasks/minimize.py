@@ -1,0 +1,177 @@
+"""Handout task 3: minimise ``generate_function(dim, complexity, seed)`` by gradient descent.
+
+Each step takes the gradient with autograd (``torch.autograd.grad``) at w (or at the
+Nesterov look-ahead w + beta v) and applies the handout's update from :mod:`lab4.optim`.
+The loss f(w_t) - f* (f* = 0) and the distance ||w_t - c|| are recorded from t = 0, the
+start point.  Values stay on the device and are copied to the host in blocks, so a step
+costs no host-device synchronisation.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Iterator
+
+from lab4.events import Artifact, Diverged, Metric, Observation, Points, Progress, Table
+from lab4.spec import ChoiceParam, FloatParam, IntParam, Spec
+from lab4.tasks import Task
+
+OPTIMIZERS = ("gd", "momentum", "nesterov")  # the same names as lab4.optim.OPTIMIZERS
+FLUSH = 64  # steps between host copies of the recorded values
+TRAJECTORY_LIMIT = 2000
+
+SPEC = Spec(
+    (
+        IntParam("dim", 2, help="number of variables", ge=1, le=10_000_000),
+        IntParam("complexity", 1, help="1 quadratic, 2 ill-conditioned, 3 coupled, 4 rippled, 5 curved valley", ge=1, le=5),
+        ChoiceParam("optimizer", "gd", help="gd, momentum or nesterov (handout formulas)", choices=OPTIMIZERS),
+        FloatParam("lr", 0.01, help="learning rate", gt=0, le=1e3),
+        FloatParam("beta", 0.9, help="momentum coefficient (ignored by gd)", ge=0, lt=1),
+        IntParam("steps", 1000, help="number of updates", ge=1, le=10_000_000),
+        FloatParam("tol", 1e-6, help="converged when f - f* <= tol", gt=0),
+    )
+)
+
+
+def run(params: dict[str, Any], ctx: Any) -> Iterator[Any]:
+    import torch
+
+    from lab4.landscapes import generate_function
+    from lab4.optim import apply_step, lookahead
+
+    dim, steps, lr, beta, tol = params["dim"], params["steps"], params["lr"], params["beta"], params["tol"]
+    optimizer = params["optimizer"]
+    f = generate_function(dim, params["complexity"], ctx.seed).to(ctx.torch_device, ctx.torch_dtype)
+    w = f.start.clone()
+    v = torch.zeros_like(w)
+    yield Observation(f"Level {params['complexity']}: {f.formula}; dim = {dim}, optimum f* = 0 at a seeded c.")
+
+    losses = torch.empty(steps + 1, dtype=w.dtype, device=w.device)
+    distances = torch.empty(steps + 1, dtype=w.dtype, device=w.device)
+    track = dim == 2
+    path = torch.empty((steps + 1, 2), dtype=w.dtype, device=w.device) if track else None
+    loss_host: list[float] = []
+    dist_host: list[float] = []
+
+    def flush(upto: int) -> Iterator[Any]:
+        """Copy values [len(loss_host), upto) to the host; stop at the first non-finite one."""
+        start = len(loss_host)
+        if upto <= start:
+            return
+        block = losses[start:upto].tolist()
+        dblock = distances[start:upto].tolist()
+        bad = next((i for i, value in enumerate(block) if not math.isfinite(value)), None)
+        keep = len(block) if bad is None else bad
+        loss_host.extend(block[:keep])
+        dist_host.extend(dblock[:keep])
+        xs = list(range(start, start + keep))
+        if keep:
+            yield Points("loss", xs, block[:keep])
+            yield Points("distance", xs, dblock[:keep])
+            if track:
+                pts = path[start : start + keep].tolist()
+                yield Points("trajectory", [p[0] for p in pts], [p[1] for p in pts])
+        yield Progress(start + keep - 1 if keep else start, steps)
+        if bad is not None:
+            raise Diverged(
+                start + bad,
+                f"f(w) is no longer finite; lr = {lr:g} is too large for this landscape's curvature (try a smaller lr)",
+            )
+
+    for t in range(steps + 1):
+        ctx.check()
+        point = lookahead(optimizer, [w], [v], beta)[0].detach().requires_grad_(True)
+        value = f(point)
+        if optimizer == "nesterov":
+            with torch.no_grad():
+                losses[t] = f(w)
+        else:
+            losses[t] = value.detach()
+        with torch.no_grad():
+            distances[t] = torch.linalg.vector_norm(w - f.center)
+            if track:
+                path[t] = w
+        if (t + 1) % FLUSH == 0 or t == steps:
+            yield from flush(t + 1)
+        if t == steps:
+            break
+        (grad,) = torch.autograd.grad(value, point)
+        with torch.no_grad():
+            apply_step(optimizer, [w], [v], [grad], lr, beta)
+
+    final_loss = loss_host[-1]
+    reached = next((i for i, value in enumerate(loss_host) if value <= tol), None)
+    yield Metric("final_loss", final_loss)
+    yield Metric("final_distance", dist_host[-1])
+    yield Metric("initial_loss", loss_host[0])
+    yield Metric("steps_to_tol", reached)
+    yield Metric("converged", final_loss <= tol)
+    yield Table(
+        "summary",
+        ["quantity", "value"],
+        [
+            ["f(w_0) - f*", loss_host[0]],
+            ["f(w_T) - f*", final_loss],
+            ["||w_0 - c||", dist_host[0]],
+            ["||w_T - c||", dist_host[-1]],
+            [f"steps to f - f* <= {tol:g}", reached],
+        ],
+    )
+    if reached is not None:
+        yield Observation(f"{optimizer} reached f - f* <= {tol:g} at step {reached} (lr = {lr:g}).")
+    else:
+        yield Observation(
+            f"{optimizer} did not reach f - f* <= {tol:g} in {steps} steps: f - f* = {final_loss:.3g}, "
+            f"distance to the optimum {dist_host[-1]:.3g}."
+        )
+    if params["complexity"] >= 4 and dist_host[-1] > 1e-2 and final_loss > tol:
+        yield Observation("The ripples create local minima: gradient descent can settle in one away from c.")
+
+    if track:
+        yield Artifact("landscape", _landscape_grid(f, path[: len(loss_host)]))
+
+
+def _landscape_grid(f: Any, path: Any, size: int = 48) -> dict[str, Any]:
+    """f on a size x size grid around the trajectory and the optimum (for dim 2 plots)."""
+    import torch
+
+    with torch.no_grad():
+        pts = torch.cat([path, f.center[None], f.start[None]])
+        pts = pts[torch.isfinite(pts).all(1)]
+        lo, hi = pts.min(0).values, pts.max(0).values
+        pad = (hi - lo).clamp(min=1e-3) * 0.15
+        lo, hi = lo - pad, hi + pad
+        xs = torch.linspace(float(lo[0]), float(hi[0]), size, dtype=path.dtype, device=path.device)
+        ys = torch.linspace(float(lo[1]), float(hi[1]), size, dtype=path.dtype, device=path.device)
+        gx, gy = torch.meshgrid(xs, ys, indexing="xy")
+        z = f(torch.stack([gx, gy], -1))
+    return {
+        "x": xs.tolist(),
+        "y": ys.tolist(),
+        "z": z.tolist(),
+        "center": f.center.tolist(),
+        "start": f.start.tolist(),
+    }
+
+
+TASK = Task(
+    id="minimize",
+    number="3",
+    title="Minimise a generated function",
+    summary="generate_function(dim, complexity, seed) by gradient descent, momentum, Nesterov",
+    spec=SPEC,
+    run=run,
+    headline="final_loss",
+    presets={"gd vs momentum vs nesterov": {"optimizer": ["gd", "momentum", "nesterov"]}},
+    help=(
+        "f has its global minimum f* = 0 at a seeded point c; d = x - c.\n"
+        "level 1  sum d_i^2 (isotropic quadratic)\n"
+        "level 2  sum a_i d_i^2, a_i log-spaced in [1, 50] (ill-conditioned)\n"
+        "level 3  + 5 sum (d_i - d_{i+1})^2 (coupling)\n"
+        "level 4  + 2 sum (1 - cos 3 d_i) (ripples, local minima)\n"
+        "level 5  + sum (d_{2k+1} - d_{2k}^2)^2 (curved valley)\n"
+        "gd:       w = w - lr grad f(w)\n"
+        "momentum: v = beta v - lr grad f(w);       w = w + v\n"
+        "nesterov: v = beta v - lr grad f(w + beta v); w = w + v"
+    ),
+)

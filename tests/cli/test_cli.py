@@ -1,0 +1,128 @@
+"""The `lab4` command: through click's runner and as a real subprocess."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+from click.testing import CliRunner
+
+from lab4.cli import main
+from lab4.tasks import TASKS
+
+
+@pytest.fixture
+def cli(tmp_path):
+    runner = CliRunner()
+
+    def invoke(*args):
+        return runner.invoke(main, [str(a) for a in args], env={"LAB4_DATA_DIR": str(tmp_path)}, catch_exceptions=False)
+
+    return invoke
+
+
+def test_tasks_lists_every_task(cli):
+    out = cli("tasks")
+    assert out.exit_code == 0
+    for task_id in TASKS:
+        assert task_id in out.output
+
+
+@pytest.mark.parametrize("task_id", list(TASKS))
+def test_run_help_lists_the_spec(cli, task_id):
+    out = cli("run", task_id, "--help")
+    assert out.exit_code == 0
+    for p in TASKS[task_id].spec:
+        assert p.option in out.output
+    for common in ("--device", "--dtype", "--seed", "--json", "--out"):
+        assert common in out.output
+
+
+def test_run_autograd_json(cli):
+    out = cli("run", "autograd", "--json")
+    assert out.exit_code == 0
+    data = json.loads(out.output)
+    assert {"task", "params", "status", "metrics", "series", "observations"} <= set(data)
+    assert data["metrics"]["gradient"] == {"x": 36.0, "y": -6.0}
+    assert data["params"] == {"expr": "3*x**3 - y**2", "point": {"x": 2.0, "y": 3.0}}
+
+
+def test_run_readable_summary_and_out_file(cli, tmp_path):
+    target = tmp_path / "r.json"
+    out = cli("run", "minimize", "--dim", 3, "--steps", 50, "--out", target)
+    assert out.exit_code == 0
+    assert "minimize" in out.output and "final_loss" in out.output
+    data = json.loads(target.read_text())
+    assert data["params"]["dim"] == 3 and len(data["series"]["loss"]["y"]) == 51
+
+
+@pytest.mark.parametrize(
+    "args, words",
+    [
+        (["run", "minimize", "--lr", "-1"], "lr must be > 0, got -1"),
+        (["run", "minimize", "--dim", "abc"], "dim must be a whole number"),
+        (["run", "minimize", "--optimizer", "adam"], "optimizer must be one of"),
+        (["run", "derivatives", "--h", "0"], "h must be > 0, got 0"),
+        (["run", "derivatives", "--start", "3", "--stop", "1"], "stop must be > start"),
+        (["run", "derivatives", "--expr", "sin(y)"], "may only use the variable x"),
+        (["run", "autograd", "--expr", "x.__class__"], "attribute"),
+        (["run", "autograd", "--point", "x=1"], "point needs a value for y"),
+        (["run", "autograd", "--dtype", "float16"], "dtype must be float32 or float64"),
+        (["run", "autograd", "--device", "tpu"], "device must be cpu, cuda"),
+        (["run", "autograd", "--seed", "-4"], "seed must be >= 0"),
+        (["run", "nosuchtask"], "No such command"),
+        (["sweep", "minimize", "--lr", "0.1,,0.2"], "lr needs values"),
+    ],
+)
+def test_bad_values_exit_2_with_a_message(cli, args, words):
+    out = cli(*args)
+    assert out.exit_code == 2
+    assert words in out.output
+    assert "Traceback" not in out.output
+
+
+def test_cuda_without_cuda_is_a_usage_error(cli):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    out = cli("run", "autograd", "--device", "cuda")
+    assert out.exit_code == 2
+    assert "not available" in out.output
+
+
+def test_diverged_is_a_result_exit_0(cli):
+    out = cli("run", "minimize", "--lr", "5", "--dim", "3", "--json")
+    assert out.exit_code == 0
+    data = json.loads(out.output)
+    assert data["status"] == "diverged" and data["step"] > 0
+
+
+def test_sweep_table_and_json(cli):
+    out = cli("sweep", "minimize", "--optimizer", "gd,momentum,nesterov", "--steps", 100, "--dim", 4)
+    assert out.exit_code == 0, out.output
+    assert out.output.count("ok") == 3
+    out = cli("sweep", "minimize", "--dim", "2,3", "--complexity", "1,2", "--steps", 10, "--json")
+    data = json.loads(out.output)
+    assert [(r["params"]["dim"], r["params"]["complexity"]) for r in data["runs"]] == [(2, 1), (2, 2), (3, 1), (3, 2)]
+
+
+def test_sweep_over_dtype(cli):
+    out = cli("sweep", "autograd", "--dtype", "float32,float64", "--json")
+    data = json.loads(out.output)
+    assert [r["dtype"] for r in data["runs"]] == ["float32", "float64"]
+
+
+def test_subprocess_run_and_bad_value(tmp_path):
+    env = {"LAB4_DATA_DIR": str(tmp_path), "PATH": "/usr/bin:/bin"}
+    ok = subprocess.run(
+        [sys.executable, "-m", "lab4.cli", "run", "autograd", "--json"], capture_output=True, text=True, env=env, timeout=120
+    )
+    assert ok.returncode == 0, ok.stderr
+    assert json.loads(ok.stdout)["metrics"]["value"] == 15.0
+    bad = subprocess.run(
+        [sys.executable, "-m", "lab4.cli", "run", "minimize", "--lr", "nan"], capture_output=True, text=True, env=env, timeout=120
+    )
+    assert bad.returncode == 2
+    assert "lr must be a finite number, got nan" in bad.stderr
+    assert "Traceback" not in bad.stderr
