@@ -191,7 +191,8 @@ def _summary(result: Any, task: Task, saved: bool = False) -> str:
     out.append("parameters: " + "; ".join(f"{k} = {_fmt(v)}" for k, v in result.params.items()))
     if result.metrics:
         out.append("")
-        out.append(_table(["metric", "value"], [[k, v] for k, v in result.metrics.items()]))
+        flat = [[k, v] for k, v in result.metrics.items() if not (isinstance(v, dict) and any(isinstance(x, dict) for x in v.values()))]
+        out.append(_table(["metric", "value"], flat))
     for name, table in result.tables.items():
         out.append("")
         out.append(f"[{name}]")

@@ -277,9 +277,9 @@ class TextParam(Param):
             try:
                 self.check(text)
             except ParamError as exc:
-                raise self.error(exc.message) from None
+                raise ParamError(self.name, f"{self.name}: {exc.message}") from None
             except ValueError as exc:
-                raise self.error(str(exc)) from None
+                raise ParamError(self.name, f"{self.name}: {exc}") from None
         return text
 
 

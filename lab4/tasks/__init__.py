@@ -32,7 +32,7 @@ class Task:
     presets: dict[str, dict[str, list[Any]]] | None = None
 
 
-_MODULES = ("autograd", "derivatives", "minimize")
+_MODULES = ("autograd", "derivatives", "minimize", "mlp", "clipped_ce", "scaled_mse")
 
 
 def _load() -> dict[str, Task]:

@@ -9,10 +9,9 @@ costs no host-device synchronisation.
 
 from __future__ import annotations
 
-import math
 from typing import Any, Iterator
 
-from lab4.events import Artifact, Diverged, Metric, Observation, Points, Progress, Table
+from lab4.events import Artifact, Metric, Observation, Points, Table
 from lab4.spec import ChoiceParam, FloatParam, IntParam, Spec
 from lab4.tasks import Task
 
@@ -38,6 +37,7 @@ def run(params: dict[str, Any], ctx: Any) -> Iterator[Any]:
 
     from lab4.landscapes import generate_function
     from lab4.optim import apply_step, lookahead
+    from lab4.recording import StepRecorder
 
     dim, steps, lr, beta, tol = params["dim"], params["steps"], params["lr"], params["beta"], params["tol"]
     optimizer = params["optimizer"]
@@ -46,49 +46,29 @@ def run(params: dict[str, Any], ctx: Any) -> Iterator[Any]:
     v = torch.zeros_like(w)
     yield Observation(f"Level {params['complexity']}: {f.formula}; dim = {dim}, optimum f* = 0 at a seeded c.")
 
-    losses = torch.empty(steps + 1, dtype=w.dtype, device=w.device)
-    distances = torch.empty(steps + 1, dtype=w.dtype, device=w.device)
+    record = StepRecorder(
+        ("loss", "distance"), steps, w.device, w.dtype, watch="loss",
+        hint=f"f(w) is no longer finite; lr = {lr:g} is too large for this landscape's curvature (try a smaller lr)",
+    )
     track = dim == 2
     path = torch.empty((steps + 1, 2), dtype=w.dtype, device=w.device) if track else None
-    loss_host: list[float] = []
-    dist_host: list[float] = []
 
     def flush(upto: int) -> Iterator[Any]:
-        """Copy values [len(loss_host), upto) to the host; stop at the first non-finite one."""
-        start = len(loss_host)
-        if upto <= start:
-            return
-        block = losses[start:upto].tolist()
-        dblock = distances[start:upto].tolist()
-        bad = next((i for i, value in enumerate(block) if not math.isfinite(value)), None)
-        keep = len(block) if bad is None else bad
-        loss_host.extend(block[:keep])
-        dist_host.extend(dblock[:keep])
-        xs = list(range(start, start + keep))
-        if keep:
-            yield Points("loss", xs, block[:keep])
-            yield Points("distance", xs, dblock[:keep])
-            if track:
-                pts = path[start : start + keep].tolist()
+        start = record.done
+        try:
+            yield from record.flush(upto)
+        finally:
+            if track and record.done > start:
+                pts = path[start : record.done].tolist()
                 yield Points("trajectory", [p[0] for p in pts], [p[1] for p in pts])
-        yield Progress(start + keep - 1 if keep else start, steps)
-        if bad is not None:
-            raise Diverged(
-                start + bad,
-                f"f(w) is no longer finite; lr = {lr:g} is too large for this landscape's curvature (try a smaller lr)",
-            )
 
     for t in range(steps + 1):
         ctx.check()
         point = lookahead(optimizer, [w], [v], beta)[0].detach().requires_grad_(True)
         value = f(point)
-        if optimizer == "nesterov":
-            with torch.no_grad():
-                losses[t] = f(w)
-        else:
-            losses[t] = value.detach()
         with torch.no_grad():
-            distances[t] = torch.linalg.vector_norm(w - f.center)
+            record.record(t, loss=f(w) if optimizer == "nesterov" else value.detach(),
+                          distance=torch.linalg.vector_norm(w - f.center))
             if track:
                 path[t] = w
         if (t + 1) % FLUSH == 0 or t == steps:
@@ -99,6 +79,7 @@ def run(params: dict[str, Any], ctx: Any) -> Iterator[Any]:
         with torch.no_grad():
             apply_step(optimizer, [w], [v], [grad], lr, beta)
 
+    loss_host, dist_host = record.host["loss"], record.host["distance"]
     final_loss = loss_host[-1]
     reached = next((i for i, value in enumerate(loss_host) if value <= tol), None)
     yield Metric("final_loss", final_loss)

@@ -72,6 +72,13 @@ def test_run_readable_summary_and_out_file(cli, tmp_path):
         (["run", "autograd", "--seed", "-4"], "seed must be >= 0"),
         (["run", "nosuchtask"], "No such command"),
         (["sweep", "minimize", "--lr", "0.1,,0.2"], "lr needs values"),
+        (["run", "mlp", "--dataset", "nosuch"], "no such file"),
+        (["run", "mlp", "--hidden", "0"], "hidden values must be >= 1, got 0"),
+        (["run", "mlp", "--lr", "0"], "lr must be > 0, got 0"),
+        (["run", "clipped-ce", "--clip", "-1"], "clip must be > 0"),
+        (["run", "clipped-ce", "--clip-site", "weights"], "clip_site must be one of"),
+        (["run", "scaled-mse", "--scale", "1,-2"], "scale values must be > 0, got -2"),
+        (["sweep", "mlp", "--hidden", "8;0"], "hidden values must be >= 1"),
     ],
 )
 def test_bad_values_exit_2_with_a_message(cli, args, words):
@@ -126,3 +133,17 @@ def test_subprocess_run_and_bad_value(tmp_path):
     assert bad.returncode == 2
     assert "lr must be a finite number, got nan" in bad.stderr
     assert "Traceback" not in bad.stderr
+
+
+def test_training_contract_series_and_metrics(cli):
+    out = cli("run", "clipped-ce", "--steps", 20, "--hidden", 8, "--batch-size", 64, "--json")
+    data = json.loads(out.output)
+    assert {"loss", "train_accuracy", "test_accuracy"} <= set(data["series"])
+    assert {"train_accuracy", "test_accuracy", "final_loss", "clip_fraction"} <= set(data["metrics"])
+    assert data["series"]["loss"]["x"][0] == 0
+
+
+def test_sweep_list_param_uses_semicolons(cli):
+    out = cli("sweep", "mlp", "--hidden", "8;4,4", "--steps", 5, "--json")
+    data = json.loads(out.output)
+    assert [r["params"]["hidden"] for r in data["runs"]] == [[8], [4, 4]]

@@ -1,0 +1,136 @@
+"""Handout tasks 4 and 4.1: a fully-connected network trained with ``torch.autograd.grad``.
+
+Gradients come from ``torch.autograd.grad(loss, weights)``; the update is written out:
+
+    gd        w = w - lr g
+    momentum  v = beta v - lr g;                 w = w + v
+    nesterov  v = beta v - lr g(w + beta v);     w = w + v      (v_0 = 0)
+
+The training parameters are declared here once (:func:`training_params`) and shared by
+the ``clipped-ce`` and ``scaled-mse`` tasks.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterator
+
+from lab4.events import Metric, Observation, Table
+from lab4.spec import ChoiceParam, FloatParam, IntListParam, IntParam, Param, Spec, TextParam
+from lab4.tasks import Task
+
+OPTIMIZERS = ("gd", "momentum", "nesterov")
+ACTIVATIONS = ("relu", "tanh", "sigmoid")
+
+
+def _check_dataset(value: str) -> None:
+    from lab4.datasets import check_dataset
+
+    check_dataset(value)
+
+
+def training_params(lr: float = 0.1, steps: int = 1000, optimizer: str = "momentum") -> tuple[Param, ...]:
+    """The parameters every training task takes (defaults may differ per task)."""
+    return (
+        TextParam(
+            "dataset", "spiral", check=_check_dataset,
+            help="spiral, moons, circles, xor, blobs, iris, or a CSV path (last column the label)",
+        ),
+        IntParam("samples", 600, help="points generated (built-in 2-D datasets)", ge=8, le=1_000_000),
+        FloatParam("noise", 0.2, help="noise of the generated datasets", ge=0, le=10),
+        IntListParam("hidden", "64,64", help="hidden layer sizes", ge=1, le=8192, min_len=0, max_len=16),
+        ChoiceParam("activation", "relu", help="hidden activation", choices=ACTIVATIONS),
+        ChoiceParam("optimizer", optimizer, help="gd, momentum or nesterov (handout formulas)", choices=OPTIMIZERS),
+        FloatParam("lr", lr, help="learning rate", gt=0, le=1e4),
+        FloatParam("beta", 0.9, help="momentum coefficient (ignored by gd)", ge=0, lt=1),
+        IntParam("steps", steps, help="number of updates", ge=1, le=10_000_000),
+        IntParam("batch_size", 0, help="samples per step; 0 = full batch (gradient descent)", ge=0, le=10_000_000),
+        FloatParam("test_fraction", 0.25, help="share of the data held out for testing", ge=0, lt=0.9),
+    )
+
+
+def setup(params: dict[str, Any], ctx: Any) -> tuple[Any, list[Any], Any]:
+    """Data split, seeded initial weights, and the training config from the parameters."""
+    from lab4.datasets import load, prepare
+    from lab4.training import TrainConfig, init_mlp
+
+    data = load(params["dataset"], params["samples"], params["noise"], ctx.seed)
+    split = prepare(data, params["test_fraction"], ctx.seed, ctx.torch_device, ctx.torch_dtype)
+    sizes = [split.num_features, *params["hidden"], split.num_classes]
+    weights = init_mlp(sizes, params["activation"], ctx.seed + 1, ctx.torch_device, ctx.torch_dtype)
+    config = TrainConfig(
+        optimizer=params["optimizer"], lr=params["lr"], beta=params["beta"], steps=params["steps"],
+        batch_size=params["batch_size"], activation=params["activation"],
+        eval_every=max(1, params["steps"] // 200),
+        target_loss=params.get("target_loss"), target_accuracy=params.get("target_accuracy"),
+    )
+    return split, weights, config
+
+
+def describe_data(split: Any, params: dict[str, Any]) -> str:
+    sizes = [split.num_features, *params["hidden"], split.num_classes]
+    return (
+        f"{split.name}: {split.x_train.shape[0]} train / {split.x_test.shape[0]} test samples, "
+        f"{split.num_features} features, {split.num_classes} classes; network {'-'.join(map(str, sizes))} "
+        f"({params['activation']})."
+    )
+
+
+SPEC = Spec(
+    training_params()
+    + (FloatParam("target_loss", 0.1, help="report the first step whose train loss is at most this", gt=0),)
+)
+
+
+def run(params: dict[str, Any], ctx: Any) -> Iterator[Any]:
+    import torch.nn.functional as F
+
+    from lab4.training import decision_boundary, train
+
+    split, weights, config = setup(params, ctx)
+    yield Observation(describe_data(split, params))
+    summary = yield from train(split, weights, F.cross_entropy, config, ctx)
+    for key in ("final_loss", "train_accuracy", "test_accuracy", "best_test_accuracy"):
+        yield Metric(key, summary[key])
+    yield Metric("steps_to_target_loss", summary["steps_to_target_loss"])
+    yield Table(
+        "summary",
+        ["quantity", "value"],
+        [
+            ["initial loss", summary["initial_loss"]],
+            ["final loss", summary["final_loss"]],
+            ["train accuracy", summary["train_accuracy"]],
+            ["test accuracy", summary["test_accuracy"]],
+            [f"steps to loss <= {params['target_loss']:g}", summary["steps_to_target_loss"]],
+        ],
+    )
+    reached = summary["steps_to_target_loss"]
+    yield Observation(
+        f"{config.optimizer} (lr = {config.lr:g}{'' if config.optimizer == 'gd' else f', beta = {config.beta:g}'}): "
+        f"loss {summary['initial_loss']:.3g} -> {summary['final_loss']:.3g} in {config.steps} steps, "
+        f"train accuracy {summary['train_accuracy']:.1%}"
+        + (f", test accuracy {summary['test_accuracy']:.1%}" if summary["test_accuracy"] is not None else "")
+        + (f"; loss <= {params['target_loss']:g} first at step {reached}." if reached is not None
+           else f"; loss never reached {params['target_loss']:g}.")
+    )
+    if split.num_features == 2:
+        yield decision_boundary(split, weights, config.activation)
+
+
+TASK = Task(
+    id="mlp",
+    number="4, 4.1",
+    title="Network by explicit autograd",
+    summary="an MLP trained with torch.autograd.grad: gradient descent, momentum, Nesterov",
+    spec=SPEC,
+    run=run,
+    headline="train_accuracy",
+    presets={"gd vs momentum vs nesterov": {"optimizer": ["gd", "momentum", "nesterov"]}},
+    help=(
+        "logits = W_L act(... act(x W_1 + b_1) ...) + b_L; loss = cross-entropy.\n"
+        "g = torch.autograd.grad(loss, [W_1, b_1, ...]) (no .backward(), no torch.optim)\n"
+        "gd:       w = w - lr g\n"
+        "momentum: v = beta v - lr g;              w = w + v   (v_0 = 0)\n"
+        "nesterov: v = beta v - lr g(w + beta v);  w = w + v\n"
+        "beta = 0 gives gd exactly. Full batch by default; --batch-size for mini-batches."
+    ),
+)
