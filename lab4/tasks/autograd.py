@@ -49,7 +49,7 @@ def autograd_graph(output: Any, names: dict[int, str], limit: int = MAX_GRAPH_NO
 
     def visit(fn: Any) -> dict[str, Any]:
         count[0] += 1
-        node: dict[str, Any] = {"name": fn.name(), "children": []}
+        node: dict[str, Any] = {"name": fn.name().replace("torch::autograd::", ""), "children": []}
         variable = getattr(fn, "variable", None)
         if variable is not None:
             node["variable"] = names.get(id(variable), "?")
