@@ -363,6 +363,83 @@ def tasks() -> None:
         click.echo(f"{i}  {task.id.ljust(width)}  (handout {task.number})  {task.summary}")
 
 
+_DATA_DIR = click.option(
+    "--data-dir", type=click.Path(file_okay=False, path_type=Path), envvar="LAB4_DATA_DIR",
+    help="where runs are saved [default: the user data dir, or $LAB4_DATA_DIR]",
+)
+
+
+@main.command()
+@click.argument("task", required=False)
+@_DATA_DIR
+@click.option("--json", "as_json", is_flag=True, help="one JSON list of run summaries")
+def runs(task: str | None, data_dir: Path | None, as_json: bool) -> None:
+    """List saved runs (of TASK, if given), oldest first."""
+    from lab4.store import Store
+
+    if task is not None and task not in TASKS:
+        raise click.BadParameter(f"unknown task {task!r}; known: {', '.join(TASK_IDS)}", param_hint="TASK")
+    store = Store(data_dir)
+    listing = store.list_runs(task)
+    for warning in listing.warnings:
+        click.echo(f"warning: {warning}", err=True)
+    rows = []
+    for r in listing.runs:
+        headline = TASKS[r.task].headline if r.task in TASKS else ""
+        rows.append({"id": r.id, "task": r.task, "started": r.started, "status": r.status,
+                     "headline": headline, "value": r.metrics.get(headline)})
+    if as_json:
+        click.echo(json.dumps(rows, allow_nan=False))
+        return
+    if not rows:
+        click.echo(f"no saved runs in {store.runs_dir}")
+        return
+    click.echo(_table(["id", "task", "status", "metric", "value"],
+                      [[r["id"], r["task"], r["status"], r["headline"], r["value"]] for r in rows]))
+
+
+@main.command()
+@click.argument("run_id")
+@_DATA_DIR
+@click.option("--json", "as_json", is_flag=True, help="print the saved JSON")
+def show(run_id: str, data_dir: Path | None, as_json: bool) -> None:
+    """Print one saved run (an id, or a unique prefix of one)."""
+    from lab4.store import Store
+
+    try:
+        result = Store(data_dir).load_run(run_id)
+    except KeyError as exc:
+        raise click.BadParameter(str(exc.args[0]), param_hint="RUN_ID") from None
+    except (OSError, ValueError) as exc:
+        raise click.ClickException(f"cannot read run {run_id}: {exc}") from None
+    if as_json:
+        click.echo(json.dumps(result.to_json(), allow_nan=False))
+    else:
+        task = TASKS.get(result.task)
+        click.echo(_summary(result, task) if task else json.dumps(result.to_json(), indent=1))
+
+
+@main.command()
+@_DATA_DIR
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="where to write [default: DATA_DIR/report.md]")
+@click.option("--run", "run_ids", multiple=True, help="report this run (repeatable) instead of the task's latest")
+def report(data_dir: Path | None, out: Path | None, run_ids: tuple[str, ...]) -> None:
+    """Write the lab report: every task's latest run, plots as text, observations, notes."""
+    from lab4.report import build_report
+    from lab4.store import Store, atomic_write
+
+    store = Store(data_dir)
+    text, warnings = build_report(store, run_ids)
+    for warning in warnings:
+        click.echo(f"warning: {warning}", err=True)
+    path = out or store.root / "report.md"
+    try:
+        atomic_write(path, text)
+    except OSError as exc:
+        raise click.ClickException(f"cannot write {path}: {exc.strerror or exc}") from None
+    click.echo(f"report written to {path}")
+
+
 main.add_command(_TaskGroup("run", factory=_make_run_command, help="Run one task: lab4 run TASK [--param value ...]."))
 main.add_command(
     _TaskGroup("sweep", factory=_make_sweep_command, help="Run one task over lists of values: lab4 sweep TASK --lr 0.1,0.01.")

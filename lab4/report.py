@@ -132,7 +132,7 @@ def write_report(store: Store, out: Path | str | None = None, run_ids: Iterable[
 def series_csv(result: Result) -> str:
     """Every series in long form: series,x,y."""
     buf = io.StringIO()
-    writer = csv.writer(buf)
+    writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(["series", "x", "y"])
     for name, data in result.series.items():
         for x, y in zip(data.get("x", []), data.get("y", [])):

@@ -358,6 +358,7 @@ class TaskScreen(Screen):
         self.replot_visible()
         if event.pane.id == "tab-history":
             self.load_history()
+            self.query_one("#history", DataTable).focus()
 
     def show_results(self) -> None:
         table = self.query_one("#metrics", DataTable)

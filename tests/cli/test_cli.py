@@ -147,3 +147,31 @@ def test_sweep_list_param_uses_semicolons(cli):
     out = cli("sweep", "mlp", "--hidden", "8;4,4", "--steps", 5, "--json")
     data = json.loads(out.output)
     assert [r["params"]["hidden"] for r in data["runs"]] == [[8], [4, 4]]
+
+
+def test_runs_show_report_from_the_cli(cli, tmp_path):
+    assert "no saved runs" in cli("runs").output
+    cli("run", "minimize", "--steps", 10)
+    cli("run", "autograd")
+    listed = json.loads(cli("runs", "--json").output)
+    assert [r["task"] for r in listed] == ["minimize", "autograd"]
+    only = json.loads(cli("runs", "autograd", "--json").output)
+    assert len(only) == 1
+    shown = json.loads(cli("show", only[0]["id"], "--json").output)
+    assert shown["metrics"]["value"] == 15.0
+    assert "autograd" in cli("show", only[0]["id"]).output
+    bad = cli("show", "nosuch")
+    assert bad.exit_code == 2 and "no run 'nosuch'" in bad.output
+    out = cli("report", "--out", tmp_path / "r.md")
+    assert out.exit_code == 0
+    text = (tmp_path / "r.md").read_text()
+    assert "Autograd gradient" in text and "Minimise a generated function" in text
+    assert cli("runs", "nosuchtask").exit_code == 2
+
+
+def test_no_save_and_data_dir(cli, tmp_path):
+    other = tmp_path / "elsewhere"
+    cli("run", "autograd", "--data-dir", other)
+    cli("run", "autograd", "--no-save")
+    assert len(list((other / "runs").glob("*.json"))) == 1
+    assert json.loads(cli("runs", "--json").output) == []

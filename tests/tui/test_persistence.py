@@ -1,0 +1,118 @@
+"""App and CLI share the store; notes survive hang-up; a read-only store keeps results on screen."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+from click.testing import CliRunner
+from textual.widgets import DataTable, TextArea
+
+from lab4.cli import main
+from lab4.store import Store
+
+from .conftest import finish_run
+
+SIZE = (100, 30)
+
+
+async def test_runs_saved_by_cli_and_app_are_listed_by_both(app_factory, tmp_path):
+    data = tmp_path / "data"
+    CliRunner().invoke(main, ["run", "minimize", "--steps", "10", "--data-dir", str(data)], catch_exceptions=False)
+    app = app_factory(task="minimize", data_dir=data)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = app.screen
+        screen.query_one("#in-steps").value = "20"
+        await pilot.press("ctrl+r")
+        await finish_run(app, pilot)
+        screen.query_one("#tabs").active = "tab-history"
+        await pilot.pause()
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        history = screen.query_one("#history", DataTable)
+        assert history.row_count == 2
+        # select the older (CLI) run: its plot comes back
+        history.move_cursor(row=1)
+        await pilot.press("enter")
+        await pilot.pause()
+        assert screen.runs[0][1].params["steps"] == 10
+        # mark both, overlay
+        history.move_cursor(row=0)
+        await pilot.press("m")
+        history.move_cursor(row=1)
+        await pilot.press("m", "o")
+        assert len(screen.runs) == 2
+    out = CliRunner().invoke(main, ["runs", "minimize", "--data-dir", str(data)])
+    assert len([line for line in out.output.splitlines() if "  minimize  " in line]) == 2
+
+
+async def test_hang_up_saves_notes_and_exits(app_factory, tmp_path):
+    app = app_factory(task="mlp")
+    async with app.run_test(size=SIZE) as pilot:
+        area = app.screen.query_one("#notes", TextArea)
+        area.focus()
+        await pilot.press(*"momentum wins")
+        app.hang_up()  # what SIGHUP and SIGTERM call, before the debounce fires
+        await pilot.pause()
+    assert Store(tmp_path / "data").load_note("mlp") == "momentum wins"
+
+
+async def test_unwritable_store_warns_and_keeps_result(app_factory, tmp_path):
+    if os.geteuid() == 0:
+        data = tmp_path / "data"
+        data.mkdir()
+        (data / "runs").write_text("not a directory")  # even root cannot write runs/x.json here
+    else:
+        data = tmp_path / "data"
+        data.mkdir()
+        os.chmod(data, 0o500)
+    app = app_factory(task="autograd", data_dir=data)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("ctrl+r")
+        await finish_run(app, pilot)
+        screen = app.screen
+        assert screen.runs[0][1].status == "ok"
+        assert screen.query_one("#metrics", DataTable).row_count > 2
+        assert any("not saved" in n.message for n in app._notifications)
+
+
+def test_sighup_on_a_real_terminal_saves_and_exits(tmp_path):
+    """lab4-tui in a pseudo-terminal: SIGHUP ends it cleanly and the notes on disk are intact."""
+    import pty
+
+    Store(tmp_path).save_note("autograd", "kept")
+    pid, fd = pty.fork()
+    if pid == 0:  # child: the app, in a real terminal
+        os.environ["LAB4_DATA_DIR"] = str(tmp_path)
+        os.environ["TERM"] = "xterm-256color"
+        os.execv(sys.executable, [sys.executable, "-m", "lab4_tui", "--task", "1"])
+    try:
+        deadline = time.time() + 30
+        seen = b""
+        while time.time() < deadline and b"Autograd" not in seen:
+            try:
+                seen += os.read(fd, 65536)
+            except OSError:
+                break
+        assert b"Autograd" in seen
+        os.kill(pid, signal.SIGHUP)
+        end = time.time() + 20
+        done, status = 0, 0
+        while time.time() < end and not done:
+            try:
+                os.read(fd, 65536)
+            except OSError:
+                pass
+            done, status = os.waitpid(pid, os.WNOHANG)
+            time.sleep(0.05)
+        assert done == pid, "lab4-tui did not exit after SIGHUP"
+        assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
+    finally:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        os.close(fd)
+    assert Store(tmp_path).load_note("autograd") == "kept"
