@@ -440,6 +440,34 @@ def report(data_dir: Path | None, out: Path | None, run_ids: tuple[str, ...]) ->
     click.echo(f"report written to {path}")
 
 
+@main.command()
+@click.option("--quick", is_flag=True, help="fewer repeats and smaller sizes (about a minute)")
+@click.option("--device", default="cpu", show_default=True, callback=_context_value(parse_device),
+              help="cpu, cuda, cuda:N, mps or auto")
+@click.option("--json", "as_json", is_flag=True, help="a JSON list of rows")
+@click.option("--no-app", is_flag=True, help="skip the rows that start the terminal app")
+def bench(quick: bool, device: str, as_json: bool, no_app: bool) -> None:
+    """Measure each performance figure against a baseline run in the same process."""
+    from lab4.bench import format_rows, run_bench
+
+    def progress(name: str) -> None:
+        if not as_json and sys.stderr.isatty():
+            sys.stderr.write(f"\rbench: {name}...{' ' * 30}")
+            sys.stderr.flush()
+
+    rows = run_bench(device=device, quick=quick, app=not no_app, progress=progress)
+    if not as_json and sys.stderr.isatty():
+        sys.stderr.write("\r" + " " * 60 + "\r")
+    if as_json:
+        click.echo(json.dumps([r.to_json() for r in rows], allow_nan=False))
+    else:
+        import platform
+
+        click.echo(f"lab4 bench on {device}, {platform.processor() or platform.machine()}, "
+                   f"{os.cpu_count()} CPUs{' (quick)' if quick else ''}")
+        click.echo(format_rows(rows))
+
+
 main.add_command(_TaskGroup("run", factory=_make_run_command, help="Run one task: lab4 run TASK [--param value ...]."))
 main.add_command(
     _TaskGroup("sweep", factory=_make_sweep_command, help="Run one task over lists of values: lab4 sweep TASK --lr 0.1,0.01.")

@@ -108,6 +108,17 @@ class Result:
     versions: dict[str, str] = field(default_factory=dict)
     id: str = ""
 
+    def describe(self) -> str:
+        """The status in words: ok / diverged at step k - hint / cancelled at step k / error: ..."""
+        if self.status == "diverged":
+            hint = self.message.split(": ", 1)[1] if ": " in self.message else ""
+            return f"diverged at step {self.step}" + (f" - {hint}" if hint else "")
+        if self.status == "cancelled":
+            return f"cancelled at step {self.step}"
+        if self.status == "error":
+            return f"error: {self.message}"
+        return "ok"
+
     def to_json(self) -> dict[str, Any]:
         return jsonable(
             {

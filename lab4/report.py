@@ -43,21 +43,11 @@ def _md_table(columns: list[str], rows: Iterable[list[Any]]) -> str:
     return "\n".join(lines)
 
 
-def _status(result: Result) -> str:
-    if result.status == "diverged":
-        return f"diverged at step {result.step}"
-    if result.status == "cancelled":
-        return f"cancelled at step {result.step}"
-    if result.status == "error":
-        return f"error: {result.message}"
-    return "ok"
-
-
 def _run_section(result: Result, plots: bool) -> list[str]:
     from lab4.views import views_for
 
     out = [
-        f"Run `{result.id}`: **{_status(result)}**, {result.device}, {result.dtype}, seed {result.seed}, "
+        f"Run `{result.id}`: **{result.describe()}**, {result.device}, {result.dtype}, seed {result.seed}, "
         f"{result.duration_s:.2f} s, started {result.started}.",
         "",
         _md_table(["parameter", "value"], [[k, v] for k, v in result.params.items()]),

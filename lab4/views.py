@@ -45,6 +45,10 @@ VIEWS: dict[str, tuple[PlotView, ...]] = {
             tuple(f"h-sweep {s} {d}" for d in ("float32", "float64") for s in ("central", "forward", "backward")),
             xlabel="h", ylabel="RMSE", xlog=True, ylog=True,
         ),
+        PlotView(
+            "cost", "Cost vs n", ("cost autograd", "cost central"),
+            xlabel="inputs n", ylabel="seconds per gradient", xlog=True, ylog=True,
+        ),
     ),
     "minimize": (
         PlotView("loss", "Loss", ("loss",), ylabel="f - f*", ylog=True),

@@ -7,7 +7,11 @@ is loaded by the first run's worker thread (or warmed in the background after st
 from __future__ import annotations
 
 import asyncio
+import json
+import os
 import signal
+import time
+from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from pathlib import Path
 from typing import Any, Iterable
@@ -17,7 +21,7 @@ from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen, Screen
-from textual.widgets import Button, Footer, Header, Input, Label, Markdown, OptionList, Select, Static
+from textual.widgets import Button, Footer, Header, Input, Label, OptionList, Select, Static
 from textual.widgets.option_list import Option
 
 from lab4.context import DTYPES, device_label, parse_device, parse_dtype, parse_seed
@@ -25,7 +29,6 @@ from lab4.events import Result
 from lab4.spec import ParamError
 from lab4.store import Store
 from lab4.tasks import TASK_IDS, TASKS
-from lab4_tui.task_screen import TaskScreen, describe_status
 
 __all__ = ["Lab4App", "make_app"]
 
@@ -55,7 +58,7 @@ class HomeScreen(Screen):
         else:
             value = last.metrics.get(task.headline)
             shown = f"{value:.4g}" if isinstance(value, float) else value
-            state = f"last run: {describe_status(last)}" + (f", {task.headline} = {shown}" if value is not None else "")
+            state = f"last run: {last.describe()}" + (f", {task.headline} = {shown}" if value is not None else "")
         return f"[b]{number}[/b]  {task_id:<12} [dim](handout {task.number})[/dim] {task.title}\n     {task.summary}\n     [i]{state}[/i]"
 
     def on_mount(self) -> None:
@@ -109,6 +112,8 @@ The **compare** field runs a sweep: `optimizer=gd,momentum lr=0.1,0.01`
             f"### {i}. {t.title} (`{t.id}`, handout {t.number})\n\n```\n{t.help}\n```\n"
             for i, t in enumerate(TASKS.values(), 1)
         )
+        from textual.widgets import Markdown
+
         with VerticalScroll(id="help"):
             yield Markdown("# lab4-tui keys\n\n" + keys + "\n# Tasks and formulas\n\n" + tasks)
             yield Button("Close (escape)", id="close", compact=True)
@@ -163,13 +168,20 @@ class SettingsScreen(ModalScreen[dict | None]):
         self.dismiss(None)
 
 
+def _task_screen(task_id: str) -> Screen:
+    """Task screens (and plotext, tables, text areas) load when first opened, not at start."""
+    from lab4_tui.task_screen import TaskScreen
+
+    return TaskScreen(task_id)
+
+
 class Lab4App(App):
     """The tensor-differentiation lab in the terminal."""
 
     CSS_PATH = "app.tcss"
     TITLE = "lab4-tui"
     AUTO_FOCUS = None
-    MODES = {"home": HomeScreen, **{tid: partial(TaskScreen, tid) for tid in TASK_IDS}}
+    MODES = {"home": HomeScreen, **{tid: partial(_task_screen, tid) for tid in TASK_IDS}}
     DEFAULT_MODE = "home"
     BINDINGS = [
         *[Binding(str(i), f"open('{tid}')", tid, show=False) for i, tid in enumerate(TASK_IDS, 1)],
@@ -191,6 +203,9 @@ class Lab4App(App):
         self.start_task = task
         self.warm_torch = warm_torch
         self._note_warned = False
+        self._probe: BenchProbe | None = None
+        #: the one thread on which every torch computation of the app runs (see TaskScreen)
+        self.compute = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lab4-compute", initializer=_import_torch)
 
     # ---- lifecycle
 
@@ -204,11 +219,18 @@ class Lab4App(App):
                 loop.add_signal_handler(sig, self.hang_up)
         except (NotImplementedError, RuntimeError, ValueError, AttributeError):
             pass  # not the main thread (tests) or no signals on this platform
-        if self.warm_torch:
+        probe = os.environ.get("LAB4_BENCH_PROBE")
+        if probe:
+            self._probe = BenchProbe(self, json.loads(probe))
+        elif self.warm_torch:
             self.set_timer(0.5, self._warm)
 
     def _warm(self) -> None:
-        self.run_worker(_import_torch, thread=True, group="warm", exit_on_error=False)
+        async def warm() -> None:
+            await asyncio.wrap_future(self.compute.submit(int))  # starts the thread: imports torch
+            _freeze_gc()
+
+        self.run_worker(warm(), group="warm", exit_on_error=False)
 
     def hang_up(self) -> None:
         """The terminal closed (SIGHUP) or we were asked to stop (SIGTERM): keep the notes, leave."""
@@ -219,7 +241,9 @@ class Lab4App(App):
         for screen in self._task_screens():
             screen.save_note()
 
-    def _task_screens(self) -> Iterable[TaskScreen]:
+    def _task_screens(self) -> Iterable[Any]:
+        from lab4_tui.task_screen import TaskScreen
+
         for stack in self._screen_stacks.values():
             for screen in stack:
                 if isinstance(screen, TaskScreen):
@@ -230,6 +254,7 @@ class Lab4App(App):
         for screen in self._task_screens():
             if screen.ctx is not None:
                 screen.ctx.cancel()
+        self.compute.shutdown(wait=False, cancel_futures=True)
         self.exit()
 
     # ---- actions
@@ -276,7 +301,7 @@ class Lab4App(App):
         yield SystemCommand("Write the lab report", "One Markdown file with every task's latest run and notes",
                             self.action_report)
         yield SystemCommand("Keys and formulas", "The help screen", self.action_help)
-        if isinstance(screen, TaskScreen):
+        if hasattr(screen, "action_run"):
             yield SystemCommand("Run this task", "Same as ctrl+r", screen.action_run)
             yield SystemCommand("Cancel the run", "Same as escape", lambda: screen.ctx and screen.ctx.cancel())
             yield SystemCommand("Compare preset", "Sweep that answers the handout's compare question",
@@ -311,10 +336,78 @@ class Lab4App(App):
 
     def task_finished(self, task_id: str, result: Result) -> None:
         """A task screen finished a run (the home screen refreshes when shown)."""
+        if self._probe is not None:
+            self._probe.finished(result)
+
+
+class BenchProbe:
+    """``lab4 bench`` drives the app through this (``LAB4_BENCH_PROBE`` = JSON spec).
+
+    It loads torch, sets the task form's values, starts one run, measures the largest gap
+    of a 20 ms timer while the run goes, writes its figures to ``spec["out"]`` and exits.
+    """
+
+    def __init__(self, app: "Lab4App", spec: dict[str, Any]):
+        self.app = app
+        self.spec = spec
+        self.max_gap = 0.0
+        self.last = 0.0
+        self.started = 0.0
+        app.run_worker(self._load_torch, thread=True, group="probe")
+
+    def _load_torch(self) -> None:
+        self.app.compute.submit(int).result()  # starts the compute thread, which imports torch
+        self.app.call_from_thread(_freeze_gc)
+        self.app.call_from_thread(self.app.set_timer, 0.3, self.start)
+
+    def start(self) -> None:
+        screen = self.app.screen
+        screen.query_one("#form").set_values(self.spec.get("params", {}))
+        self.started = time.time()
+        self.last = time.perf_counter()
+        self.app.set_interval(0.02, self.tick)
+        screen.action_run()
+
+    def tick(self) -> None:
+        now = time.perf_counter()
+        self.max_gap = max(self.max_gap, now - self.last)
+        self.last = now
+
+    def finished(self, result: Result) -> None:
+        rss_mb = 0.0
+        try:
+            with open("/proc/self/status") as fh:
+                rss_mb = next(int(line.split()[1]) / 1024 for line in fh if line.startswith("VmRSS"))
+        except (OSError, StopIteration):
+            pass
+        report = {"run_started": self.started, "run_ended": time.time(), "duration_s": result.duration_s,
+                  "status": result.status, "max_gap_s": self.max_gap, "rss_mb": rss_mb}
+        Path(self.spec["out"]).write_text(json.dumps(report))
+
+        self.app.exit()
 
 
 def _import_torch() -> None:
-    import torch  # noqa: F401 - warm the import so the first run starts at once
+    """Load torch on the compute thread (so the first run starts at once), and leave the
+    UI one core: torch's intra-op threads spin at their barriers, so a UI thread that
+    takes a core they count on slows a whole parallel region, not just its own share."""
+    import torch
+
+    cores = os.cpu_count() or 1
+    if cores > 1 and torch.get_num_threads() >= cores:
+        torch.set_num_threads(cores - 1)
+
+
+def _freeze_gc() -> None:
+    """Move the app's and torch's long-lived objects out of the collector's way.
+
+    Without this a full collection (hundreds of thousands of objects once torch is
+    loaded) pauses every thread for ~100 ms in the middle of a run.
+    """
+    import gc
+
+    gc.collect()
+    gc.freeze()
 
 
 def make_app(**kwargs: Any) -> Lab4App:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import collections
 import math
 import re
+import time
 from typing import Any
 
 from rich.table import Table as RichTable
@@ -21,7 +22,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import (
-    Button, DataTable, Footer, Header, Input, Label, ProgressBar, RichLog, Select, Static, Switch, TabbedContent,
+    Button, DataTable, Footer, Header, Input, Label, RichLog, Select, Static, Switch, TabbedContent,
     TabPane, TextArea, Tree,
 )
 
@@ -35,7 +36,9 @@ from lab4_tui.plots import SeriesPlot
 
 __all__ = ["TaskScreen", "parse_compare"]
 
-DRAIN_INTERVAL = 0.1  # seconds: at most ~10 redraws a second
+DRAIN_INTERVAL = 0.25  # seconds: progress and status update four times a second
+PLOT_INTERVAL = (0.25, 1.0)  # seconds between live plot rebuilds: at most 4 a second, at least 1
+PLOT_SHARE = 0.04  # ... and the plot thread may take at most ~4% of the time (it shares the GIL)
 NOTE_DEBOUNCE = 0.5
 
 
@@ -83,14 +86,20 @@ def _scalar(value: Any) -> bool:
     return value is None or isinstance(value, (int, float, bool, str))
 
 
-def describe_status(result: Result) -> str:
-    if result.status == "ok":
-        return "ok"
-    if result.status == "diverged":
-        return f"diverged at step {result.step}" + (f" - {result.message.split(': ', 1)[-1]}" if result.message else "")
-    if result.status == "cancelled":
-        return f"cancelled at step {result.step}"
-    return f"error: {result.message}"
+class RunProgress(Static):
+    """A one-line progress bar: one cheap text update, no layout (the run shares the GIL)."""
+
+    DEFAULT_CSS = "RunProgress { height: 1; }"
+
+    def show(self, fraction: float) -> None:
+        width = max(4, self.size.width - 6)
+        fraction = min(1.0, max(0.0, fraction))
+        filled = round(fraction * width)
+        self.update(f"[$accent]{'━' * filled}[/][$foreground 30%]{'━' * (width - filled)}[/] {fraction:4.0%}",
+                    layout=False)
+
+    def on_mount(self) -> None:
+        self.call_after_refresh(self.show, 0.0)
 
 
 class TaskScreen(Screen):
@@ -123,6 +132,7 @@ class TaskScreen(Screen):
         self.history: list[Result] = []
         self._note_timer: Any = None
         self._note_loaded = False
+        self._last_plot = 0.0
         self.title = f"{task_id} - handout task {self.task_def.number}"
 
     # ---- layout
@@ -139,7 +149,7 @@ class TaskScreen(Screen):
                 yield Input(placeholder=self._compare_placeholder(), compact=True, id="compare")
                 yield Static("", id="compare-error", classes="field-error")
                 yield Button("Run (ctrl+r)", id="run", variant="primary", compact=True)
-                yield ProgressBar(id="progress", show_eta=False)
+                yield RunProgress(id="progress")
                 yield Static("ready", id="status")
             with TabbedContent(id="tabs"):
                 if task.id == "autograd":
@@ -171,7 +181,6 @@ class TaskScreen(Screen):
 
     def on_mount(self) -> None:
         self.set_interval(DRAIN_INTERVAL, self.drain)
-        self.query_one("#progress", ProgressBar).update(total=1, progress=0)
         self._load_note()
 
     # ---- running
@@ -215,28 +224,42 @@ class TaskScreen(Screen):
     @work(thread=True, exclusive=True, group="run", exit_on_error=False)
     def execute_runs(self, generation: int, params: dict[str, Any], combos: list[dict[str, Any]],
                      varying: list[str], ctx: RunContext) -> None:
-        """Thread worker: run each combination; talk to the UI only through the queue."""
+        """Thread worker: hand the runs to the app's compute thread and wait for them.
+
+        Every torch computation of the app happens on that one thread: torch's OpenMP
+        pool belongs to the thread that uses it, and a second live thread using torch
+        makes both pools spin against each other (a run became 2x slower)."""
+        self.app.compute.submit(self._runs_body, generation, params, combos, varying, ctx).result()
+
+    def _runs_body(self, generation: int, params: dict[str, Any], combos: list[dict[str, Any]],
+                   varying: list[str], ctx: RunContext) -> None:
+        """On the compute thread: run each combination; talk to the UI only through the queue."""
         from lab4.runner import execute
 
         spec = self.task_def.spec
         push = self.queue.append
-        for i, combo in enumerate(combos):
-            if ctx.cancelled:
-                break
-            run_params = spec.parse({**params, **{k: v for k, v in combo.items() if k in spec}})
-            run_ctx = RunContext(ctx.device, combo.get("dtype", ctx.dtype), combo.get("seed", ctx.seed), ctx.cancel_event)
-            label = " ".join(f"{k}={_fmt(combo[k])}" for k in varying)
-            push((generation, i, "start", (label, run_params, run_ctx)))
-            result = execute(self.task_def.id, run_params, run_ctx, on_event=lambda e, i=i: push((generation, i, "event", e)))
-            saved = self.app.save_run(result)
-            push((generation, i, "done", (result, saved)))
-        push((generation, None, "finished", None))
+        try:
+            for i, combo in enumerate(combos):
+                if ctx.cancelled:
+                    break
+                run_params = spec.parse({**params, **{k: v for k, v in combo.items() if k in spec}})
+                run_ctx = RunContext(ctx.device, combo.get("dtype", ctx.dtype), combo.get("seed", ctx.seed),
+                                     ctx.cancel_event)
+                label = " ".join(f"{k}={_fmt(combo[k])}" for k in varying)
+                push((generation, i, "start", (label, run_params, run_ctx)))
+                result = execute(self.task_def.id, run_params, run_ctx,
+                                 on_event=lambda e, i=i: push((generation, i, "event", e)))
+                saved = self.app.save_run(result)
+                push((generation, i, "done", (result, saved)))
+        finally:
+            push((generation, None, "finished", None))
 
     def drain(self) -> None:
         """UI thread, ten times a second: apply what the worker queued, redraw once."""
         if not self.queue:
             return
         changed = False
+        settled = False  # a run started or ended: tables and plots update at once
         while self.queue:
             generation, i, kind, payload = self.queue.popleft()
             if generation != self.generation:
@@ -247,6 +270,7 @@ class TaskScreen(Screen):
                 builder = ResultBuilder(Result(task=self.task_def.id, params=self.task_def.spec.to_json(run_params),
                                                device=run_ctx.device, dtype=run_ctx.dtype, seed=run_ctx.seed))
                 self.runs.append((label, builder))
+                settled = True
             elif kind == "event":
                 label, builder = self.runs[i]
                 builder.add(payload)
@@ -258,20 +282,31 @@ class TaskScreen(Screen):
                 result, saved = payload
                 label = self.runs[i][0]
                 self.runs[i] = (label, result)
-                self.log_line(f"{label + ': ' if label else ''}{describe_status(result)}"
+                settled = True
+                self.log_line(f"{label + ': ' if label else ''}{result.describe()}"
                               + ("" if saved is True else f" (not saved: {saved})"))
                 if saved is not True:
                     self.notify(f"The run was not saved: {saved}. It stays on screen; export it with x.",
                                 severity="warning", timeout=8)
             elif kind == "finished":
                 self.running = False
+                settled = True
                 self.finish()
         if changed:
             self.update_progress()
-            self.show_runs()
+            now = time.monotonic()
+            if settled or now - self._last_plot >= self.plot_interval():
+                self._last_plot = now
+                self.show_runs(tables=settled)
+
+    def plot_interval(self) -> float:
+        """Live redraws are paced by what the last picture cost, within PLOT_INTERVAL."""
+        cost = max((p.build_seconds for p in self.query(SeriesPlot)), default=0.0)
+        low, high = PLOT_INTERVAL
+        return min(high, max(low, cost / PLOT_SHARE))
 
     def update_progress(self) -> None:
-        bar = self.query_one("#progress", ProgressBar)
+        bar = self.query_one("#progress", RunProgress)
         n = max(1, len(self.combos))
         done = 0.0
         for i in range(n):
@@ -280,11 +315,12 @@ class TaskScreen(Screen):
                 done += 1
             elif p is not None and p.total > 0:
                 done += min(1.0, p.step / p.total)
-        bar.update(total=n, progress=done)
+        bar.show(done / n)
         if self.running:
             last = self.progress_of.get(len(self.runs) - 1)
             run = f"run {len(self.runs)}/{n} " if n > 1 else ""
-            self.set_status(f"running {run}step {last.step}/{last.total}" if last else f"running {run}...")
+            self.set_status(f"running {run}step {last.step}/{last.total}" if last else f"running {run}...",
+                            layout=False)
 
     def finish(self) -> None:
         results = [r for _, r in self.runs if isinstance(r, Result)]
@@ -292,7 +328,7 @@ class TaskScreen(Screen):
             self.set_status("cancelled before the first result")
             return
         if len(results) == 1:
-            self.set_status(describe_status(results[0]), error=results[0].status == "error")
+            self.set_status(results[0].describe(), error=results[0].status == "error")
         else:
             counts = collections.Counter(r.status for r in results)
             self.set_status(", ".join(f"{v} {k}" for k, v in counts.items()) + f" of {len(self.combos)} runs",
@@ -333,11 +369,15 @@ class TaskScreen(Screen):
             out.append((label, result.series, result.artifacts))
         return out
 
-    def show_runs(self) -> None:
+    def show_runs(self, tables: bool = True) -> None:
+        """Hand the runs to the plots (the visible one rebuilds); tables only when asked:
+        rebuilding them re-lays out the screen, so during a run they wait for its end."""
         runs = self.display_runs()
         for plot in self.query(SeriesPlot):
             plot.set_runs(runs)
         self.replot_visible()
+        if not tables:
+            return
         self.show_results()
         if self.task_def.id == "autograd" and runs and runs[-1][2].get("graph"):
             self.show_graph(runs[-1][2]["graph"])
@@ -369,7 +409,7 @@ class TaskScreen(Screen):
         if len(results) == 1:
             result = results[0][1]
             table.add_columns("metric", "value")
-            table.add_row("status", describe_status(result) if result.ended else "running")
+            table.add_row("status", result.describe() if result.ended else "running")
             for k, v in result.metrics.items():
                 if not (isinstance(v, dict) and any(isinstance(x, dict) for x in v.values())):
                     table.add_row(k, _fmt(v))
@@ -380,7 +420,7 @@ class TaskScreen(Screen):
             names = names[:6]
             table.add_columns("run", "status", *names)
             for label, r in results:
-                table.add_row(label, describe_status(r) if r.ended else "running", *[_fmt(r.metrics.get(k)) for k in names])
+                table.add_row(label, r.describe() if r.ended else "running", *[_fmt(r.metrics.get(k)) for k in names])
         tables = self.query_one("#tables", Static)
         last = results[-1][1]
         renderables = []
@@ -411,9 +451,9 @@ class TaskScreen(Screen):
         add(tree.root, graph)
         tree.root.expand_all()
 
-    def set_status(self, text: str, error: bool = False) -> None:
+    def set_status(self, text: str, error: bool = False, layout: bool = True) -> None:
         status = self.query_one("#status", Static)
-        status.update(text)
+        status.update(text, layout=layout)
         status.set_class(error, "-error")
 
     def log_line(self, text: str) -> None:
@@ -471,7 +511,7 @@ class TaskScreen(Screen):
             self.runs = [(result.id, result)]
             self.combos = [{}]
             self.show_runs()
-            self.set_status(f"showing saved run {result.id}: {describe_status(result)}")
+            self.set_status(f"showing saved run {result.id}: {result.describe()}")
 
     def action_mark(self) -> None:
         table = self.query_one("#history", DataTable)

@@ -26,6 +26,7 @@ from lab4.tasks import Task
 SCHEMES = ("central", "forward", "backward")
 DTYPES = ("float32", "float64")
 H_SWEEP = tuple(10.0 ** (-k / 2) for k in range(2, 25))  # 1e-1 ... 1e-12, half decades
+COST_SIZES = (10, 30, 100, 300, 1000, 3000)  # inputs n of the gradient-cost curve
 
 
 def _start_below_stop(values: dict[str, Any]) -> tuple[str, str] | None:
@@ -191,6 +192,18 @@ def run(params: dict[str, Any], ctx: Any) -> Iterator[Any]:
                 f"In {dt} the step vanished (x + h == x) at some grid points from h = {first_vanished[dt]:.0e} "
                 f"down; those points are left out of the RMSE."
             )
+    # The cost of a gradient of n inputs: one backward pass against 2n evaluations of f.
+    from lab4.numdiff import gradient_cost
+
+    ctx.check()
+    costs = gradient_cost(COST_SIZES, device, dtype)
+    yield Points("cost autograd", [n for n, _, _ in costs], [a for _, a, _ in costs])
+    yield Points("cost central", [n for n, _, _ in costs], [c for _, _, c in costs])
+    n, a, c = costs[-1]
+    yield Observation(
+        f"Cost of a gradient of n = {n} inputs: {a * 1e3:.3g} ms by autograd (one backward pass) against "
+        f"{c * 1e3:.3g} ms by central differences (2n = {2 * n} evaluations of an O(n) function, O(n^2) in all)."
+    )
     for name, count in vanished_at.items():
         if count:
             yield Observation(f"At h = {h:g} the {name} step vanished at {count} of {params['points']} points.")

@@ -17,4 +17,5 @@ async def finish_run(app, pilot):
     """Wait for the run worker, then let the screen apply what it queued (no sleeps)."""
     await app.workers.wait_for_complete()
     app.screen.drain()
+    await app.workers.wait_for_complete()  # the plot pictures build in threads too
     await pilot.pause()

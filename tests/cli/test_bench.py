@@ -1,0 +1,38 @@
+"""`lab4 bench --quick --json` runs and reports every row (timings are not asserted here)."""
+
+import json
+import subprocess
+import sys
+
+EXPECTED = [
+    "central-difference gradient, n = 1000",
+    "central-difference gradient, n = 10000",
+    "gradient cost, n = 10:",
+    "gradient cost, n = 10000:",
+    "mlp step",
+    "custom cross-entropy",
+    "scaled MSE",
+    "minimize dim = 1e6, level 1",
+    "minimize dim = 1e6, level 3",
+    "import lab4_tui.app",
+    "time to the first painted screen",
+    "mlp training throughput in the app",
+    "worst event-loop stall",
+    "bytes written to the terminal",
+    "app resident memory",
+]
+
+
+def test_bench_quick_json_reports_every_row():
+    out = subprocess.run([sys.executable, "-m", "lab4.cli", "bench", "--quick", "--json"],
+                         capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr
+    rows = json.loads(out.stdout)
+    figures = [r["figure"] for r in rows]
+    for prefix in EXPECTED:
+        assert any(f.startswith(prefix) for f in figures), (prefix, figures)
+    for row in rows:
+        assert set(row) >= {"figure", "ours", "baseline", "ratio", "target", "met"}
+        assert "failed" not in row["figure"], row
+        assert row["met"] is None or isinstance(row["met"], bool)
+        assert row["ours"] is None or row["ours"] > 0
