@@ -173,7 +173,10 @@ def _read_csv(path: str, mtime: float, size: int) -> Dataset:
 
 
 def _load_csv(path: str) -> Dataset:
-    p = Path(path).expanduser()
+    try:
+        p = Path(path).expanduser()
+    except RuntimeError:  # "~nosuchuser/x.csv"
+        p = Path(path)
     if not p.exists():
         raise DatasetError(f"no such file: {path} (built-in datasets: {', '.join(BUILTIN)})")
     if not p.is_file():

@@ -266,7 +266,7 @@ def _build(node: ast.expr, torch: Any) -> Callable[..., Any]:
         if op is ast.Mult:
             return lambda **env: left(**env) * right(**env)
         if op is ast.Div:
-            return lambda **env: left(**env) / right(**env)
+            return lambda **env: _div(left(**env), right(**env))
         return lambda **env: _pow(torch, left(**env), right(**env))
     if isinstance(node, ast.Call):
         fname = FUNCTIONS[node.func.id][1]
@@ -288,6 +288,16 @@ def _tensor(torch: Any, value: Any, env: dict) -> Any:
     if like is None:
         return torch.tensor(value, dtype=torch.get_default_dtype())
     return torch.tensor(value, dtype=like.dtype, device=like.device)
+
+
+def _div(a: Any, b: Any) -> Any:
+    """a / b with IEEE results for plain numbers too (1/0 = inf, 0/0 = nan), as tensors do."""
+    try:
+        return a / b
+    except ZeroDivisionError:
+        if a != a or a == 0:
+            return math.nan
+        return math.copysign(math.inf, a) * math.copysign(1.0, b)
 
 
 def _pow(torch: Any, base: Any, exponent: Any) -> Any:

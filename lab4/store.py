@@ -31,10 +31,17 @@ _SAFE_ID = re.compile(r"[A-Za-z0-9_.\-]+\Z")
 def default_data_dir() -> Path:
     env = os.environ.get(ENV)
     if env:
-        return Path(env).expanduser()
+        return _expand(Path(env))
     import platformdirs
 
     return Path(platformdirs.user_data_dir("lab4-tui", appauthor=False))
+
+
+def _expand(path: Path) -> Path:
+    try:
+        return path.expanduser()
+    except RuntimeError:  # "~nosuchuser": keep it as typed
+        return path
 
 
 def atomic_write(path: Path, text: str) -> None:
@@ -63,7 +70,7 @@ class RunList:
 
 class Store:
     def __init__(self, root: Path | str | None = None):
-        self.root = Path(root).expanduser() if root else default_data_dir()
+        self.root = _expand(Path(root)) if root else default_data_dir()
 
     @property
     def runs_dir(self) -> Path:

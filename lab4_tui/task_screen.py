@@ -133,6 +133,7 @@ class TaskScreen(Screen):
         self._note_timer: Any = None
         self._note_loaded = False
         self._last_plot = 0.0
+        self.log_history: list[str] = []  # what the log shows, as text
         self.title = f"{task_id} - handout task {self.task_def.number}"
 
     # ---- layout
@@ -191,6 +192,7 @@ class TaskScreen(Screen):
             params = form.to_model()
         except ParamError as exc:
             self.set_status(f"not run: {exc.message}", error=True)
+            self.app.clear_notifications()  # pressing run again must not stack up toasts
             self.notify(exc.message, title="Fix the marked field", severity="error")
             return
         try:
@@ -203,6 +205,7 @@ class TaskScreen(Screen):
         except ParamError as exc:
             self.query_one("#compare-error", Static).update(exc.message)
             self.set_status(f"not run: {exc.message}", error=True)
+            self.app.clear_notifications()
             self.notify(exc.message, title="Fix the compare field", severity="error")
             return
         self.query_one("#compare-error", Static).update("")
@@ -457,6 +460,7 @@ class TaskScreen(Screen):
         status.set_class(error, "-error")
 
     def log_line(self, text: str) -> None:
+        self.log_history.append(text)
         self.query_one("#log", RichLog).write(text)
 
     # ---- notes

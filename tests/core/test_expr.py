@@ -126,3 +126,9 @@ def test_every_whitelisted_function_compiles_and_differentiates():
         out = fn(x=x)
         assert torch.isfinite(out)
         out.backward()
+
+
+@pytest.mark.parametrize("text, expected", [("0/0", "nan"), ("1/0", "inf"), ("-1/0", "-inf"), ("x/0", "inf")])
+def test_division_by_zero_follows_ieee(text, expected):
+    out = parse_expression(text).compile()(x=torch.tensor(2.0))
+    assert str(float(out)) == expected

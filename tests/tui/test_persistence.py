@@ -69,13 +69,16 @@ async def test_unwritable_store_warns_and_keeps_result(app_factory, tmp_path):
         data.mkdir()
         os.chmod(data, 0o500)
     app = app_factory(task="autograd", data_dir=data)
+    told = []
+    real_notify = app.notify
+    app.notify = lambda message, **kw: (told.append(message), real_notify(message, **kw))  # toasts expire
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("ctrl+r")
         await finish_run(app, pilot)
         screen = app.screen
         assert screen.runs[0][1].status == "ok"
         assert screen.query_one("#metrics", DataTable).row_count > 2
-        assert any("not saved" in n.message for n in app._notifications)
+        assert any("not saved" in m for m in told)
 
 
 def test_sighup_on_a_real_terminal_saves_and_exits(tmp_path):

@@ -1,0 +1,128 @@
+"""The app under faults and odd terminals: errors in runs, a full disk, resizing, NO_COLOR, TERM=dumb."""
+
+import os
+import signal
+import sys
+import time
+
+import pytest
+from textual.widgets import DataTable, RichLog, Static
+
+from lab4_tui.task_screen import TaskScreen
+
+from .conftest import finish_run
+
+
+async def test_error_in_a_run_is_shown_and_the_next_run_works(app_factory, monkeypatch):
+    import lab4.landscapes
+
+    real = lab4.landscapes.generate_function
+    monkeypatch.setattr(lab4.landscapes, "generate_function", lambda *a, **k: 1 / 0)
+    app = app_factory(task="minimize")
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = app.screen
+        await pilot.press("ctrl+r")
+        await finish_run(app, pilot)
+        status = str(screen.query_one("#status", Static).render())
+        assert status.startswith("error: ZeroDivisionError")
+        assert any("ZeroDivisionError" in line for line in screen.log_history)
+        monkeypatch.setattr(lab4.landscapes, "generate_function", real)
+        screen.query_one("#in-steps").value = "10"
+        await pilot.press("ctrl+r")
+        await finish_run(app, pilot)
+        assert str(screen.query_one("#status", Static).render()) == "ok"
+
+
+async def test_diverged_run_says_the_step_and_keeps_the_finite_curve(app_factory):
+    app = app_factory(task="minimize")
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = app.screen
+        screen.query_one("#in-lr").value = "100"
+        await pilot.press("ctrl+r")
+        await finish_run(app, pilot)
+        status = str(screen.query_one("#status", Static).render())
+        assert status.startswith("diverged at step") and "smaller lr" in status
+        result = screen.runs[0][1]
+        assert len(result.series["loss"]["y"]) == result.step
+
+
+async def test_full_disk_warns_and_keeps_the_result(app_factory, monkeypatch):
+    import lab4.store
+
+    def full(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(lab4.store, "atomic_write", full)
+    app = app_factory(task="autograd")
+    told = []
+    real_notify = app.notify
+    app.notify = lambda message, **kw: (told.append(message), real_notify(message, **kw))  # toasts expire
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.press("ctrl+r")
+        await finish_run(app, pilot)
+        screen = app.screen
+        assert screen.runs[0][1].metrics["gradient"] == {"x": 36.0, "y": -6.0}
+        assert any("No space left" in m for m in told)
+        screen.save_note()  # notes cannot be saved either: a warning, no crash
+        assert any("Notes are not being saved" in m for m in told)
+
+
+@pytest.mark.parametrize("size", [(40, 12), (80, 24), (120, 40)])
+async def test_sizes_and_resizing_during_a_run(app_factory, size):
+    app = app_factory(task="mlp")
+    async with app.run_test(size=size) as pilot:
+        screen = app.screen
+        screen.query_one("#in-steps").value = "400"
+        screen.query_one("#in-hidden").value = "16"
+        await pilot.press("ctrl+r")
+        for w, h in ((40, 12), (100, 30), (80, 24)):
+            await pilot.resize_terminal(w, h)
+            await pilot.pause()
+        await finish_run(app, pilot)
+        assert screen.runs[0][1].status == "ok"
+        # the essential controls exist and the run key works at this size
+        assert screen.query_one("#run") and screen.query_one("#status")
+
+
+async def test_no_color(app_factory, monkeypatch):
+    monkeypatch.setenv("NO_COLOR", "1")
+    app = app_factory(task="derivatives")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("ctrl+r")
+        await finish_run(app, pilot)
+        assert app.no_color
+        assert isinstance(app.screen, TaskScreen) and app.screen.runs[0][1].status == "ok"
+
+
+@pytest.mark.parametrize("term", ["dumb", "vt100", "screen", "tmux-256color"])
+def test_real_terminal_types_start_and_quit(tmp_path, term):
+    import pty
+
+    pid, fd = pty.fork()
+    if pid == 0:
+        os.environ.update(LAB4_DATA_DIR=str(tmp_path), TERM=term)
+        os.execv(sys.executable, [sys.executable, "-m", "lab4_tui", "--task", "2"])
+    try:
+        seen, deadline = b"", time.time() + 30
+        while time.time() < deadline and b"Derivatives" not in seen:
+            try:
+                seen += os.read(fd, 65536)
+            except OSError:
+                break
+        assert b"Derivatives" in seen
+        os.write(fd, b"q")
+        done, status, end = 0, 0, time.time() + 20
+        while time.time() < end and not done:
+            try:
+                os.read(fd, 65536)
+            except OSError:
+                pass
+            done, status = os.waitpid(pid, os.WNOHANG)
+            time.sleep(0.05)
+        assert done == pid and os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
+    finally:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        os.close(fd)
