@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import ast
 import math
+import warnings
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -141,7 +142,9 @@ def parse_expression(text: str) -> Expression:
     if "\n" in stripped or "\r" in stripped:
         raise ExprError("must be one line")
     try:
-        tree = ast.parse(stripped, mode="eval")
+        with warnings.catch_warnings():  # "invalid decimal literal" and such: our message says it
+            warnings.simplefilter("ignore")
+            tree = ast.parse(stripped, mode="eval")
     except SyntaxError as exc:
         msg = (exc.msg or "invalid syntax").split("(")[0].strip()
         raise ExprError(f"syntax error: {msg}", exc.offset) from None

@@ -19,7 +19,7 @@ from rich.table import Table as RichTable
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, VerticalScroll
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import (
     Button, DataTable, Footer, Header, Input, Label, RichLog, Select, Static, Switch, TabbedContent,
@@ -142,16 +142,18 @@ class TaskScreen(Screen):
         task = self.task_def
         yield Header()
         with Horizontal(id="body"):
-            with VerticalScroll(id="left"):
-                yield Static(f"[b]{task.title}[/b]  (task {task.number})", classes="task-title")
-                yield Static(task.summary, classes="task-summary")
-                yield ParamForm(task.spec, id="form")
-                yield Label("compare (sweep): name=v1,v2 ...", classes="field-label")
-                yield Input(placeholder=self._compare_placeholder(), compact=True, id="compare")
-                yield Static("", id="compare-error", classes="field-error")
-                yield Button("Run (ctrl+r)", id="run", variant="primary", compact=True)
-                yield RunProgress(id="progress")
-                yield Static("ready", id="status")
+            with Vertical(id="left"):
+                with VerticalScroll(id="form-scroll"):
+                    yield Static(f"[b]{task.title}[/b]  (task {task.number})", classes="task-title")
+                    yield Static(task.summary, classes="task-summary")
+                    yield ParamForm(task.spec, id="form")
+                    yield Label("compare (sweep): name=v1,v2 ...", classes="field-label")
+                    yield Input(placeholder=self._compare_placeholder(), compact=True, id="compare")
+                    yield Static("", id="compare-error", classes="field-error")
+                with Vertical(id="controls"):  # always in view, whatever the height
+                    yield Button("Run (ctrl+r)", id="run", variant="primary", compact=True)
+                    yield RunProgress(id="progress")
+                    yield Static("ready", id="status")
             with TabbedContent(id="tabs"):
                 if task.id == "autograd":
                     with TabPane("Graph", id="tab-graph"):

@@ -218,3 +218,20 @@ def test_parse_compare():
         parse_compare(spec, "nosuch=1,2")
     with pytest.raises(ParamError):
         parse_compare(spec, "lr")
+
+
+async def test_switching_screens_during_a_run(app_factory):
+    app = app_factory(task="mlp")
+    async with app.run_test(size=SIZE) as pilot:
+        screen = app.screen
+        await set_field(pilot, screen, "steps", "600")
+        await set_field(pilot, screen, "hidden", "16")
+        await pilot.press("ctrl+r")
+        await pilot.press("0", "2", "0")  # away while it runs
+        assert isinstance(app.screen, HomeScreen)
+        await app.workers.wait_for_complete()
+        await pilot.press("4")  # back: the run finished while we were away
+        assert app.screen is screen
+        await finish_run(app, pilot)
+        assert screen.runs[0][1].status == "ok" and str(screen.query_one("#status", Static).render()) == "ok"
+        assert len(screen.query_one("#plot-loss", SeriesPlot).runs[0][1]["loss"]["y"]) == 601
