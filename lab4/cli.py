@@ -10,7 +10,6 @@ an internal error, 2 for bad usage.
 from __future__ import annotations
 
 import json
-import math
 import os
 import signal
 import sys
@@ -21,6 +20,7 @@ from typing import Any
 import click
 
 from lab4.context import RunContext, parse_device, parse_dtype, parse_seed
+from lab4.events import format_value
 from lab4.spec import Param, ParamError
 from lab4.tasks import TASK_IDS, TASKS, Task
 
@@ -163,20 +163,8 @@ class _CancelOnInterrupt:
             signal.signal(signal.SIGINT, self.previous)
 
 
-def _fmt(value: Any) -> str:
-    if isinstance(value, bool) or value is None:
-        return str(value).lower() if value is not None else "-"
-    if isinstance(value, float):
-        return "nan" if math.isnan(value) else f"{value:.6g}"
-    if isinstance(value, dict):
-        return ", ".join(f"{k}={_fmt(v)}" for k, v in value.items())
-    if isinstance(value, (list, tuple)):
-        return ",".join(_fmt(v) for v in value)
-    return str(value)
-
-
 def _table(columns: list[str], rows: list[list[Any]]) -> str:
-    cells = [[str(c) for c in columns]] + [[_fmt(v) for v in row] for row in rows]
+    cells = [[str(c) for c in columns]] + [[format_value(v) for v in row] for row in rows]
     widths = [max(len(r[i]) for r in cells) for i in range(len(columns))]
     lines = ["  ".join(c.ljust(w) for c, w in zip(cells[0], widths))]
     lines.append("  ".join("-" * w for w in widths))
@@ -188,11 +176,10 @@ def _summary(result: Any, task: Task, saved: bool = False) -> str:
     out = [f"{task.id} ({task.title}): {result.status}" + (f" - {result.message}" if result.message else "")]
     out.append(f"device {result.device}, dtype {result.dtype}, seed {result.seed}, {result.duration_s:.2f} s")
     out.append("")
-    out.append("parameters: " + "; ".join(f"{k} = {_fmt(v)}" for k, v in result.params.items()))
+    out.append("parameters: " + "; ".join(f"{k} = {format_value(v)}" for k, v in result.params.items()))
     if result.metrics:
         out.append("")
-        flat = [[k, v] for k, v in result.metrics.items() if not (isinstance(v, dict) and any(isinstance(x, dict) for x in v.values()))]
-        out.append(_table(["metric", "value"], flat))
+        out.append(_table(["metric", "value"], [list(kv) for kv in result.flat_metrics()]))
     for name, table in result.tables.items():
         out.append("")
         out.append(f"[{name}]")

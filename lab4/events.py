@@ -26,6 +26,7 @@ __all__ = [
     "ResultBuilder",
     "STATUSES",
     "jsonable",
+    "format_value",
 ]
 
 STATUSES = ("ok", "diverged", "cancelled", "error")
@@ -108,6 +109,11 @@ class Result:
     versions: dict[str, str] = field(default_factory=dict)
     id: str = ""
 
+    def flat_metrics(self) -> list[tuple[str, Any]]:
+        """The metrics a two-column table can show (nested per-variant dicts left out)."""
+        return [(k, v) for k, v in self.metrics.items()
+                if not (isinstance(v, dict) and any(isinstance(x, dict) for x in v.values()))]
+
     def describe(self) -> str:
         """The status in words: ok / diverged at step k - hint / cancelled at step k / error: ..."""
         if self.status == "diverged":
@@ -151,6 +157,21 @@ class Result:
             raise ValueError(f"unknown status {data['status']!r}")
         known = set(cls.__dataclass_fields__)
         return cls(**{k: v for k, v in data.items() if k in known})
+
+
+def format_value(value: Any) -> str:
+    """A metric or parameter as short text: 6 significant digits, yes/no, '-' for none."""
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return "nan" if math.isnan(value) else f"{value:.6g}"
+    if isinstance(value, dict):
+        return ", ".join(f"{k}={format_value(v)}" for k, v in value.items())
+    if isinstance(value, (list, tuple)):
+        return ",".join(format_value(v) for v in value)
+    return str(value)
 
 
 def jsonable(value: Any) -> Any:

@@ -11,35 +11,24 @@ from __future__ import annotations
 import csv
 import io
 import json
-import math
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterable
 
-from lab4.events import Result
+from lab4.events import Result, format_value
 from lab4.store import Store, atomic_write
 from lab4.tasks import TASKS
 
 __all__ = ["build_report", "write_report", "export_run", "series_csv"]
 
 
-def _fmt(value: Any) -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, float):
-        return "nan" if math.isnan(value) else f"{value:.6g}"
-    if isinstance(value, dict):
-        return ", ".join(f"{k}={_fmt(v)}" for k, v in value.items())
-    if isinstance(value, (list, tuple)):
-        return ",".join(_fmt(v) for v in value)
-    return str(value).replace("|", "\\|").replace("\n", " ")
+def _cell(value: Any) -> str:
+    return format_value(value).replace("|", "\\|").replace("\n", " ")
 
 
 def _md_table(columns: list[str], rows: Iterable[list[Any]]) -> str:
-    lines = ["| " + " | ".join(_fmt(c) for c in columns) + " |", "|" + "---|" * len(columns)]
-    lines += ["| " + " | ".join(_fmt(v) for v in row) + " |" for row in rows]
+    lines = ["| " + " | ".join(_cell(c) for c in columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(_cell(v) for v in row) + " |" for row in rows]
     return "\n".join(lines)
 
 
@@ -53,7 +42,7 @@ def _run_section(result: Result, plots: bool) -> list[str]:
         _md_table(["parameter", "value"], [[k, v] for k, v in result.params.items()]),
         "",
     ]
-    flat = [[k, v] for k, v in result.metrics.items() if not (isinstance(v, dict) and any(isinstance(x, dict) for x in v.values()))]
+    flat = [list(kv) for kv in result.flat_metrics()]
     if flat:
         out += [_md_table(["metric", "value"], flat), ""]
     for name, table in result.tables.items():
@@ -91,7 +80,7 @@ def build_report(store: Store, run_ids: Iterable[str] = (), plots: bool = True) 
     for r in listing.runs:
         latest[r.task] = r
     now = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    out = [f"# Laboratory 4: Tensor differentiation - report", "", f"Written by lab4-tui on {now}.", ""]
+    out = ["# Laboratory 4: Tensor differentiation - report", "", f"Written by lab4-tui on {now}.", ""]
     for i, task in enumerate(TASKS.values(), 1):
         runs = chosen.get(task.id) or ([latest[task.id]] if task.id in latest else [])
         note = ""

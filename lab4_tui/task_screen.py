@@ -10,7 +10,6 @@ events are then ignored - a second run replaces the first and never mixes with i
 from __future__ import annotations
 
 import collections
-import math
 import re
 import time
 from typing import Any
@@ -27,7 +26,7 @@ from textual.widgets import (
 )
 
 from lab4.context import RunContext
-from lab4.events import Observation, Progress, Result, ResultBuilder
+from lab4.events import Observation, Progress, Result, ResultBuilder, format_value
 from lab4.spec import ParamError
 from lab4.tasks import get_task
 from lab4.views import views_for
@@ -66,20 +65,6 @@ def parse_compare(spec: Any, text: str) -> dict[str, list[Any]]:
         if not axes[name]:
             raise ParamError("compare", f"compare: {name} needs at least one value")
     return axes
-
-
-def _fmt(value: Any) -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, float):
-        return "nan" if math.isnan(value) else f"{value:.6g}"
-    if isinstance(value, dict):
-        return ", ".join(f"{k}={_fmt(v)}" for k, v in value.items())
-    if isinstance(value, (list, tuple)):
-        return ",".join(_fmt(v) for v in value)
-    return str(value)
 
 
 def _scalar(value: Any) -> bool:
@@ -250,7 +235,7 @@ class TaskScreen(Screen):
                 run_params = spec.parse({**params, **{k: v for k, v in combo.items() if k in spec}})
                 run_ctx = RunContext(ctx.device, combo.get("dtype", ctx.dtype), combo.get("seed", ctx.seed),
                                      ctx.cancel_event)
-                label = " ".join(f"{k}={_fmt(combo[k])}" for k in varying)
+                label = " ".join(f"{k}={format_value(combo[k])}" for k in varying)
                 push((generation, i, "start", (label, run_params, run_ctx)))
                 result = execute(self.task_def.id, run_params, run_ctx,
                                  on_event=lambda e, i=i: push((generation, i, "event", e)))
@@ -415,9 +400,8 @@ class TaskScreen(Screen):
             result = results[0][1]
             table.add_columns("metric", "value")
             table.add_row("status", result.describe() if result.ended else "running")
-            for k, v in result.metrics.items():
-                if not (isinstance(v, dict) and any(isinstance(x, dict) for x in v.values())):
-                    table.add_row(k, _fmt(v))
+            for k, v in result.flat_metrics():
+                table.add_row(k, format_value(v))
         else:
             names: list[str] = []
             for _, r in results:
@@ -425,7 +409,7 @@ class TaskScreen(Screen):
             names = names[:6]
             table.add_columns("run", "status", *names)
             for label, r in results:
-                table.add_row(label, r.describe() if r.ended else "running", *[_fmt(r.metrics.get(k)) for k in names])
+                table.add_row(label, r.describe() if r.ended else "running", *[format_value(r.metrics.get(k)) for k in names])
         tables = self.query_one("#tables", Static)
         last = results[-1][1]
         renderables = []
@@ -434,7 +418,7 @@ class TaskScreen(Screen):
             for col in data["columns"]:
                 t.add_column(str(col))
             for row in data["rows"]:
-                t.add_row(*[_fmt(v) for v in row])
+                t.add_row(*[format_value(v) for v in row])
             renderables.append(t)
         from rich.console import Group
 
@@ -504,9 +488,9 @@ class TaskScreen(Screen):
         table.clear(columns=True)
         table.add_columns(" ", "when", "status", "params", self.task_def.headline or "metric")
         for r in self.history:
-            params = ", ".join(f"{k}={_fmt(v)}" for k, v in r.params.items() if k not in ("expr", "derivative"))
+            params = ", ".join(f"{k}={format_value(v)}" for k, v in r.params.items() if k not in ("expr", "derivative"))
             table.add_row("*" if r.id in self.marked else " ", r.started[:19].replace("T", " "), r.status,
-                          params[:60], _fmt(r.metrics.get(self.task_def.headline)), key=r.id)
+                          params[:60], format_value(r.metrics.get(self.task_def.headline)), key=r.id)
         for w in warnings:
             self.log_line(w)
 

@@ -1,6 +1,5 @@
 """Parameter specs: parsing, bounds, messages; every task's defaults are valid."""
 
-import math
 
 import pytest
 

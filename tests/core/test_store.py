@@ -7,7 +7,6 @@ import subprocess
 import sys
 import time
 
-import pytest
 
 from lab4.context import RunContext
 from lab4.events import Result

@@ -1,12 +1,10 @@
 """The app driven through Textual's pilot: navigation, forms, runs, cancel, notes."""
 
-import json
 
 import pytest
 from textual.widgets import DataTable, Input, Static, TextArea, Tree
 
 from lab4_tui.app import HelpScreen, HomeScreen
-from lab4_tui.form import ParamForm
 from lab4_tui.plots import SeriesPlot
 from lab4_tui.task_screen import TaskScreen, parse_compare
 from lab4.tasks import TASK_IDS, TASKS

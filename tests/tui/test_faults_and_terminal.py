@@ -6,7 +6,7 @@ import sys
 import time
 
 import pytest
-from textual.widgets import DataTable, RichLog, Static
+from textual.widgets import Static
 
 from lab4_tui.task_screen import TaskScreen
 

@@ -2,11 +2,9 @@
 
 import os
 import signal
-import subprocess
 import sys
 import time
 
-import pytest
 from click.testing import CliRunner
 from textual.widgets import DataTable, TextArea
 
