@@ -70,6 +70,10 @@ def draw(plt: Any, view: PlotView, runs: Iterable[Run], width: int = 80) -> bool
     runs = list(runs)
     if view.kind == "boundary":
         return _draw_boundary(plt, runs)
+    if view.kind == "trajectory" and runs and (runs[0][2] or {}).get("landscape"):
+        land = runs[0][2]["landscape"]  # level sets first, so the paths are drawn over them
+        for _, (cx, cy) in contour_points(land["x"], land["y"], land["z"]):
+            plt.scatter(cx, cy, marker="dot", color="gray")
     for run_label, series, artifacts in runs:
         for base in view.series:
             for name in sorted(n for n in series if matches(base, n)):
@@ -107,6 +111,39 @@ def _decade_ticks(set_ticks: Any, values: list[float]) -> None:
     stride = max(1, (hi - lo) // 6)
     exps = list(range(lo, hi + 1, stride))
     set_ticks([10.0**e for e in exps], [f"1e{e}" if e not in (0, 1, 2) else str(10**e) for e in exps])
+
+
+def contour_points(xs: Sequence[float], ys: Sequence[float], z: Sequence[Sequence[float]],
+                   levels: int = 6) -> list[tuple[float, tuple[list[float], list[float]]]]:
+    """Points where the grid z[j][i] crosses ``levels`` level sets, at quantiles of z.
+
+    A crossing between two neighbouring grid points is placed by linear interpolation;
+    drawn as dots they trace the landscape's contour lines under the trajectory.
+    """
+    flat = sorted(v for row in z for v in row if v is not None and math.isfinite(v))
+    if len(flat) < 4 or flat[-1] - flat[0] < 1e-12:
+        return []
+    out = []
+    for k in range(1, levels + 1):
+        level = flat[len(flat) * k // (levels + 1)]
+        px: list[float] = []
+        py: list[float] = []
+        for j in range(len(ys)):
+            for i in range(len(xs)):
+                a = z[j][i]
+                for dj, di in ((0, 1), (1, 0)):
+                    jj, ii = j + dj, i + di
+                    if jj >= len(ys) or ii >= len(xs):
+                        continue
+                    b = z[jj][ii]
+                    if a is None or b is None or (a - level) * (b - level) > 0 or a == b:
+                        continue
+                    t = (level - a) / (b - a)
+                    px.append(xs[i] + t * (xs[ii] - xs[i]))
+                    py.append(ys[j] + t * (ys[jj] - ys[j]))
+        if px:
+            out.append((level, (px, py)))
+    return out
 
 
 def _draw_boundary(plt: Any, runs: list[Run]) -> bool:

@@ -217,3 +217,16 @@ def test_cancel_keeps_partial_series():
     r = execute("minimize", spec.parse({"steps": 100000, "dim": 3}), ctx, on_event)
     assert r.status == "cancelled"
     assert 0 < len(r.series["loss"]["y"]) < 100001
+
+
+def test_contour_points_lie_on_their_level():
+    from lab4.plotting import contour_points
+
+    xs = [i / 10 for i in range(-20, 21)]
+    ys = xs
+    z = [[x * x + y * y for x in xs] for y in ys]  # circles: x^2 + y^2 = level
+    sets = contour_points(xs, ys, z, levels=3)
+    assert len(sets) == 3
+    for level, (px, py) in sets:
+        for x, y in zip(px, py):
+            assert abs(x * x + y * y - level) < 0.05  # linear interpolation on a 0.1 grid
