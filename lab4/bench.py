@@ -299,6 +299,29 @@ def bench_minimize(device: str, quick: bool) -> list[Row]:
     return rows
 
 
+def bench_cancel(device: str, quick: bool) -> Row:
+    """From setting the cancel flag (what escape does) to the run's result, mid-run."""
+    from lab4.context import RunContext
+    from lab4.runner import execute
+    from lab4.tasks import TASKS
+
+    latencies = []
+    for task, params in (("mlp", {"steps": 10_000_000}), ("minimize", {"dim": 1_000_000, "steps": 10_000_000})):
+        ctx = RunContext(device=device)
+        box: dict[str, Any] = {}
+        thread = threading.Thread(target=lambda: box.setdefault("r", execute(task, TASKS[task].spec.parse(params), ctx)))
+        thread.start()
+        time.sleep(1.0 if quick else 2.0)
+        t0 = time.perf_counter()
+        ctx.cancel()
+        thread.join()
+        latencies.append(time.perf_counter() - t0)
+        if box["r"].status != "cancelled":
+            raise RuntimeError(f"{task} ended {box['r'].status}, not cancelled")
+    worst = max(latencies)
+    return Row("cancel latency, mid-run (mlp; minimize dim 1e6), worst", worst, None, None, "< 0.5 s", worst < 0.5)
+
+
 def run_bench(device: str = "cpu", quick: bool = False, app: bool = True,
               progress: Callable[[str], None] | None = None) -> list[Row]:
     sections: list[tuple[str, Callable[[], Any]]] = [
@@ -307,6 +330,7 @@ def run_bench(device: str = "cpu", quick: bool = False, app: bool = True,
         ("mlp step", lambda: [bench_mlp_step(device, quick)]),
         ("custom losses", lambda: bench_losses(device, quick)),
         ("minimize 1e6", lambda: bench_minimize(device, quick)),
+        ("cancel", lambda: [bench_cancel(device, quick)]),
         ("import", lambda: bench_import(quick)),
         ("first paint", lambda: [bench_first_paint(quick)]),
     ]

@@ -74,6 +74,12 @@ class StepRecorder:
         if bad is not None:
             raise Diverged(start + bad, self.hint)
 
+    def check(self, ctx: Any, upto: int) -> Iterator[Any]:
+        """``ctx.check()``, after handing over what was recorded: a cancelled run keeps it all."""
+        if ctx.cancelled:
+            yield from self.flush(upto)
+            ctx.check()
+
     def last(self, name: str) -> float:
         values = [v for v in self.host[name] if math.isfinite(v)]
         return values[-1] if values else math.nan

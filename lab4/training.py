@@ -141,7 +141,7 @@ def train(
                 record.record(t, test_accuracy=(logits.argmax(1) == split.y_test).to(x.dtype).mean())
 
     for t in range(config.steps):
-        ctx.check()
+        yield from record.check(ctx, t)
         if full:
             xb, yb = x, y
         else:

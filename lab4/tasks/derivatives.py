@@ -213,6 +213,15 @@ def run(params: dict[str, Any], ctx: Any) -> Iterator[Any]:
             f"f overflowed or is undefined at {bad_f} of {params['points']} points in {ctx.dtype} "
             f"(largest finite {ctx.dtype} is {torch.finfo(dtype).max:.2g}); those points are not finite."
         )
+    f64 = _elementwise(f, x.double())
+    underflow = int(((fx == 0) & (f64 != 0) & torch.isfinite(f64)).sum())
+    if underflow:
+        yield Observation(
+            f"f underflowed to 0 at {underflow} of {params['points']} points in {ctx.dtype} where float64 is not 0 "
+            f"(smallest normal {ctx.dtype} is {torch.finfo(dtype).tiny:.2g}); derivatives there are 0 or noise."
+        )
+    yield Metric("overflow_points", bad_f)
+    yield Metric("underflow_points", underflow)
     bad_ref = int((~ref_ok).sum())
     if bad_ref:
         yield Observation(f"The analytic derivative is not finite at {bad_ref} points; they are left out.")

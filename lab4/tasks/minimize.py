@@ -63,7 +63,9 @@ def run(params: dict[str, Any], ctx: Any) -> Iterator[Any]:
                 yield Points("trajectory", [p[0] for p in pts], [p[1] for p in pts])
 
     for t in range(steps + 1):
-        ctx.check()
+        if ctx.cancelled:
+            yield from flush(t)  # a cancelled run keeps every step it computed
+            ctx.check()
         point = lookahead(optimizer, [w], [v], beta)[0].detach().requires_grad_(True)
         value = f(point)
         with torch.no_grad():

@@ -14,6 +14,7 @@ EXPECTED = [
     "scaled MSE",
     "minimize dim = 1e6, level 1",
     "minimize dim = 1e6, level 3",
+    "cancel latency",
     "import lab4_tui.app",
     "time to the first painted screen",
     "mlp training throughput in the app",
