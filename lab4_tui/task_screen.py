@@ -117,6 +117,7 @@ class TaskScreen(Screen):
         self.history: list[Result] = []
         self._note_timer: Any = None
         self._note_loaded = False
+        self._saved_note = ""
         self._last_plot = 0.0
         self.log_history: list[str] = []  # what the log shows, as text
         self.title = f"{task_id} - handout task {self.task_def.number}"
@@ -459,6 +460,7 @@ class TaskScreen(Screen):
             self.notify(f"Could not read the notes: {exc}", severity="warning")
         area = self.query_one("#notes", TextArea)
         area.load_text(text)
+        self._saved_note = text
         self._note_loaded = True
 
     @on(TextArea.Changed, "#notes")
@@ -473,7 +475,12 @@ class TaskScreen(Screen):
         if not self._note_loaded:
             return True
         text = self.query_one("#notes", TextArea).text
-        return self.app.save_note(self.task_def.id, text)
+        if text == self._saved_note:
+            return True  # nothing new: opening a screen writes nothing
+        saved = self.app.save_note(self.task_def.id, text)
+        if saved:
+            self._saved_note = text
+        return saved
 
     # ---- history
 

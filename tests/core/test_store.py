@@ -103,7 +103,10 @@ def test_sigkill_during_writes_never_tears_a_file(tmp_path):
         "i = 0\nwhile True:\n    s.save_run(Result(task='minimize', params={}, series=big, id=f'r{i % 3}'))\n    i += 1\n"
     )
     proc = subprocess.Popen([sys.executable, "-c", code, str(tmp_path)])
-    time.sleep(2.5)
+    deadline = time.time() + 60
+    while time.time() < deadline and not list((tmp_path / "runs").glob("*.json")):
+        time.sleep(0.05)  # wait until it is writing, then let it write a while
+    time.sleep(1.0)
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=30)
     files = list((tmp_path / "runs").glob("*.json"))

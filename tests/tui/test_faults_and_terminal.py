@@ -63,7 +63,8 @@ async def test_full_disk_warns_and_keeps_the_result(app_factory, monkeypatch):
         screen = app.screen
         assert screen.runs[0][1].metrics["gradient"] == {"x": 36.0, "y": -6.0}
         assert any("No space left" in m for m in told)
-        screen.save_note()  # notes cannot be saved either: a warning, no crash
+        screen.query_one("#notes").load_text("a note")
+        assert screen.save_note() is False  # notes cannot be saved either: a warning, no crash
         assert any("Notes are not being saved" in m for m in told)
 
 
