@@ -33,7 +33,7 @@ from lab4.views import views_for
 from lab4_tui.form import ParamForm
 from lab4_tui.plots import SeriesPlot
 
-__all__ = ["TaskScreen", "parse_compare"]
+__all__ = ["TaskScreen", "parse_compare", "compare_text"]
 
 DRAIN_INTERVAL = 0.25  # seconds: progress and status update four times a second
 PLOT_INTERVAL = (0.25, 1.0)  # seconds between live plot rebuilds: at most 4 a second, at least 1
@@ -65,6 +65,16 @@ def parse_compare(spec: Any, text: str) -> dict[str, list[Any]]:
         if not axes[name]:
             raise ParamError("compare", f"compare: {name} needs at least one value")
     return axes
+
+
+def compare_text(spec: Any, axes: dict[str, list[Any]]) -> str:
+    """The compare field's text for ``axes`` (the inverse of :func:`parse_compare`)."""
+    def values(name: str, items: list[Any]) -> str:
+        param = spec[name] if name in spec else None
+        sep = ";" if param is not None and param.kind in ("ints", "floats", "assign") else ","
+        return sep.join(param.format(v) if param is not None else str(v) for v in items)
+
+    return " ".join(f"{name}={values(name, items)}" for name, items in axes.items())
 
 
 def _scalar(value: Any) -> bool:
@@ -162,11 +172,8 @@ class TaskScreen(Screen):
         yield Footer()
 
     def _compare_placeholder(self) -> str:
-        if self.task_def.presets:
-            label, axes = next(iter(self.task_def.presets.items()))
-            if axes:
-                return " ".join(f"{k}={','.join(map(str, v))}" for k, v in axes.items())
-        return "e.g. lr=0.1,0.01"
+        axes = next(iter((self.task_def.presets or {}).values()), None)
+        return compare_text(self.task_def.spec, axes) if axes else "e.g. lr=0.1,0.01"
 
     def on_mount(self) -> None:
         self.set_interval(DRAIN_INTERVAL, self.drain)
@@ -341,8 +348,7 @@ class TaskScreen(Screen):
             self.notify("This task has no compare preset; type one in the compare field.")
             return
         label, axes = next(iter(presets.items()))
-        text = " ".join(f"{k}={(';' if self.task_def.spec[k].kind in ('ints', 'floats', 'assign') else ',').join(map(str, v))}"
-                        for k, v in axes.items())
+        text = compare_text(self.task_def.spec, axes)
         self.query_one("#compare", Input).value = text
         self.notify(f"Preset: {label}" + (f" ({text})" if text else " (this task compares within one run)"))
         self.action_run()

@@ -209,7 +209,11 @@ async def test_small_terminal_does_not_crash(app_factory):
 
 
 def test_parse_compare():
+    from lab4_tui.task_screen import compare_text
+
     spec = TASKS["mlp"].spec
+    for text in ("optimizer=gd,momentum hidden=8;4,4", "lr=0.1,0.01 dtype=float32,float64"):
+        assert compare_text(spec, parse_compare(spec, text)) == text
     axes = parse_compare(spec, "optimizer=gd,momentum hidden=8;4,4 dtype=float32,float64")
     assert axes == {"optimizer": ["gd", "momentum"], "hidden": [(8,), (4, 4)], "dtype": ["float32", "float64"]}
     with pytest.raises(ParamError):
