@@ -1,16 +1,13 @@
 """The app under faults and odd terminals: errors in runs, a full disk, resizing, NO_COLOR, TERM=dumb."""
 
 import os
-import signal
-import sys
-import time
 
 import pytest
 from textual.widgets import Static
 
 from lab4_tui.task_screen import TaskScreen
 
-from .conftest import finish_run
+from .conftest import TerminalApp, finish_run
 
 
 async def test_error_in_a_run_is_shown_and_the_next_run_works(app_factory, monkeypatch):
@@ -97,33 +94,10 @@ async def test_no_color(app_factory, monkeypatch):
 
 @pytest.mark.parametrize("term", ["dumb", "vt100", "screen", "tmux-256color"])
 def test_real_terminal_types_start_and_quit(tmp_path, term):
-    import pty
-
-    pid, fd = pty.fork()
-    if pid == 0:
-        os.environ.update(LAB4_DATA_DIR=str(tmp_path), TERM=term)
-        os.execv(sys.executable, [sys.executable, "-m", "lab4_tui", "--task", "2"])
+    app = TerminalApp(["--task", "2"], {"LAB4_DATA_DIR": str(tmp_path), "TERM": term})
     try:
-        seen, deadline = b"", time.time() + 30
-        while time.time() < deadline and b"Derivatives" not in seen:
-            try:
-                seen += os.read(fd, 65536)
-            except OSError:
-                break
-        assert b"Derivatives" in seen
-        os.write(fd, b"q")
-        done, status, end = 0, 0, time.time() + 20
-        while time.time() < end and not done:
-            try:
-                os.read(fd, 65536)
-            except OSError:
-                pass
-            done, status = os.waitpid(pid, os.WNOHANG)
-            time.sleep(0.05)
-        assert done == pid and os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
+        assert app.wait_for(b"Derivatives")
+        os.write(app.fd, b"q")
+        assert app.wait_exit() == 0
     finally:
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        os.close(fd)
+        app.close()

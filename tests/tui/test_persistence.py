@@ -2,8 +2,6 @@
 
 import os
 import signal
-import sys
-import time
 
 from click.testing import CliRunner
 from textual.widgets import DataTable, TextArea
@@ -11,7 +9,7 @@ from textual.widgets import DataTable, TextArea
 from lab4.cli import main
 from lab4.store import Store
 
-from .conftest import finish_run
+from .conftest import TerminalApp, finish_run
 
 SIZE = (100, 30)
 
@@ -81,39 +79,12 @@ async def test_unwritable_store_warns_and_keeps_result(app_factory, tmp_path):
 
 def test_sighup_on_a_real_terminal_saves_and_exits(tmp_path):
     """lab4-tui in a pseudo-terminal: SIGHUP ends it cleanly and the notes on disk are intact."""
-    import pty
-
     Store(tmp_path).save_note("autograd", "kept")
-    pid, fd = pty.fork()
-    if pid == 0:  # child: the app, in a real terminal
-        os.environ["LAB4_DATA_DIR"] = str(tmp_path)
-        os.environ["TERM"] = "xterm-256color"
-        os.execv(sys.executable, [sys.executable, "-m", "lab4_tui", "--task", "1"])
+    app = TerminalApp(["--task", "1"], {"LAB4_DATA_DIR": str(tmp_path), "TERM": "xterm-256color"})
     try:
-        deadline = time.time() + 30
-        seen = b""
-        while time.time() < deadline and b"Autograd" not in seen:
-            try:
-                seen += os.read(fd, 65536)
-            except OSError:
-                break
-        assert b"Autograd" in seen
-        os.kill(pid, signal.SIGHUP)
-        end = time.time() + 20
-        done, status = 0, 0
-        while time.time() < end and not done:
-            try:
-                os.read(fd, 65536)
-            except OSError:
-                pass
-            done, status = os.waitpid(pid, os.WNOHANG)
-            time.sleep(0.05)
-        assert done == pid, "lab4-tui did not exit after SIGHUP"
-        assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
+        assert app.wait_for(b"Autograd")
+        os.kill(app.pid, signal.SIGHUP)
+        assert app.wait_exit() == 0, "lab4-tui did not exit cleanly after SIGHUP"
     finally:
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        os.close(fd)
+        app.close()
     assert Store(tmp_path).load_note("autograd") == "kept"
