@@ -234,7 +234,15 @@ class Lab4App(App):
 
     def hang_up(self) -> None:
         """The terminal closed (SIGHUP) or we were asked to stop (SIGTERM): keep the notes, leave."""
+        self.shut_down()
+
+    def shut_down(self) -> None:
+        """Save every note, stop every run at its next step (what it computed is saved), exit."""
         self.save_all_notes()
+        for screen in self._task_screens():
+            if screen.ctx is not None:
+                screen.ctx.cancel()
+        self.compute.shutdown(wait=False, cancel_futures=True)
         self.exit()
 
     def save_all_notes(self) -> None:
@@ -250,12 +258,7 @@ class Lab4App(App):
                     yield screen
 
     async def action_quit(self) -> None:
-        self.save_all_notes()
-        for screen in self._task_screens():
-            if screen.ctx is not None:
-                screen.ctx.cancel()
-        self.compute.shutdown(wait=False, cancel_futures=True)
-        self.exit()
+        self.shut_down()
 
     # ---- actions
 

@@ -88,3 +88,22 @@ def test_sighup_on_a_real_terminal_saves_and_exits(tmp_path):
     finally:
         app.close()
     assert Store(tmp_path).load_note("autograd") == "kept"
+
+
+def test_sighup_during_a_long_run_exits_promptly_and_saves_it(tmp_path):
+    """A 10,000,000-step run is going when the terminal closes: the app stops it, saves it, exits."""
+    import json
+
+    probe = {"params": {"steps": "10000000", "dim": "1000"}, "out": str(tmp_path / "probe.json")}
+    env = {"LAB4_DATA_DIR": str(tmp_path), "TERM": "xterm-256color", "LAB4_BENCH_PROBE": json.dumps(probe)}
+    app = TerminalApp(["--task", "minimize"], env)  # the probe starts the run once torch is loaded
+    try:
+        assert app.wait_for(b"running step")  # the run has computed its first block
+        os.kill(app.pid, signal.SIGHUP)
+        assert app.wait_exit(timeout=30) == 0
+    finally:
+        app.close()
+    runs = Store(tmp_path).list_runs()
+    assert runs.warnings == []
+    assert [r.status for r in runs.runs] == ["cancelled"]
+    assert 0 < len(runs.runs[0].series["loss"]["y"]) < 10_000_001
