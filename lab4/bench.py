@@ -256,7 +256,7 @@ def _headless_seconds(steps: int, device: str) -> float:
 
 
 def bench_app(device: str, quick: bool) -> list[Row]:
-    steps = 1500 if quick else 4000
+    steps = 3000 if quick else 4000  # long enough that starting and ending the run weigh little
     repeats = 2 if quick else 3
     params = {"steps": str(steps)}
     probes, headless = [], []
@@ -345,6 +345,24 @@ def run_bench(device: str = "cpu", quick: bool = False, app: bool = True,
         except Exception as exc:  # noqa: BLE001 - one broken figure must not hide the others
             rows.append(Row(f"{name}: failed ({type(exc).__name__}: {str(exc)[:80]})", None, None, None, "-", False))
     return rows
+
+
+def machine_description(device: str) -> str:
+    """CPU model and count, torch version, and the GPU's name when the device is CUDA."""
+    import platform
+
+    import torch
+
+    from lab4.context import device_label
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as fh:
+            cpu = next(line.split(":", 1)[1].strip() for line in fh if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    text = f"{os.cpu_count()} x {cpu}, torch {torch.__version__}"
+    return text + (f", {device_label(device)}" if device.startswith("cuda") else "")
 
 
 def _num(value: float | None, unit: str) -> str:

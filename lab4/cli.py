@@ -448,10 +448,9 @@ def bench(quick: bool, device: str, as_json: bool, no_app: bool) -> None:
     if as_json:
         click.echo(json.dumps([r.to_json() for r in rows], allow_nan=False))
     else:
-        import platform
+        from lab4.bench import machine_description
 
-        click.echo(f"lab4 bench on {device}, {platform.processor() or platform.machine()}, "
-                   f"{os.cpu_count()} CPUs{' (quick)' if quick else ''}")
+        click.echo(f"lab4 bench on {device}: {machine_description(device)}{' (quick)' if quick else ''}")
         click.echo(format_rows(rows))
 
 
