@@ -23,6 +23,7 @@ keeps the look-ahead point p_t = w_t + beta v_t as the parameter
 (``p_t = p_{t-1} - lr (g_t + beta b_t)`` with g_t taken at p_{t-1}).  The tests check both
 mappings.
 
+``OPTIMIZERS`` here is the one list of their names (the task specs offer it as choices).
 These functions act on lists of tensors (one per parameter) so the same code serves a
 single vector (``minimize``) and a network's weights (``mlp``).  They update in place with
 ``torch.no_grad`` semantics: callers pass detached tensors.
@@ -30,18 +31,19 @@ single vector (``minimize``) and a network's weights (``mlp``).  They update in 
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
-import torch
+if TYPE_CHECKING:  # the update rules only call tensor methods: importing this module stays torch-free
+    import torch
 
 __all__ = ["OPTIMIZERS", "lookahead", "gd_step", "momentum_step", "nesterov_step", "apply_step"]
 
 OPTIMIZERS = ("gd", "momentum", "nesterov")
 
-Tensors = Sequence[torch.Tensor]
+Tensors = Sequence["torch.Tensor"]
 
 
-def lookahead(optimizer: str, weights: Tensors, velocity: Tensors, beta: float) -> list[torch.Tensor]:
+def lookahead(optimizer: str, weights: Tensors, velocity: Tensors, beta: float) -> list["torch.Tensor"]:
     """Where the gradient is taken: w for gd and momentum, w + beta v for Nesterov."""
     if optimizer == "nesterov":
         return [w + beta * v for w, v in zip(weights, velocity)]

@@ -12,10 +12,10 @@ from __future__ import annotations
 from typing import Any, Iterator
 
 from lab4.events import Artifact, Metric, Observation, Points, Table
+from lab4.optim import OPTIMIZERS
 from lab4.spec import ChoiceParam, FloatParam, IntParam, Spec
 from lab4.tasks import Task
 
-OPTIMIZERS = ("gd", "momentum", "nesterov")  # the same names as lab4.optim.OPTIMIZERS
 FLUSH = 64  # steps between host copies of the recorded values
 TRAJECTORY_LIMIT = 2000
 

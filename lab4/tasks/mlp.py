@@ -15,10 +15,11 @@ from __future__ import annotations
 from typing import Any, Iterator
 
 from lab4.events import Metric, Observation, Table
+from lab4.optim import OPTIMIZERS
 from lab4.spec import ChoiceParam, FloatParam, IntListParam, IntParam, Param, Spec, TextParam
 from lab4.tasks import Task
 
-OPTIMIZERS = ("gd", "momentum", "nesterov")
+#: hidden activations: the names of torch functions (lab4.training.forward calls torch.<name>)
 ACTIVATIONS = ("relu", "tanh", "sigmoid")
 
 
