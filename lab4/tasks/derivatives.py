@@ -19,12 +19,12 @@ from __future__ import annotations
 import math
 from typing import Any, Iterator
 
+from lab4.context import DTYPES
 from lab4.events import Metric, Observation, Points, Progress, Table
 from lab4.spec import ExprParam, FloatParam, IntParam, Spec
 from lab4.tasks import Task
 
 SCHEMES = ("central", "forward", "backward")
-DTYPES = ("float32", "float64")
 H_SWEEP = tuple(10.0 ** (-k / 2) for k in range(2, 25))  # 1e-1 ... 1e-12, half decades
 COST_SIZES = (10, 30, 100, 300, 1000, 3000)  # inputs n of the gradient-cost curve
 
