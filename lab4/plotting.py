@@ -55,6 +55,14 @@ def _clean(x: Sequence[Any], y: Sequence[Any], xlog: bool, ylog: bool) -> tuple[
     return xs, ys
 
 
+def _variant_name(name: str, artifacts: dict[str, Any] | None) -> str:
+    """A run comparing variants writes its first one without a suffix: name it in legends."""
+    variants = (artifacts or {}).get("variants")
+    if variants and "[" not in name and variants[0].get("suffix") == "":
+        return f"{name} [{variants[0]['label']}]"
+    return name
+
+
 def _label(name: str, run_label: str) -> str:
     return f"{name} ({run_label})" if run_label else name
 
@@ -82,7 +90,7 @@ def draw(plt: Any, view: PlotView, runs: Iterable[Run], width: int = 80) -> bool
                 if not xs:
                     continue
                 xs, ys = decimate(xs, ys, budget)
-                plt.plot(xs, ys, label=_label(name, run_label), marker="braille")
+                plt.plot(xs, ys, label=_label(_variant_name(name, artifacts), run_label), marker="braille")
                 drawn = True
         if view.kind == "trajectory":
             land = artifacts.get("landscape") if artifacts else None
