@@ -98,7 +98,7 @@ class HelpScreen(ModalScreen[None]):
 | escape | leave a field; otherwise cancel the run |
 | c | compare preset (gd vs momentum vs Nesterov, clip bounds, ...) |
 | x | export the shown run(s) as JSON and CSV |
-| ctrl+e | write the lab report (Markdown) |
+| ctrl+e / F6 | write the lab report (Markdown); in a text field ctrl+e edits, F6 still works |
 | m / o | in History: mark a run / overlay the marked runs |
 | s | settings: device, dtype, seed |
 | ? | this help |
@@ -189,7 +189,8 @@ class Lab4App(App):
         Binding("h", "open('home')", "Home"),
         Binding("question_mark", "help", "Help"),
         Binding("s", "settings", "Settings"),
-        Binding("ctrl+e", "report", "Report", priority=True),
+        Binding("ctrl+e", "report", "Report"),  # not priority: ctrl+e is end-of-line in text fields
+        Binding("f6", "report", "Report", show=False, priority=True),
         Binding("q", "quit", "Quit"),
     ]
 

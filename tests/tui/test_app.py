@@ -177,9 +177,14 @@ async def test_notes_are_saved_as_typed(app_factory, tmp_path):
     async with app.run_test(size=SIZE) as pilot:
         screen = app.screen
         await pilot.press("ctrl+e")  # a report with nothing yet must not crash
+        await app.workers.wait_for_complete()
         area = screen.query_one("#notes", TextArea)
         area.focus()
-        await pilot.press(*"central wins")
+        await pilot.press(*"central", "ctrl+e", *" wins")  # ctrl+e stays an editing key in the notes
+        assert area.text == "central wins"
+        await pilot.press("f6")  # the report key that works inside fields
+        await app.workers.wait_for_complete()
+        assert (tmp_path / "data" / "report.md").read_text().startswith("# Laboratory 4")
         screen.save_note()  # what the debounce timer calls
         assert (tmp_path / "data" / "notes" / "derivatives.md").read_text() == "central wins"
 
