@@ -16,6 +16,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any, Iterable
 
+from rich.markup import escape
 from textual import on, work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
@@ -48,6 +49,7 @@ class HomeScreen(Screen):
             )
             yield OptionList(*[Option(self._prompt(i, t.id, None), id=t.id) for i, t in enumerate(TASKS.values(), 1)],
                              id="tasks")
+            yield Static("", id="task-about")
         yield Footer()
 
     @staticmethod
@@ -58,8 +60,8 @@ class HomeScreen(Screen):
         else:
             value = last.metrics.get(task.headline)
             shown = f"{value:.4g}" if isinstance(value, float) else value
-            state = f"last run: {last.describe()}" + (f", {task.headline} = {shown}" if value is not None else "")
-        return f"[b]{number}[/b]  {task_id:<12} [dim](handout {task.number})[/dim] {task.title}\n     {task.summary}\n     [i]{state}[/i]"
+            state = last.describe() + (f", {task.headline} = {shown}" if value is not None else "")
+        return f"[b]{number}[/b]  {task_id:<12} {task.title:<30} [i]{state}[/i]"
 
     def on_mount(self) -> None:
         self.refresh_states()
@@ -79,6 +81,13 @@ class HomeScreen(Screen):
         options = self.query_one("#tasks", OptionList)
         for i, task_id in enumerate(TASK_IDS, 1):
             options.replace_option_prompt(task_id, self._prompt(i, task_id, last.get(task_id)))
+
+    @on(OptionList.OptionHighlighted, "#tasks")
+    def _about(self, event: OptionList.OptionHighlighted) -> None:
+        task = TASKS[event.option.id]
+        self.query_one("#task-about", Static).update(
+            f"[b]{task.title}[/b] (handout task {task.number}): {task.summary}.\n\n{escape(task.help)}"
+        )
 
     @on(OptionList.OptionSelected, "#tasks")
     def _open(self, event: OptionList.OptionSelected) -> None:
