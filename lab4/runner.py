@@ -111,12 +111,14 @@ def sweep(
     axes: Mapping[str, list[Any]],
     ctx: RunContext | None = None,
     on_event: Callable[[int, Any], None] | None = None,
+    on_start: Callable[[int, dict[str, Any], dict[str, Any], RunContext], None] | None = None,
 ) -> Iterator[tuple[dict[str, Any], Result]]:
     """Run ``task_id`` for every combination of ``axes`` over ``base``; yield each result.
 
     Axes may name task parameters and also ``dtype`` and ``seed`` of the context.  Every
     run uses the same seed unless ``seed`` is an axis, so runs that differ in, say, the
-    optimizer start from the same initial weights.
+    optimizer start from the same initial weights.  ``on_start(i, combo, params, ctx)`` is
+    called before run ``i``, ``on_event(i, event)`` for each of its events.
     """
     task = get_task(task_id)
     ctx = ctx or RunContext()
@@ -132,5 +134,7 @@ def sweep(
             seed=combo.get("seed", ctx.seed),
             cancel_event=ctx.cancel_event,
         )
+        if on_start is not None:
+            on_start(i, combo, params, run_ctx)
         callback = (lambda e, i=i: on_event(i, e)) if on_event else None
         yield combo, execute(task_id, params, run_ctx, callback)

@@ -217,38 +217,34 @@ class TaskScreen(Screen):
         varying = [k for k in (axes or {}) if len(axes[k]) > 1]
         self.set_status(f"running{f' {len(combos)} runs' if len(combos) > 1 else ''}...")
         self.log_line(f"run: {self.task_def.spec.format(params)}" + (f"  compare {axes}" if axes else ""))
-        self.execute_runs(self.generation, params, combos, varying, self.ctx)
+        self.execute_runs(self.generation, params, axes, varying, self.ctx)
 
     @work(thread=True, exclusive=True, group="run", exit_on_error=False)
-    def execute_runs(self, generation: int, params: dict[str, Any], combos: list[dict[str, Any]],
+    def execute_runs(self, generation: int, params: dict[str, Any], axes: dict[str, list[Any]],
                      varying: list[str], ctx: RunContext) -> None:
         """Thread worker: hand the runs to the app's compute thread and wait for them.
 
         Every torch computation of the app happens on that one thread: torch's OpenMP
         pool belongs to the thread that uses it, and a second live thread using torch
         makes both pools spin against each other (a run became 2x slower)."""
-        self.app.compute.submit(self._runs_body, generation, params, combos, varying, ctx).result()
+        self.app.compute.submit(self._runs_body, generation, params, axes, varying, ctx).result()
 
-    def _runs_body(self, generation: int, params: dict[str, Any], combos: list[dict[str, Any]],
+    def _runs_body(self, generation: int, params: dict[str, Any], axes: dict[str, list[Any]],
                    varying: list[str], ctx: RunContext) -> None:
-        """On the compute thread: run each combination; talk to the UI only through the queue."""
-        from lab4.runner import execute
+        """On the compute thread: the engine's sweep; talk to the UI only through the queue."""
+        from lab4.runner import sweep
 
-        spec = self.task_def.spec
         push = self.queue.append
+
+        def started(i: int, combo: dict[str, Any], run_params: dict[str, Any], run_ctx: RunContext) -> None:
+            label = " ".join(f"{k}={format_value(combo[k])}" for k in varying)
+            push((generation, i, "start", (label, run_params, run_ctx)))
+
         try:
-            for i, combo in enumerate(combos):
-                if ctx.cancelled:
-                    break
-                run_params = spec.parse({**params, **{k: v for k, v in combo.items() if k in spec}})
-                run_ctx = RunContext(ctx.device, combo.get("dtype", ctx.dtype), combo.get("seed", ctx.seed),
-                                     ctx.cancel_event)
-                label = " ".join(f"{k}={format_value(combo[k])}" for k in varying)
-                push((generation, i, "start", (label, run_params, run_ctx)))
-                result = execute(self.task_def.id, run_params, run_ctx,
-                                 on_event=lambda e, i=i: push((generation, i, "event", e)))
-                saved = self.app.save_run(result)
-                push((generation, i, "done", (result, saved)))
+            runs = sweep(self.task_def.id, params, axes, ctx, on_start=started,
+                         on_event=lambda i, event: push((generation, i, "event", event)))
+            for i, (_, result) in enumerate(runs):
+                push((generation, i, "done", (result, self.app.save_run(result))))
         finally:
             push((generation, None, "finished", None))
 
