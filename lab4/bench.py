@@ -85,9 +85,33 @@ def bench_central_difference(device: str, quick: bool) -> list[Row]:
     return rows
 
 
-def bench_gradient_cost(device: str, quick: bool) -> list[Row]:
-    from lab4.numdiff import gradient_cost
+def gradient_cost(sizes: tuple[int, ...], device: str = "cpu", dtype: Any = None) -> list[tuple[int, float, float]]:
+    """Seconds per gradient of an n-input function: one backward pass vs 2n evaluations.
 
+    The function is ``generate_function(n, 3, 0)`` (O(n) per evaluation), in ``dtype``
+    (float32 by default).
+    Returns [(n, autograd_s, central_s)]; also the `derivatives` task's cost curve.
+    """
+    import torch
+
+    from lab4.landscapes import generate_function
+    from lab4.numdiff import central_difference_gradient
+
+    out = []
+    for n in sizes:
+        f = generate_function(n, 3, 0).to(device, dtype or torch.float32)
+        x = f.start.clone()
+
+        def by_autograd() -> None:
+            p = x.clone().requires_grad_(True)
+            torch.autograd.grad(f(p), p)
+
+        repeats = 5 if n <= 1000 else 1
+        out.append((n, _time(by_autograd, repeats, device), _time(lambda: central_difference_gradient(f, x), repeats, device)))
+    return out
+
+
+def bench_gradient_cost(device: str, quick: bool) -> list[Row]:
     sizes = (10, 100, 1000, 10000) if quick else (10, 30, 100, 300, 1000, 3000, 10000)
     rows = []
     for n, autograd_s, central_s in gradient_cost(sizes, device):

@@ -20,7 +20,7 @@ from typing import Any
 import click
 
 from lab4.context import RunContext, parse_device, parse_dtype, parse_seed
-from lab4.events import format_value
+from lab4.events import format_value, scalar_metric_names
 from lab4.spec import Param, ParamError
 from lab4.tasks import TASK_IDS, TASKS, Task
 
@@ -44,7 +44,9 @@ class SpecValue(click.ParamType):
             self.fail(exc.message, option, ctx)
 
 
-def _context_value(parse: Any, sweep: bool = False) -> Any:
+def context_value(parse: Any, sweep: bool = False) -> Any:
+    """A click callback that parses with ``parse`` (which raises ParamError): exit 2 with its
+    message; with ``sweep``, a comma-separated list of such values."""
     def callback(ctx: click.Context, option: click.Parameter, value: Any) -> Any:
         if value is None:
             return None
@@ -68,21 +70,21 @@ def _common_options(sweep: bool) -> list[click.Option]:
             default=lambda: os.environ.get("LAB4_DEVICE", "cpu"),
             show_default="cpu, or $LAB4_DEVICE",
             help="cpu, cuda, cuda:N, mps or auto",
-            callback=_context_value(parse_device),
+            callback=context_value(parse_device),
         ),
         click.Option(
             ["--dtype"],
             default="float32",
             show_default=True,
             help="float32 or float64" + (" (a list sweeps it)" if sweep else ""),
-            callback=_context_value(parse_dtype, sweep),
+            callback=context_value(parse_dtype, sweep),
         ),
         click.Option(
             ["--seed"],
             default="0",
             show_default=True,
             help="seed of every random choice" + (" (a list sweeps it)" if sweep else ""),
-            callback=_context_value(parse_seed, sweep),
+            callback=context_value(parse_seed, sweep),
         ),
         click.Option(["--json", "as_json"], is_flag=True, help="print the result as one JSON object"),
         click.Option(["--out"], type=click.Path(dir_okay=False, path_type=Path), help="also write the JSON to FILE"),
@@ -292,7 +294,7 @@ def _make_sweep_command(task: Task) -> click.Command:
         }
         _write_json(data, out, as_json)
         if not as_json:
-            metrics = _scalar_metrics([r for _, r in runs], task)
+            metrics = scalar_metric_names([r for _, r in runs], task.headline)
             columns = list(varying) + ["status"] + metrics
             rows = [[combo[k] for k in varying] + [r.status] + [r.metrics.get(m) for m in metrics] for combo, r in runs]
             click.echo(f"{task.id}: {len(runs)} run(s)")
@@ -309,18 +311,6 @@ def _make_sweep_command(task: Task) -> click.Command:
         short_help=task.summary,
         context_settings={"max_content_width": 100},
     )
-
-
-def _scalar_metrics(results: list[Any], task: Task, limit: int = 6) -> list[str]:
-    names: list[str] = []
-    for r in results:
-        for k, v in r.metrics.items():
-            if k not in names and (v is None or isinstance(v, (int, float, bool))):
-                names.append(k)
-    if task.headline in names:
-        names.remove(task.headline)
-        names.insert(0, task.headline)
-    return names[:limit]
 
 
 class _TaskGroup(click.Group):
@@ -429,7 +419,7 @@ def report(data_dir: Path | None, out: Path | None, run_ids: tuple[str, ...]) ->
 
 @main.command()
 @click.option("--quick", is_flag=True, help="fewer repeats and smaller sizes (about a minute)")
-@click.option("--device", default="cpu", show_default=True, callback=_context_value(parse_device),
+@click.option("--device", default="cpu", show_default=True, callback=context_value(parse_device),
               help="cpu, cuda, cuda:N, mps or auto")
 @click.option("--json", "as_json", is_flag=True, help="a JSON list of rows")
 @click.option("--no-app", is_flag=True, help="skip the rows that start the terminal app")

@@ -107,14 +107,6 @@ class RunContext:
 
         return torch.device(self.device)
 
-    def generator(self, offset: int = 0) -> Any:
-        """A CPU torch generator seeded from the run's seed (and a per-use offset)."""
-        import torch
-
-        g = torch.Generator()
-        g.manual_seed((self.seed * 1_000_003 + offset) % (2**63))
-        return g
-
     @property
     def cancelled(self) -> bool:
         return self.cancel_event.is_set()

@@ -27,6 +27,7 @@ __all__ = [
     "STATUSES",
     "jsonable",
     "format_value",
+    "scalar_metric_names",
 ]
 
 STATUSES = ("ok", "diverged", "cancelled", "error")
@@ -157,6 +158,19 @@ class Result:
             raise ValueError(f"unknown status {data['status']!r}")
         known = set(cls.__dataclass_fields__)
         return cls(**{k: v for k, v in data.items() if k in known})
+
+
+def scalar_metric_names(results: list["Result"], headline: str = "", limit: int = 6) -> list[str]:
+    """The metric columns of a table of several runs: scalar metrics, the headline first."""
+    names: list[str] = []
+    for r in results:
+        for k, v in r.metrics.items():
+            if k not in names and (v is None or isinstance(v, (int, float, bool))):
+                names.append(k)
+    if headline in names:
+        names.remove(headline)
+        names.insert(0, headline)
+    return names[:limit]
 
 
 def format_value(value: Any) -> str:

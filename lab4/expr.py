@@ -68,7 +68,6 @@ class ExprError(ValueError):
     def __init__(self, message: str, col: int | None = None):
         self.col = col
         super().__init__(f"{message} (at column {col})" if col else message)
-        self.reason = message
 
 
 _BINOPS = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/", ast.Pow: "**"}

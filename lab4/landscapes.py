@@ -19,8 +19,10 @@ x0 = c + u with u uniform in [-START, START]^dim, seeded too.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import torch
+if TYPE_CHECKING:  # importing the level texts (for help screens) stays torch-free
+    import torch
 
 __all__ = ["Landscape", "generate_function", "LEVELS", "KAPPA", "GAMMA", "R", "W", "B", "START"]
 
@@ -64,7 +66,7 @@ class Landscape:
             diff = d[..., :-1] - d[..., 1:]
             value = value + GAMMA * (diff * diff).sum(-1)
         if self.complexity >= 4:
-            value = value + R * (1 - torch.cos(W * d)).sum(-1)
+            value = value + R * (1 - (W * d).cos()).sum(-1)
         if self.complexity >= 5 and self.dim > 1:
             m = self.dim // 2
             valley = d[..., 1 : 2 * m : 2] - d[..., 0 : 2 * m : 2] ** 2
@@ -86,6 +88,8 @@ def generate_function(dim: int, complexity: int = 1, seed: int = 0) -> Landscape
         raise ValueError(f"dim must be >= 1, got {dim}")
     if complexity not in LEVELS:
         raise ValueError(f"complexity must be 1-{len(LEVELS)}, got {complexity}")
+    import torch
+
     g = torch.Generator().manual_seed(seed % (2**63))
     center = torch.rand(dim, generator=g, dtype=torch.float64) * 4 - 2
     start = center + (torch.rand(dim, generator=g, dtype=torch.float64) * 2 - 1) * START

@@ -27,7 +27,6 @@ __all__ = [
     "central_difference_gradient",
     "central_difference_gradient_loop",
     "auto_step",
-    "gradient_cost",
 ]
 
 Tensor = torch.Tensor
@@ -127,39 +126,3 @@ def central_difference_gradient_loop(
             grad[i] = (up - down) / (plus - minus)
     return grad
 
-
-def gradient_cost(sizes: tuple[int, ...], device: str = "cpu", dtype: torch.dtype = torch.float32,
-                  ) -> list[tuple[int, float, float]]:
-    """Seconds per gradient of an n-input function: one backward pass vs 2n evaluations.
-
-    The function is ``generate_function(n, 3, 0)`` (O(n) per evaluation); each figure is
-    the median of a few repeats after a warm-up.  Returns [(n, autograd_s, central_s)].
-    """
-    import statistics
-    import time
-
-    from lab4.landscapes import generate_function
-
-    def timed(fn: Callable[[], object], repeats: int) -> float:
-        fn()
-        samples = []
-        for _ in range(repeats):
-            t0 = time.perf_counter()
-            fn()
-            if str(device).startswith("cuda"):
-                torch.cuda.synchronize()
-            samples.append(time.perf_counter() - t0)
-        return statistics.median(samples)
-
-    out = []
-    for n in sizes:
-        f = generate_function(n, 3, 0).to(device, dtype)
-        x = f.start.clone()
-
-        def by_autograd() -> None:
-            p = x.clone().requires_grad_(True)
-            torch.autograd.grad(f(p), p)
-
-        repeats = 5 if n <= 1000 else 1
-        out.append((n, timed(by_autograd, repeats), timed(lambda: central_difference_gradient(f, x), repeats)))
-    return out

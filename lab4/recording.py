@@ -79,7 +79,3 @@ class StepRecorder:
         if ctx.cancelled:
             yield from self.flush(upto)
             ctx.check()
-
-    def last(self, name: str) -> float:
-        values = [v for v in self.host[name] if math.isfinite(v)]
-        return values[-1] if values else math.nan

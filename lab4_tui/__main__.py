@@ -6,21 +6,10 @@ from pathlib import Path
 
 import click
 
+from lab4.cli import context_value
 from lab4.context import parse_device, parse_dtype, parse_seed
 from lab4.spec import ParamError
 from lab4.tasks import TASK_IDS, find_task
-
-
-def _check(parse):
-    def callback(ctx: click.Context, param: click.Parameter, value):
-        if value is None:
-            return None
-        try:
-            return parse(value)
-        except ParamError as exc:
-            raise click.BadParameter(exc.message, ctx=ctx, param=param) from None
-
-    return callback
 
 
 def _task(value: str):
@@ -31,11 +20,11 @@ def _task(value: str):
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--task", "-t", callback=_check(_task), help="open this task: 1-6 or its id")
-@click.option("--device", default="cpu", show_default=True, envvar="LAB4_DEVICE", callback=_check(parse_device),
+@click.option("--task", "-t", callback=context_value(_task), help="open this task: 1-6 or its id")
+@click.option("--device", default="cpu", show_default=True, envvar="LAB4_DEVICE", callback=context_value(parse_device),
               help="cpu, cuda, cuda:N, mps or auto")
-@click.option("--dtype", default="float32", show_default=True, callback=_check(parse_dtype), help="float32 or float64")
-@click.option("--seed", default="0", show_default=True, callback=_check(parse_seed), help="seed of every random choice")
+@click.option("--dtype", default="float32", show_default=True, callback=context_value(parse_dtype), help="float32 or float64")
+@click.option("--seed", default="0", show_default=True, callback=context_value(parse_seed), help="seed of every random choice")
 @click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), envvar="LAB4_DATA_DIR",
               help="where runs and notes are kept [default: the user data dir, or $LAB4_DATA_DIR]")
 @click.version_option(package_name="lab4-tui", prog_name="lab4-tui")

@@ -26,7 +26,7 @@ from textual.widgets import (
 )
 
 from lab4.context import RunContext
-from lab4.events import Observation, Progress, Result, ResultBuilder, format_value
+from lab4.events import Observation, Progress, Result, ResultBuilder, format_value, scalar_metric_names
 from lab4.spec import ParamError
 from lab4.tasks import get_task
 from lab4.views import views_for
@@ -75,10 +75,6 @@ def compare_text(spec: Any, axes: dict[str, list[Any]]) -> str:
         return sep.join(param.format(v) if param is not None else str(v) for v in items)
 
     return " ".join(f"{name}={values(name, items)}" for name, items in axes.items())
-
-
-def _scalar(value: Any) -> bool:
-    return value is None or isinstance(value, (int, float, bool, str))
 
 
 class RunProgress(Static):
@@ -406,10 +402,7 @@ class TaskScreen(Screen):
             for k, v in result.flat_metrics():
                 table.add_row(k, format_value(v))
         else:
-            names: list[str] = []
-            for _, r in results:
-                names += [k for k, v in r.metrics.items() if _scalar(v) and k not in names]
-            names = names[:6]
+            names = scalar_metric_names([r for _, r in results], self.task_def.headline)
             table.add_columns("run", "status", *names)
             for label, r in results:
                 table.add_row(label, r.describe() if r.ended else "running", *[format_value(r.metrics.get(k)) for k in names])

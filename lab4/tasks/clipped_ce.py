@@ -11,10 +11,10 @@ from __future__ import annotations
 
 from typing import Any, Iterator
 
-from lab4.events import Metric, Observation, Table
+from lab4.events import Metric, Observation
 from lab4.spec import BoolParam, ChoiceParam, FloatParam, Spec
 from lab4.tasks import Task
-from lab4.tasks.mlp import describe_data, setup, training_params
+from lab4.tasks.mlp import comparison_table, describe_data, setup, summary_metrics, training_params
 
 SPEC = Spec(
     training_params(steps=500)
@@ -58,16 +58,11 @@ def run(params: dict[str, Any], ctx: Any) -> Iterator[Any]:
     summary, weights = results[0]
     fraction = stats.fraction
     largest = float(stats.largest)
-    yield Metric("final_loss", summary["final_loss"])
-    yield Metric("train_accuracy", summary["train_accuracy"])
-    yield Metric("test_accuracy", summary["test_accuracy"])
+    yield from summary_metrics(summary)
     yield Metric("clip_fraction", fraction)
     yield Metric("largest_gradient", largest)
     yield Metric("steps_to_target_accuracy", summary["steps_to_target_accuracy"])
-    rows = []
-    for variant, (s, _) in zip(variants, results):
-        rows.append([variant.label, s["final_loss"], s["train_accuracy"], s["test_accuracy"], s["steps_to_target_accuracy"]])
-    yield Table("comparison", ["loss", "final loss", "train acc.", "test acc.", f"steps to {params['target_accuracy']:.0%}"], rows)
+    yield comparison_table(variants, results, params["target_accuracy"])
 
     where = "dL/dlogits" if site == "logits" else "the parameter gradients"
     yield Observation(

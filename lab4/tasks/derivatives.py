@@ -193,10 +193,10 @@ def run(params: dict[str, Any], ctx: Any) -> Iterator[Any]:
                 f"down; those points are left out of the RMSE."
             )
     # The cost of a gradient of n inputs: one backward pass against 2n evaluations of f.
-    from lab4.numdiff import gradient_cost
+    from lab4.bench import gradient_cost
 
     ctx.check()
-    costs = gradient_cost(COST_SIZES, device, dtype)
+    costs = gradient_cost(COST_SIZES, ctx.device, dtype)
     yield Points("cost autograd", [n for n, _, _ in costs], [a for _, a, _ in costs])
     yield Points("cost central", [n for n, _, _ in costs], [c for _, _, c in costs])
     n, a, c = costs[-1]

@@ -12,17 +12,18 @@ from __future__ import annotations
 from typing import Any, Iterator
 
 from lab4.events import Artifact, Metric, Observation, Points, Table
+from lab4.landscapes import LEVELS
 from lab4.optim import OPTIMIZERS
 from lab4.spec import ChoiceParam, FloatParam, IntParam, Spec
 from lab4.tasks import Task
 
 FLUSH = 64  # steps between host copies of the recorded values
-TRAJECTORY_LIMIT = 2000
 
 SPEC = Spec(
     (
         IntParam("dim", 2, help="number of variables", ge=1, le=10_000_000),
-        IntParam("complexity", 1, help="1 quadratic, 2 ill-conditioned, 3 coupled, 4 rippled, 5 curved valley", ge=1, le=5),
+        IntParam("complexity", 1, help="1 quadratic, 2 ill-conditioned, 3 coupled, 4 rippled, 5 curved valley",
+                 ge=min(LEVELS), le=max(LEVELS)),
         ChoiceParam("optimizer", "gd", help="gd, momentum or nesterov (handout formulas)", choices=OPTIMIZERS),
         FloatParam("lr", 0.01, help="learning rate", gt=0, le=1e3),
         FloatParam("beta", 0.9, help="momentum coefficient (ignored by gd)", ge=0, lt=1),
@@ -145,15 +146,11 @@ TASK = Task(
     spec=SPEC,
     run=run,
     headline="final_loss",
-    presets={"gd vs momentum vs nesterov": {"optimizer": ["gd", "momentum", "nesterov"]}},
+    presets={"gd vs momentum vs nesterov": {"optimizer": list(OPTIMIZERS)}},
     help=(
         "f has its global minimum f* = 0 at a seeded point c; d = x - c.\n"
-        "level 1  sum d_i^2 (isotropic quadratic)\n"
-        "level 2  sum a_i d_i^2, a_i log-spaced in [1, 50] (ill-conditioned)\n"
-        "level 3  + 5 sum (d_i - d_{i+1})^2 (coupling)\n"
-        "level 4  + 2 sum (1 - cos 3 d_i) (ripples, local minima)\n"
-        "level 5  + sum (d_{2k+1} - d_{2k}^2)^2 (curved valley)\n"
-        "gd:       w = w - lr grad f(w)\n"
+        + "".join(f"level {k}  {text}\n" for k, text in LEVELS.items())
+        + "gd:       w = w - lr grad f(w)\n"
         "momentum: v = beta v - lr grad f(w);       w = w + v\n"
         "nesterov: v = beta v - lr grad f(w + beta v); w = w + v"
     ),

@@ -76,6 +76,22 @@ def describe_data(split: Any, params: dict[str, Any]) -> str:
     )
 
 
+def summary_metrics(summary: dict[str, Any]) -> Iterator[Metric]:
+    """The metrics every training task reports for its (first) training."""
+    for key in ("final_loss", "train_accuracy", "test_accuracy"):
+        yield Metric(key, summary[key])
+
+
+def comparison_table(variants: list[Any], results: list[Any], target_accuracy: float) -> Table:
+    """One row per compared training (same initial weights): how far and how fast each got."""
+    return Table(
+        "comparison",
+        ["loss", "final loss", "train acc.", "test acc.", f"steps to {target_accuracy:.0%}"],
+        [[v.label, s["final_loss"], s["train_accuracy"], s["test_accuracy"], s["steps_to_target_accuracy"]]
+         for v, (s, _) in zip(variants, results)],
+    )
+
+
 SPEC = Spec(
     training_params()
     + (FloatParam("target_loss", 0.1, help="report the first step whose train loss is at most this", gt=0),)
@@ -90,8 +106,8 @@ def run(params: dict[str, Any], ctx: Any) -> Iterator[Any]:
     split, weights, config = setup(params, ctx)
     yield Observation(describe_data(split, params))
     summary = yield from train(split, weights, F.cross_entropy, config, ctx)
-    for key in ("final_loss", "train_accuracy", "test_accuracy", "best_test_accuracy"):
-        yield Metric(key, summary[key])
+    yield from summary_metrics(summary)
+    yield Metric("best_test_accuracy", summary["best_test_accuracy"])
     yield Metric("steps_to_target_loss", summary["steps_to_target_loss"])
     yield Table(
         "summary",
@@ -125,7 +141,7 @@ TASK = Task(
     spec=SPEC,
     run=run,
     headline="train_accuracy",
-    presets={"gd vs momentum vs nesterov": {"optimizer": ["gd", "momentum", "nesterov"]}},
+    presets={"gd vs momentum vs nesterov": {"optimizer": list(OPTIMIZERS)}},
     help=(
         "logits = W_L act(... act(x W_1 + b_1) ...) + b_L; loss = cross-entropy.\n"
         "g = torch.autograd.grad(loss, [W_1, b_1, ...]) (no .backward(), no torch.optim)\n"

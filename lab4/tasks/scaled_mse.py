@@ -11,10 +11,10 @@ from __future__ import annotations
 
 from typing import Any, Iterator
 
-from lab4.events import Metric, Observation, Table
+from lab4.events import Metric, Observation
 from lab4.spec import BoolParam, ChoiceParam, FloatListParam, FloatParam, Spec
 from lab4.tasks import Task
-from lab4.tasks.mlp import describe_data, setup, training_params
+from lab4.tasks.mlp import comparison_table, describe_data, setup, summary_metrics, training_params
 
 SPEC = Spec(
     training_params(steps=500)
@@ -43,21 +43,13 @@ def run(params: dict[str, Any], ctx: Any) -> Iterator[Any]:
         variants.append(Variant("cross-entropy", F.cross_entropy))
     results = yield from train_variants(split, initial, config, ctx, variants)
 
-    first = results[0][0]
-    yield Metric("final_loss", first["final_loss"])
-    yield Metric("train_accuracy", first["train_accuracy"])
-    yield Metric("test_accuracy", first["test_accuracy"])
+    yield from summary_metrics(results[0][0])
     target = params["target_accuracy"]
     per_variant = {v.label: {"final_loss": s["final_loss"], "train_accuracy": s["train_accuracy"],
                              "test_accuracy": s["test_accuracy"], "steps_to_target_accuracy": s["steps_to_target_accuracy"]}
                    for v, (s, _) in zip(variants, results)}
     yield Metric("variants", per_variant)
-    yield Table(
-        "comparison",
-        ["loss", "final loss", "train acc.", "test acc.", f"steps to {target:.0%}"],
-        [[label, m["final_loss"], m["train_accuracy"], m["test_accuracy"], m["steps_to_target_accuracy"]]
-         for label, m in per_variant.items()],
-    )
+    yield comparison_table(variants, results, target)
 
     def when(m: dict[str, Any]) -> str:
         step = m["steps_to_target_accuracy"]
