@@ -68,7 +68,7 @@ def parse_device(text: Any) -> str:
         return "mps"
     if not torch.cuda.is_available():
         why = "this torch was built without CUDA" if torch.version.cuda is None else "no CUDA GPU is visible"
-        raise ParamError("device", f"device {value} is not available: {why}; use --device cpu")
+        raise ParamError("device", f"device {value} is not available: {why}; choose cpu")
     n = torch.cuda.device_count()
     i = int(index[1:]) if index else 0
     if i >= n:

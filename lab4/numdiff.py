@@ -16,7 +16,7 @@ bounded (``max_elements``) and there is no Python loop over coordinates.
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Any, Callable
 
 import torch
 
@@ -27,6 +27,7 @@ __all__ = [
     "central_difference_gradient",
     "central_difference_gradient_loop",
     "auto_step",
+    "gradient_cost",
 ]
 
 Tensor = torch.Tensor
@@ -126,3 +127,27 @@ def central_difference_gradient_loop(
             grad[i] = (up - down) / (plus - minus)
     return grad
 
+
+def gradient_cost(sizes: tuple[int, ...], device: str = "cpu", dtype: Any = None) -> list[tuple[int, float, float]]:
+    """Seconds per gradient of an n-input function: one backward pass vs 2n evaluations.
+
+    The function is ``generate_function(n, 3, 0)`` (O(n) per evaluation), in ``dtype``
+    (float32 by default).
+    Returns [(n, autograd_s, central_s)]; also the `derivatives` task's cost curve.
+    """
+    from lab4.landscapes import generate_function
+    from lab4.timing import median_time
+
+    out = []
+    for n in sizes:
+        f = generate_function(n, 3, 0).to(device, dtype or torch.float32)
+        x = f.start.clone()
+
+        def by_autograd() -> None:
+            p = x.clone().requires_grad_(True)
+            torch.autograd.grad(f(p), p)
+
+        repeats = 5 if n <= 1000 else 1
+        by_central = lambda: central_difference_gradient(f, x)  # noqa: E731
+        out.append((n, median_time(by_autograd, repeats, device), median_time(by_central, repeats, device)))
+    return out

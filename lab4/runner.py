@@ -8,18 +8,18 @@ exception becomes status ``error`` with its message, so a run always ends in a r
 
 from __future__ import annotations
 
-import itertools
 import platform
 import time
 import uuid
 from datetime import datetime, timezone
 from typing import Any, Callable, Iterator, Mapping
 
+from lab4.compare import PlannedRun, plan
 from lab4.context import RunContext
-from lab4.events import Cancelled, Diverged, Result, ResultBuilder
+from lab4.events import Cancelled, Diverged, Observation, Result, ResultBuilder
 from lab4.tasks import get_task
 
-__all__ = ["execute", "sweep_combinations", "sweep", "versions", "new_run_id"]
+__all__ = ["execute", "sweep", "versions", "new_run_id", "new_group_id"]
 
 
 def versions() -> dict[str, str]:
@@ -45,13 +45,24 @@ def new_run_id(task: str) -> str:
     return f"{stamp}-{task}-{uuid.uuid4().hex[:6]}"
 
 
+def new_group_id(task: str) -> str:
+    """The id shared by the runs of one comparison (a sweep, or the app's compare)."""
+    return "g" + new_run_id(task)
+
+
 def execute(
     task_id: str,
     params: Mapping[str, Any],
     ctx: RunContext | None = None,
     on_event: Callable[[Any], None] | None = None,
+    group: str = "",
+    label: str = "",
 ) -> Result:
-    """Run one task with validated ``params``; always return a Result, never raise."""
+    """Run one task with validated ``params``; always return a Result, never raise.
+
+    A task's ``resolve`` turns symbolic values (``lr = optimal``) into numbers first: the
+    result keeps the numbers, and the observations say what was resolved.
+    """
     task = get_task(task_id)
     ctx = ctx or RunContext()
     result = Result(
@@ -62,8 +73,16 @@ def execute(
         dtype=ctx.dtype,
         seed=ctx.seed,
         started=_now(),
+        group=group,
+        label=label,
     )
     builder = ResultBuilder(result)
+
+    def emit(event: Any) -> None:
+        builder.add(event)
+        if on_event is not None:
+            on_event(event)
+
     t0 = time.perf_counter()
     try:
         import torch
@@ -71,10 +90,14 @@ def execute(
         t0 = time.perf_counter()  # the duration is the computation's, not torch's import
         result.versions = versions()
         torch.manual_seed(ctx.seed % (2**63))
-        for event in task.run(dict(params), ctx):
-            builder.add(event)
-            if on_event is not None:
-                on_event(event)
+        params = dict(params)
+        if task.resolve is not None:
+            params, notes = task.resolve(params, ctx)
+            result.params = task.spec.to_json(params)
+            for note in notes:
+                emit(Observation(note))
+        for event in task.run(params, ctx):
+            emit(event)
     except Diverged as exc:
         result.status = "diverged"
         result.step = exc.step
@@ -95,14 +118,8 @@ def _error_message(exc: BaseException) -> str:
     name = type(exc).__name__
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
     if "OutOfMemory" in name or "out of memory" in text.lower():
-        return f"out of memory on the device: {text[:200]} (try a smaller size or --device cpu)"
+        return f"out of memory on the device: {text[:200]} (try a smaller size, or the cpu device)"
     return f"{name}: {text[:300]}" if text else name
-
-
-def sweep_combinations(axes: Mapping[str, list[Any]]) -> list[dict[str, Any]]:
-    """The cartesian product of the axes, in order: [{a: 1, b: x}, {a: 1, b: y}, ...]."""
-    names = list(axes)
-    return [dict(zip(names, values)) for values in itertools.product(*(axes[n] for n in names))]
 
 
 def sweep(
@@ -111,30 +128,33 @@ def sweep(
     axes: Mapping[str, list[Any]],
     ctx: RunContext | None = None,
     on_event: Callable[[int, Any], None] | None = None,
-    on_start: Callable[[int, dict[str, Any], dict[str, Any], RunContext], None] | None = None,
+    on_start: Callable[[int, PlannedRun, RunContext], None] | None = None,
+    group: str | None = None,
 ) -> Iterator[tuple[dict[str, Any], Result]]:
-    """Run ``task_id`` for every combination of ``axes`` over ``base``; yield each result.
+    """Run ``task_id`` for every combination of ``axes`` over ``base``; yield (combo, result).
 
+    The combinations come from :func:`lab4.compare.plan`, validated before the first run.
     Axes may name task parameters and also ``dtype`` and ``seed`` of the context.  Every
     run uses the same seed unless ``seed`` is an axis, so runs that differ in, say, the
-    optimizer start from the same initial weights.  ``on_start(i, combo, params, ctx)`` is
-    called before run ``i``, ``on_event(i, event)`` for each of its events.
+    optimizer start from the same initial weights.  The runs of a comparison share a
+    group id and carry their label (``optimizer=gd``).  ``on_start(i, run, ctx)`` is called
+    before run ``i``, ``on_event(i, event)`` for each of its events.
     """
     task = get_task(task_id)
     ctx = ctx or RunContext()
-    for i, combo in enumerate(sweep_combinations(axes)):
+    runs = plan(task.spec, base, axes)
+    if group is None:
+        group = new_group_id(task.id) if len(runs) > 1 else ""
+    for i, planned in enumerate(runs):
         if ctx.cancelled:
             return
-        params = dict(base)
-        params.update({k: v for k, v in combo.items() if k in task.spec})
-        params = task.spec.parse(params)
         run_ctx = RunContext(
             device=ctx.device,
-            dtype=combo.get("dtype", ctx.dtype),
-            seed=combo.get("seed", ctx.seed),
+            dtype=planned.dtype or ctx.dtype,
+            seed=ctx.seed if planned.seed is None else planned.seed,
             cancel_event=ctx.cancel_event,
         )
         if on_start is not None:
-            on_start(i, combo, params, run_ctx)
+            on_start(i, planned, run_ctx)
         callback = (lambda e, i=i: on_event(i, e)) if on_event else None
-        yield combo, execute(task_id, params, run_ctx, callback)
+        yield planned.combo, execute(task_id, planned.params, run_ctx, callback, group=group, label=planned.label)

@@ -61,6 +61,29 @@ def format_number(value: float) -> str:
     return repr(value)
 
 
+def whole_number(value: Any) -> int:
+    """The one integer rule of every spec: ``4``, ``4.0``, ``"4"``, ``"4.0"``, ``"1e3"``, ``"1_000"``.
+
+    Raises ValueError for anything that is not a finite whole number (``4.5``, ``True``, ``"abc"``).
+    """
+    if isinstance(value, bool):
+        raise ValueError(value)
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float):
+        if not value.is_integer():
+            raise ValueError(value)
+        return int(value)
+    text = str(value).strip()
+    try:
+        return int(text)  # also "1_000" (PEP 515)
+    except ValueError:
+        number = float(text)  # "1e3", "4.0"; raises ValueError for junk
+    if not math.isfinite(number) or not number.is_integer():
+        raise ValueError(value)
+    return int(number)
+
+
 @dataclass(frozen=True)
 class Param:
     """One parameter of a task.
@@ -153,31 +176,18 @@ class IntParam(_Bounded):
     kind: str = field(default="int", init=False)
 
     def parse(self, value: Any) -> int:
-        if isinstance(value, bool):
-            raise self.error(f"must be a whole number, got {value!r}")
-        if isinstance(value, int):
-            number = value
-        elif isinstance(value, float):
-            if not value.is_integer():
-                raise self.error(f"must be a whole number, got {format_number(value)}")
-            number = int(value)
-        else:
+        if isinstance(value, str):
             try:
-                text = _text(value)
+                value = _text(value)
             except ValueError as exc:
                 raise self.error(str(exc)) from None
-            if text == "":
+            if value == "":
                 raise self.error("needs a value")
-            try:
-                number = int(text.replace("_", ""))
-            except ValueError:
-                try:
-                    as_float = float(text)
-                except ValueError:
-                    raise self.error(f"must be a whole number, got {_short(text)!r}") from None
-                if not math.isfinite(as_float) or not as_float.is_integer():
-                    raise self.error(f"must be a whole number, got {_short(text)!r}") from None
-                number = int(as_float)
+        try:
+            number = whole_number(value)
+        except ValueError:
+            shown = format_number(value) if isinstance(value, float) else value
+            raise self.error(f"must be a whole number, got {_short(shown)!r}") from None
         self.check_bounds(number)
         return number
 
@@ -339,14 +349,7 @@ class _ListParam(_Bounded):
         out = []
         for raw in items:
             try:
-                if self.item is int:
-                    if isinstance(raw, float) and raw.is_integer():
-                        raw = int(raw)
-                    if isinstance(raw, bool):
-                        raise ValueError
-                    number = raw if isinstance(raw, int) else int(str(raw))
-                else:
-                    number = float(raw)
+                number = whole_number(raw) if self.item is int else float(raw)
             except (ValueError, OverflowError):
                 kind = "whole numbers" if self.item is int else "numbers"
                 raise self.error(f"must be {kind} separated by commas, got {_short(raw)!r}") from None

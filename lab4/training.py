@@ -26,7 +26,9 @@ from lab4.recording import StepRecorder
 
 __all__ = ["init_mlp", "forward", "TrainConfig", "train", "train_variants", "Variant", "decision_boundary", "make_step"]
 
-FLUSH = 50
+FLUSH = 50  # steps between host copies of the recorded values
+#: mini-batches are drawn from seed + SHUFFLE_SEED_OFFSET (a prime: apart from the other draws)
+SHUFFLE_SEED_OFFSET = 104729
 
 Tensor = torch.Tensor
 LossFn = Callable[[Tensor, Tensor], Tensor]
@@ -123,7 +125,7 @@ def train(
     x, y = split.x_train, split.y_train
     n = x.shape[0]
     full = config.batch_size <= 0 or config.batch_size >= n
-    shuffle = torch.Generator().manual_seed(ctx.seed + 104729)
+    shuffle = torch.Generator().manual_seed(ctx.seed + SHUFFLE_SEED_OFFSET)
     order = torch.arange(n)
     cursor = n
     has_test = split.x_test.shape[0] > 0

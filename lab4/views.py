@@ -1,15 +1,20 @@
-"""Which plots each task screen shows: data, not code, so a new task needs no new screen.
+"""What a task screen shows beside its form: data, not code, so a new task needs no new screen.
 
-A :class:`PlotView` names the series it draws by base name: ``"loss"`` matches the series
-``loss`` and every compared variant ``loss [label]``.  Pure Python (no textual import),
-shared by the app (lab4_tui) and by the text plots of the report (lab4.report).
+Each task declares its views (``Task.views``).  A :class:`PlotView` names the series it
+draws by base name: ``"loss"`` matches the series ``loss`` and every compared variant
+``loss [label]``.  Its ``kind`` says how it is drawn: ``line`` curves, a ``trajectory``
+(x-y path over the landscape's level sets), a ``boundary`` (class map), a ``phase``
+diagram, or the autograd ``graph`` (a tree, not a plot).  Pure Python (no textual
+import), shared by the app (lab4_tui) and by the text plots of the report (lab4.report).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["PlotView", "VIEWS", "views_for", "matches"]
+__all__ = ["PlotView", "TRAINING_VIEWS", "matches", "KINDS"]
+
+KINDS = ("line", "trajectory", "boundary", "phase", "graph")
 
 
 @dataclass(frozen=True)
@@ -21,50 +26,33 @@ class PlotView:
     ylabel: str = ""
     xlog: bool = False
     ylog: bool = False
-    #: "line", "trajectory" (x-y path with start/optimum markers) or "boundary" (class grid)
+    #: one of KINDS
     kind: str = "line"
+    #: why a run may have nothing to draw here ("drawn for dim = 2 only"), shown instead
+    needs: str = ""
+    #: short legend names of the series: (("train_accuracy", "train"), ...)
+    names: tuple[tuple[str, str], ...] = ()
+
+    def legend_name(self, name: str) -> str:
+        """``train_accuracy [S=1]`` -> ``train [S=1]`` with names = (("train_accuracy", "train"),)."""
+        for base, short in self.names:
+            if matches(base, name):
+                return short + name[len(base):]
+        return name
+
+    @property
+    def is_plot(self) -> bool:
+        return self.kind != "graph"
 
 
-_TRAINING = (
+#: the views of the three training tasks (clipped-ce adds its own)
+TRAINING_VIEWS = (
     PlotView("loss", "Loss", ("loss",), ylabel="train loss", ylog=True),
-    PlotView("accuracy", "Accuracy", ("train_accuracy", "test_accuracy"), ylabel="accuracy"),
-    PlotView("boundary", "Boundary", (), xlabel="x1", ylabel="x2", kind="boundary"),
+    PlotView("accuracy", "Accuracy", ("train_accuracy", "test_accuracy"), ylabel="accuracy",
+             names=(("train_accuracy", "train"), ("test_accuracy", "test"))),
+    PlotView("boundary", "Boundary", (), xlabel="x1", ylabel="x2", kind="boundary",
+             needs="drawn for 2-D datasets only"),
 )
-
-VIEWS: dict[str, tuple[PlotView, ...]] = {
-    "autograd": (),
-    "derivatives": (
-        PlotView("functions", "f and f'", ("f", "analytic", "autograd", "central", "forward", "backward"), xlabel="x"),
-        PlotView(
-            "errors", "Errors",
-            ("error autograd", "error central", "error forward", "error backward"),
-            xlabel="x", ylabel="|estimate - f'|", ylog=True,
-        ),
-        PlotView(
-            "hsweep", "Error vs h",
-            tuple(f"h-sweep {s} {d}" for d in ("float32", "float64") for s in ("central", "forward", "backward")),
-            xlabel="h", ylabel="RMSE", xlog=True, ylog=True,
-        ),
-        PlotView(
-            "cost", "Cost vs n", ("cost autograd", "cost central"),
-            xlabel="inputs n", ylabel="seconds per gradient", xlog=True, ylog=True,
-        ),
-    ),
-    "minimize": (
-        PlotView("loss", "Loss", ("loss",), ylabel="f - f*", ylog=True),
-        PlotView("distance", "Distance", ("distance",), ylabel="||w - c||", ylog=True),
-        PlotView("trajectory", "Trajectory", ("trajectory",), xlabel="x1", ylabel="x2", kind="trajectory"),
-    ),
-    "mlp": _TRAINING,
-    "clipped-ce": _TRAINING[:2]
-    + (PlotView("clipped", "Clipped", ("clip_fraction",), ylabel="fraction clipped"),)
-    + _TRAINING[2:],
-    "scaled-mse": _TRAINING,
-}
-
-
-def views_for(task_id: str) -> tuple[PlotView, ...]:
-    return VIEWS.get(task_id, ())
 
 
 def matches(view_series: str, name: str) -> bool:

@@ -11,9 +11,11 @@ import importlib
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator
 
+from lab4.compare import Comparison
 from lab4.spec import Spec
+from lab4.views import PlotView
 
-__all__ = ["Task", "TASKS", "TASK_IDS", "get_task", "find_task"]
+__all__ = ["Task", "Comparison", "TASKS", "TASK_IDS", "get_task", "find_task", "task_keys"]
 
 
 @dataclass(frozen=True)
@@ -30,6 +32,25 @@ class Task:
     headline: str = ""
     #: sweeps that answer the handout's "compare" questions: label -> {param: [values]}
     presets: dict[str, dict[str, list[Any]]] | None = None
+    #: what the screen shows beside the form, in tab order (plots, the graph...)
+    views: tuple[PlotView, ...] = ()
+    #: the metric a comparison of runs is about, and its goal (for tables and sentences)
+    comparison: Comparison | None = None
+    #: resolves symbolic values (``lr = optimal``) into numbers before a run; returns the
+    #: parameters and sentences that say what was resolved
+    resolve: Callable[[dict[str, Any], Any], tuple[dict[str, Any], list[str]]] | None = None
+    #: warnings about the parameters known before anything is computed (no torch)
+    preflight: Callable[[dict[str, Any]], list[str]] | None = None
+
+    @property
+    def key(self) -> str:
+        """The key that opens this task in the app: its position, 1-based."""
+        return str(TASK_IDS.index(self.id) + 1)
+
+    def compare_metrics(self) -> tuple[str, ...]:
+        """The metrics a table of several runs leads with."""
+        first = (self.comparison.metric, *self.comparison.also) if self.comparison else ()
+        return tuple(m for m in dict.fromkeys([*first, self.headline]) if m)
 
 
 _MODULES = ("autograd", "derivatives", "minimize", "mlp", "clipped_ce", "scaled_mse")
@@ -55,8 +76,13 @@ def get_task(task_id: str) -> Task:
         raise KeyError(f"unknown task {task_id!r}; known: {', '.join(TASK_IDS)}") from None
 
 
+def task_keys() -> str:
+    """``1-6``: the keys that open the tasks, from the registry."""
+    return f"1-{len(TASK_IDS)}"
+
+
 def find_task(text: str) -> Task | None:
-    """A task by id or by its position 1-6 (as the TUI's keys number them)."""
+    """A task by id or by its position (as the app's keys number them)."""
     text = str(text).strip().lower()
     if text in TASKS:
         return TASKS[text]

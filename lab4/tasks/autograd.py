@@ -13,6 +13,7 @@ from lab4.events import Artifact, Metric, Observation, Progress, Table
 from lab4.expr import parse_expression
 from lab4.spec import AssignParam, ExprParam, Spec
 from lab4.tasks import Task
+from lab4.views import PlotView
 
 MAX_GRAPH_NODES = 400
 
@@ -134,10 +135,11 @@ TASK = Task(
     spec=SPEC,
     run=run,
     headline="value",
+    views=(PlotView("graph", "Graph", (), kind="graph"),),
     help=(
-        "Leaves are tensors with requires_grad=True; f is built from them, f.backward()\n"
-        "fills each leaf's .grad. For f(x, y) = 3x^3 - y^2: df/dx = 9x^2, df/dy = -2y,\n"
-        "so at (2, 3) the gradient is (36, -6).\n"
+        "Leaves are tensors with requires_grad=True; f is built from them and\n"
+        "f.backward() fills each leaf's .grad. For f(x, y) = 3x^3 - y^2:\n"
+        "df/dx = 9x^2, df/dy = -2y, so at (2, 3) the gradient is (36, -6).\n"
         "Check: g_i ~ (f(x + h e_i) - f(x - h e_i)) / ((x_i + h) - (x_i - h)),\n"
         "h = cbrt(eps) * max(1, |x_i|). The graph lists the grad_fn nodes backward()\n"
         "walks, from the output to the AccumulateGrad node of each leaf."

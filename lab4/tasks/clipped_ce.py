@@ -13,7 +13,8 @@ from typing import Any, Iterator
 
 from lab4.events import Metric, Observation
 from lab4.spec import BoolParam, ChoiceParam, FloatParam, Spec
-from lab4.tasks import Task
+from lab4.tasks import Comparison, Task
+from lab4.views import TRAINING_VIEWS, PlotView
 from lab4.tasks.mlp import comparison_table, describe_data, setup, summary_metrics, training_params
 
 SPEC = Spec(
@@ -101,12 +102,18 @@ TASK = Task(
     spec=SPEC,
     run=run,
     headline="clip_fraction",
+    comparison=Comparison("steps_to_target_accuracy", lambda p: f"train accuracy {p['target_accuracy']:.0%}",
+                          also=("final_loss",)),
+    views=TRAINING_VIEWS[:2] + (PlotView("clipped", "Clipped", ("clip_fraction",), ylabel="fraction clipped"),)
+    + TRAINING_VIEWS[2:],
     presets={"clip bounds": {"clip": [1.0, 0.01, 0.001, 0.0001]}},
     help=(
         "forward:  L = -(1/N) sum_n log softmax(z)[n, t_n]   (log_softmax: stable)\n"
-        "backward: dL/dz = (softmax(z) - onehot(t)) / N * grad_output, clamped to [-c, c]\n"
+        "backward: dL/dz = (softmax(z) - onehot(t)) / N * grad_output,\n"
+        "          clamped to [-c, c]\n"
         "Every entry is within [-1/N, 1/N]: c = 1 clips nothing; a smaller c does.\n"
-        "The handout's listing never returns the loss from forward (an indentation slip)\n"
-        "and uses log(p + 1e-9), biased and capped at 20.7: choose --ce handout to compare."
+        "The handout's listing never returns the loss from forward (an\n"
+        "indentation slip) and uses log(p + 1e-9), biased and capped at 20.7:\n"
+        "choose ce = handout to compare."
     ),
 )

@@ -23,10 +23,12 @@ from lab4.context import DTYPES
 from lab4.events import Metric, Observation, Points, Progress, Table
 from lab4.spec import ExprParam, FloatParam, IntParam, Spec
 from lab4.tasks import Task
+from lab4.views import PlotView
 
 SCHEMES = ("central", "forward", "backward")
 H_SWEEP = tuple(10.0 ** (-k / 2) for k in range(2, 25))  # 1e-1 ... 1e-12, half decades
 COST_SIZES = (10, 30, 100, 300, 1000, 3000)  # inputs n of the gradient-cost curve
+SERIES_POINTS = 4000  # points of a long grid kept in the series (the metrics use every point)
 
 
 def _start_below_stop(values: dict[str, Any]) -> tuple[str, str] | None:
@@ -73,7 +75,7 @@ def _schemes() -> dict[str, Any]:
     return {"central": central_difference, "forward": forward_difference, "backward": backward_difference}
 
 
-def _decimated(x: list[float], y: list[float], limit: int = 4000) -> tuple[list[float], list[float]]:
+def _decimated(x: list[float], y: list[float], limit: int = SERIES_POINTS) -> tuple[list[float], list[float]]:
     """Keep at most ``limit`` points of a long grid for the series (the metrics use all)."""
     if len(x) <= limit:
         return x, y
@@ -193,7 +195,7 @@ def run(params: dict[str, Any], ctx: Any) -> Iterator[Any]:
                 f"down; those points are left out of the RMSE."
             )
     # The cost of a gradient of n inputs: one backward pass against 2n evaluations of f.
-    from lab4.bench import gradient_cost
+    from lab4.numdiff import gradient_cost
 
     ctx.check()
     costs = gradient_cost(COST_SIZES, ctx.device, dtype)
@@ -235,6 +237,27 @@ TASK = Task(
     spec=SPEC,
     run=run,
     headline="rmse_central",
+    views=(
+        PlotView("functions", "f and f'", ("f", "analytic", "autograd", "central", "forward", "backward"), xlabel="x"),
+        PlotView(
+            "errors", "Errors",
+            ("error autograd", "error central", "error forward", "error backward"),
+            xlabel="x", ylabel="|estimate - f'|", ylog=True,
+            names=tuple((f"error {m}", m) for m in ("autograd", "central", "forward", "backward")),
+        ),
+        PlotView(
+            "hsweep", "Error vs h",
+            tuple(f"h-sweep {s} {d}" for d in ("float32", "float64") for s in ("central", "forward", "backward")),
+            xlabel="h", ylabel="RMSE", xlog=True, ylog=True,
+            names=tuple((f"h-sweep {s} {d}", f"{s} {d.replace('float', 'f')}") for d in ("float32", "float64")
+                        for s in ("central", "forward", "backward")),
+        ),
+        PlotView(
+            "cost", "Cost vs n", ("cost autograd", "cost central"),
+            xlabel="inputs n", ylabel="seconds per gradient", xlog=True, ylog=True,
+            names=(("cost autograd", "autograd"), ("cost central", "central")),
+        ),
+    ),
     help=(
         "f'(x) = e^x (cos x + sin x) is the reference (float64).\n"
         "forward  (f(x+h) - f(x)) / h           error O(h)\n"

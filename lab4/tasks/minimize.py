@@ -15,7 +15,8 @@ from lab4.events import Artifact, Metric, Observation, Points, Table
 from lab4.landscapes import LEVELS
 from lab4.optim import OPTIMIZERS
 from lab4.spec import ChoiceParam, FloatParam, IntParam, Spec
-from lab4.tasks import Task
+from lab4.tasks import Comparison, Task
+from lab4.views import PlotView
 
 FLUSH = 64  # steps between host copies of the recorded values
 
@@ -146,6 +147,13 @@ TASK = Task(
     spec=SPEC,
     run=run,
     headline="final_loss",
+    comparison=Comparison("steps_to_tol", lambda p: f"f - f* <= {p['tol']:g}", also=("final_distance",)),
+    views=(
+        PlotView("loss", "Loss", ("loss",), ylabel="f - f*", ylog=True),
+        PlotView("distance", "Distance", ("distance",), ylabel="||w - c||", ylog=True),
+        PlotView("trajectory", "Trajectory", ("trajectory",), xlabel="x1", ylabel="x2", kind="trajectory",
+                 needs="drawn for dim = 2 only"),
+    ),
     presets={"gd vs momentum vs nesterov": {"optimizer": list(OPTIMIZERS)}},
     help=(
         "f has its global minimum f* = 0 at a seeded point c; d = x - c.\n"

@@ -17,10 +17,15 @@ from typing import Any, Iterator
 from lab4.events import Metric, Observation, Table
 from lab4.optim import OPTIMIZERS
 from lab4.spec import ChoiceParam, FloatParam, IntListParam, IntParam, Param, Spec, TextParam
-from lab4.tasks import Task
+from lab4.tasks import Comparison, Task
+from lab4.views import TRAINING_VIEWS
 
 #: hidden activations: the names of torch functions (lab4.training.forward calls torch.<name>)
 ACTIVATIONS = ("relu", "tanh", "sigmoid")
+#: the initial weights draw from seed + INIT_SEED_OFFSET, so they differ from the data's draws
+INIT_SEED_OFFSET = 1
+#: test accuracy is measured at about this many steps of a run
+EVAL_POINTS = 200
 
 
 def _check_dataset(value: str) -> None:
@@ -57,11 +62,11 @@ def setup(params: dict[str, Any], ctx: Any) -> tuple[Any, list[Any], Any]:
     data = load(params["dataset"], params["samples"], params["noise"], ctx.seed)
     split = prepare(data, params["test_fraction"], ctx.seed, ctx.torch_device, ctx.torch_dtype)
     sizes = [split.num_features, *params["hidden"], split.num_classes]
-    weights = init_mlp(sizes, params["activation"], ctx.seed + 1, ctx.torch_device, ctx.torch_dtype)
+    weights = init_mlp(sizes, params["activation"], ctx.seed + INIT_SEED_OFFSET, ctx.torch_device, ctx.torch_dtype)
     config = TrainConfig(
         optimizer=params["optimizer"], lr=params["lr"], beta=params["beta"], steps=params["steps"],
         batch_size=params["batch_size"], activation=params["activation"],
-        eval_every=max(1, params["steps"] // 200),
+        eval_every=max(1, params["steps"] // EVAL_POINTS),
         target_loss=params.get("target_loss"), target_accuracy=params.get("target_accuracy"),
     )
     return split, weights, config
@@ -141,13 +146,17 @@ TASK = Task(
     spec=SPEC,
     run=run,
     headline="train_accuracy",
+    comparison=Comparison("steps_to_target_loss", lambda p: f"loss <= {p['target_loss']:g}", also=("final_loss",)),
+    views=TRAINING_VIEWS,
     presets={"gd vs momentum vs nesterov": {"optimizer": list(OPTIMIZERS)}},
     help=(
         "logits = W_L act(... act(x W_1 + b_1) ...) + b_L; loss = cross-entropy.\n"
-        "g = torch.autograd.grad(loss, [W_1, b_1, ...]) (no .backward(), no torch.optim)\n"
+        "g = torch.autograd.grad(loss, [W_1, b_1, ...])\n"
+        "(no .backward(), no torch.optim)\n"
         "gd:       w = w - lr g\n"
         "momentum: v = beta v - lr g;              w = w + v   (v_0 = 0)\n"
         "nesterov: v = beta v - lr g(w + beta v);  w = w + v\n"
-        "beta = 0 gives gd exactly. Full batch by default; --batch-size for mini-batches."
+        "beta = 0 gives gd exactly. Full batch by default;\n"
+        "batch_size > 0 for mini-batches."
     ),
 )

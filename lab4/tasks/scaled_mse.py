@@ -13,7 +13,8 @@ from typing import Any, Iterator
 
 from lab4.events import Metric, Observation
 from lab4.spec import BoolParam, ChoiceParam, FloatListParam, FloatParam, Spec
-from lab4.tasks import Task
+from lab4.tasks import Comparison, Task
+from lab4.views import TRAINING_VIEWS
 from lab4.tasks.mlp import comparison_table, describe_data, setup, summary_metrics, training_params
 
 SPEC = Spec(
@@ -78,6 +79,9 @@ TASK = Task(
     spec=SPEC,
     run=run,
     headline="train_accuracy",
+    comparison=Comparison("steps_to_target_accuracy", lambda p: f"train accuracy {p['target_accuracy']:.0%}",
+                          also=("final_loss",)),
+    views=TRAINING_VIEWS,
     presets={"several S vs cross-entropy": {}},
     help=(
         "L = S * (1/(N K)) sum (y_hat - onehot(y))^2, y_hat = softmax(z) (or z)\n"

@@ -125,7 +125,7 @@ def test_gd_on_level_one_follows_the_closed_form():
     assert f0 == pytest.approx(float(((land.start - land.center) ** 2).sum()), rel=1e-12)
     for t, value in zip(r.series["loss"]["x"], r.series["loss"]["y"]):
         assert value == pytest.approx((1 - 2 * lr) ** (2 * t) * f0, rel=1e-9)
-    assert r.series["loss"]["x"] == list(range(steps + 1))
+    assert list(r.series["loss"]["x"]) == list(range(steps + 1))
 
 
 @pytest.mark.parametrize("optimizer", ["momentum", "nesterov"])
