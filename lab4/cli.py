@@ -2,9 +2,10 @@
 
 Commands are built from the task specs: ``lab4 run TASK --help`` lists exactly the
 parameters the spec declares, with defaults and bounds, and a bad value is click's usage
-error (exit 2) carrying the spec's message.  Heavy imports (torch) happen inside commands.
-Exit status: 0 when a result was produced (ok, diverged and cancelled are results), 1 for
-an internal error, 2 for bad usage.
+error (exit 2) carrying the spec's message.  Heavy imports (torch) happen inside commands;
+listing saved runs never imports torch.  Exit status: 0 when a result was produced (ok,
+diverged and cancelled are results), 1 for an internal error or a data directory that
+cannot be used (its message says what to do), 2 for bad usage.
 """
 
 from __future__ import annotations
@@ -21,10 +22,19 @@ import click
 
 from lab4.context import RunContext, parse_device, parse_dtype, parse_seed
 from lab4.events import format_value, scalar_metric_names
-from lab4.spec import Param, ParamError
+from lab4.spec import Param, ParamError, Spec
 from lab4.tasks import TASK_IDS, TASKS, Task
+from lab4.textfmt import text_table
 
-__all__ = ["main"]
+__all__ = ["main", "parse_task_args", "usage_error"]
+
+
+def usage_error(exc: ParamError, spec: Spec | None = None) -> click.BadParameter:
+    """A spec's ParamError as click's usage error (exit 2), naming the option."""
+    hint = spec[exc.param].option if spec is not None and exc.param in spec else None
+    if exc.param == "compare":  # the compare text (lab4.compare), not a task's own parameter
+        hint = "--axes"
+    return click.BadParameter(exc.message, param_hint=hint)
 
 
 class SpecValue(click.ParamType):
@@ -165,27 +175,21 @@ class _CancelOnInterrupt:
             signal.signal(signal.SIGINT, self.previous)
 
 
-def _table(columns: list[str], rows: list[list[Any]]) -> str:
-    cells = [[str(c) for c in columns]] + [[format_value(v) for v in row] for row in rows]
-    widths = [max(len(r[i]) for r in cells) for i in range(len(columns))]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(cells[0], widths))]
-    lines.append("  ".join("-" * w for w in widths))
-    lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths)) for r in cells[1:]]
-    return "\n".join(lines)
-
-
 def _summary(result: Any, task: Task, saved: bool = False) -> str:
+    from lab4.compare import command_line
+
     out = [f"{task.id} ({task.title}): {result.status}" + (f" - {result.message}" if result.message else "")]
     out.append(f"device {result.device}, dtype {result.dtype}, seed {result.seed}, {result.duration_s:.2f} s")
     out.append("")
     out.append("parameters: " + "; ".join(f"{k} = {format_value(v)}" for k, v in result.params.items()))
+    out.append("reproduce: " + command_line(task, result.params, result.device, result.dtype, result.seed))
     if result.metrics:
         out.append("")
-        out.append(_table(["metric", "value"], [list(kv) for kv in result.flat_metrics()]))
+        out.append(text_table(["metric", "value"], [list(kv) for kv in result.flat_metrics()]))
     for name, table in result.tables.items():
         out.append("")
         out.append(f"[{name}]")
-        out.append(_table(table["columns"], table["rows"]))
+        out.append(text_table(table["columns"], table["rows"]))
     if result.observations:
         out.append("")
         out += [f"- {o}" for o in result.observations]
@@ -207,17 +211,36 @@ def _write_json(data: Any, out: Path | None, as_json: bool) -> None:
         click.echo(text)
 
 
+def _store(data_dir: Path | None) -> Any:
+    """The data directory's store, checked: a damaged or foreign database is exit 1 with its
+    path and what to do."""
+    from lab4.store import Store, StoreError
+
+    store = Store(data_dir)
+    try:
+        store.count()
+    except StoreError as exc:
+        raise click.ClickException(str(exc)) from None
+    return store
+
+
 def _save(result: Any, data_dir: Path | None, no_save: bool) -> bool:
     if no_save:
         return False
-    from lab4.store import Store
+    from lab4.store import StoreError
 
     try:
-        Store(data_dir).save_run(result)
-    except OSError as exc:
+        _store(data_dir).save_run(result)
+    except (OSError, StoreError) as exc:
         click.echo(f"warning: the run was not saved ({exc}); use --out to keep it", err=True)
         return False
     return True
+
+
+def _preflight(task: Task, params: dict[str, Any], quiet: bool) -> None:
+    if task.preflight is not None and not quiet:
+        for warning in task.preflight(params):
+            click.echo(f"warning: {warning}", err=True)
 
 
 def _make_run_command(task: Task) -> click.Command:
@@ -229,16 +252,17 @@ def _make_run_command(task: Task) -> click.Command:
         try:
             params = task.spec.parse(given)
         except ParamError as exc:
-            p = task.spec[exc.param] if exc.param in task.spec else None
-            raise click.BadParameter(exc.message, param_hint=p.option if p else None) from None
+            raise usage_error(exc, task.spec) from None
+        if not no_save:
+            _store(data_dir)  # a data directory that cannot be used stops us before the run
+        _preflight(task, params, quiet or as_json)
         ctx = RunContext(device=device, dtype=dtype, seed=seed)
         progress = _Progress(not quiet and not as_json, task.id)
         with _CancelOnInterrupt(ctx):
             result = execute(task.id, params, ctx, on_event=progress)
         progress.close()
         saved = _save(result, data_dir, no_save)
-        data = result.to_json()
-        _write_json(data, out, as_json)
+        _write_json(result.to_json(), out, as_json)
         if not as_json:
             click.echo(_summary(result, task, saved))
         if result.status == "error":
@@ -258,25 +282,27 @@ def _make_run_command(task: Task) -> click.Command:
 
 def _make_sweep_command(task: Task) -> click.Command:
     def callback(device: str, dtype: list[str], seed: list[int], as_json: bool, out: Path | None,
-                 data_dir: Path | None, no_save: bool, quiet: bool, **values: Any) -> None:
-        from lab4.runner import sweep, sweep_combinations
+                 data_dir: Path | None, no_save: bool, quiet: bool, axes_text: str | None, **values: Any) -> None:
+        from lab4.compare import comparison_sentence, parse_compare, plan, varying
+        from lab4.runner import sweep
 
         axes = {k: v for k, v in values.items() if v is not None}
-        base = {k: v[0] for k, v in axes.items()}
-        try:
-            task.spec.parse(base)
-            for combo in sweep_combinations(axes):
-                task.spec.parse(combo)
-        except ParamError as exc:
-            p = task.spec[exc.param] if exc.param in task.spec else None
-            raise click.BadParameter(exc.message, param_hint=p.option if p else None) from None
         if len(dtype) > 1:
             axes["dtype"] = dtype
         if len(seed) > 1:
             axes["seed"] = seed
-        varying = {k: v for k, v in axes.items() if len(v) > 1}
-        ctx = RunContext(device=device, dtype=dtype[0], seed=seed[0])
-        total = len(sweep_combinations(axes))
+        try:
+            if axes_text:
+                axes.update(parse_compare(task.spec, axes_text))
+            base = {k: v[0] for k, v in axes.items() if k in task.spec}
+            total = len(plan(task.spec, base, axes))  # every combination checked before the first run
+        except ParamError as exc:
+            raise usage_error(exc, task.spec) from None
+        if not no_save:
+            _store(data_dir)
+        _preflight(task, task.spec.parse(base), quiet or as_json)
+        varied = varying(axes)
+        ctx = RunContext(device=device, dtype=axes.get("dtype", dtype)[0], seed=axes.get("seed", seed)[0])
         runs = []
         with _CancelOnInterrupt(ctx):
             for i, (combo, result) in enumerate(sweep(task.id, base, axes, ctx)):
@@ -289,28 +315,49 @@ def _make_sweep_command(task: Task) -> click.Command:
             sys.stderr.write("\r" + " " * 60 + "\r")
         data = {
             "task": task.id,
+            "group": runs[0][1].group if runs else "",
             "axes": {k: [task.spec[k].to_json(x) if k in task.spec else x for x in v] for k, v in axes.items()},
             "runs": [r.to_json() for _, r in runs],
         }
         _write_json(data, out, as_json)
         if not as_json:
-            metrics = scalar_metric_names([r for _, r in runs], task.headline)
-            columns = list(varying) + ["status"] + metrics
-            rows = [[combo[k] for k in varying] + [r.status] + [r.metrics.get(m) for m in metrics] for combo, r in runs]
-            click.echo(f"{task.id}: {len(runs)} run(s)")
-            click.echo(_table(columns, rows))
+            metrics = scalar_metric_names([r for _, r in runs], task.compare_metrics())
+            columns = list(varied) + ["status"] + metrics
+            rows = [[combo[k] for k in varied] + [r.status] + [r.metrics.get(m) for m in metrics] for combo, r in runs]
+            click.echo(f"{task.id}: {len(runs)} run(s)" + (f", comparison {data['group']}" if data["group"] else ""))
+            click.echo(text_table(columns, rows))
+            sentence = comparison_sentence(task, [(r.label, r) for _, r in runs])
+            if sentence:
+                click.echo("")
+                click.echo(sentence)
         if any(r.status == "error" for _, r in runs):
             sys.exit(1)
 
+    axes_option = click.Option(["--axes", "axes_text"], default=None,
+                               help="the axes as the app's compare field takes them: 'optimizer=gd,momentum lr=0.1,0.01'")
     return click.Command(
         task.id,
         callback=callback,
-        params=_task_options(task, sweep=True) + _common_options(sweep=True),
+        params=_task_options(task, sweep=True) + [axes_option] + _common_options(sweep=True),
         help=f"Run {task.id} over every combination of the values given "
         f"(e.g. --lr 0.1,0.01); print one row per run.\n\n{task.summary}.",
         short_help=task.summary,
         context_settings={"max_content_width": 100},
     )
+
+
+def parse_task_args(task: Task, args: list[str]) -> dict[str, Any]:
+    """The task's own options (``--steps 4000 --dim 3000``) as ``lab4 run TASK`` takes them:
+    the values given, validated; a bad one is click's usage error (exit 2)."""
+    command = click.Command(task.id, params=_task_options(task, sweep=False))
+    ctx = command.make_context(f"lab4-tui --task {task.id}", list(args))
+    given = {k: v for k, v in ctx.params.items()
+             if ctx.get_parameter_source(k) is not click.core.ParameterSource.DEFAULT}
+    try:
+        task.spec.parse(given)
+    except ParamError as exc:
+        raise usage_error(exc, task.spec) from None
+    return given
 
 
 class _TaskGroup(click.Group):
@@ -336,8 +383,8 @@ def main() -> None:
 def tasks() -> None:
     """List the tasks, one line each."""
     width = max(len(t) for t in TASK_IDS)
-    for i, task in enumerate(TASKS.values(), start=1):
-        click.echo(f"{i}  {task.id.ljust(width)}  (handout {task.number})  {task.summary}")
+    for task in TASKS.values():
+        click.echo(f"{task.key}  {task.id.ljust(width)}  (handout {task.number})  {task.summary}")
 
 
 _DATA_DIR = click.option(
@@ -346,33 +393,67 @@ _DATA_DIR = click.option(
 )
 
 
+def _where(ctx: click.Context, option: click.Parameter, values: tuple[str, ...]) -> dict[str, str]:
+    out = {}
+    for item in values:
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip():
+            raise click.BadParameter(f"needs name=value, got {item!r}", ctx=ctx, param=option)
+        out[name.strip().replace("-", "_")] = value.strip()
+    return out
+
+
 @main.command()
 @click.argument("task", required=False)
 @_DATA_DIR
+@click.option("--where", "where", multiple=True, callback=_where, metavar="NAME=VALUE",
+              help="only runs with this parameter value (repeatable): --where optimizer=momentum; "
+                   "also status, dtype, device, seed")
+@click.option("--status", type=click.Choice(["ok", "diverged", "cancelled", "error"]), help="only runs that ended so")
+@click.option("--sort", "sort", metavar="METRIC", help="order by a metric (or started, duration_s); runs without it last")
+@click.option("--desc", is_flag=True, help="largest first (newest first without --sort)")
+@click.option("--group", help="only the runs of one comparison (its id, shown by lab4 sweep and lab4 runs)")
+@click.option("--marked", is_flag=True, help="only runs marked in the app's History")
+@click.option("--limit", type=click.IntRange(min=1), help="at most this many rows")
 @click.option("--json", "as_json", is_flag=True, help="one JSON list of run summaries")
-def runs(task: str | None, data_dir: Path | None, as_json: bool) -> None:
-    """List saved runs (of TASK, if given), oldest first."""
-    from lab4.store import Store
+def runs(task: str | None, data_dir: Path | None, where: dict[str, str], status: str | None, sort: str | None,
+         desc: bool, group: str | None, marked: bool, limit: int | None, as_json: bool) -> None:
+    """List saved runs (of TASK, if given), oldest first. Never loads a run's series."""
+    from lab4.compare import differing
 
     if task is not None and task not in TASKS:
         raise click.BadParameter(f"unknown task {task!r}; known: {', '.join(TASK_IDS)}", param_hint="TASK")
-    store = Store(data_dir)
-    listing = store.list_runs(task)
+    for name in where:
+        known = {n for t in ([TASKS[task]] if task else TASKS.values()) for n in t.spec.names}
+        if name not in known and name not in ("status", "dtype", "device", "seed", "label"):
+            raise click.BadParameter(f"unknown parameter {name!r}", param_hint="--where")
+    store = _store(data_dir)
+    listing = store.list_runs(task, status=status, where=where, sort=sort, descending=desc, group=group,
+                              marked=True if marked else None, limit=limit)
     for warning in listing.warnings:
         click.echo(f"warning: {warning}", err=True)
-    rows = []
-    for r in listing.runs:
-        headline = TASKS[r.task].headline if r.task in TASKS else ""
-        rows.append({"id": r.id, "task": r.task, "started": r.started, "status": r.status,
-                     "headline": headline, "value": r.metrics.get(headline)})
+    headlines = {t.id: t.headline for t in TASKS.values()}
+
+    def metric(r: Any) -> str:
+        return sort if sort and sort in r.metrics else headlines.get(r.task, "")
+
     if as_json:
-        click.echo(json.dumps(rows, allow_nan=False))
+        click.echo(json.dumps([{"id": r.id, "task": r.task, "started": r.started, "status": r.status,
+                                "group": r.group, "label": r.label, "marked": r.marked, "params": r.params,
+                                "metric": metric(r), "value": r.metrics.get(metric(r))} for r in listing.runs],
+                              allow_nan=False))
         return
-    if not rows:
-        click.echo(f"no saved runs in {store.runs_dir}")
+    if not listing.runs:
+        click.echo("no saved runs" + (" match" if where or status or group or marked else f" in {store.root}"))
         return
-    click.echo(_table(["id", "task", "status", "metric", "value"],
-                      [[r["id"], r["task"], r["status"], r["headline"], r["value"]] for r in rows]))
+    # the parameters that tell one task's runs apart (across tasks, they all differ)
+    differ = differing(listing.runs)[:4] if task or group else []
+    click.echo(text_table(
+        ["id", "task", "status", *differ, "in comparison", "metric", "value"],
+        [[r.id, r.task, r.status, *[format_value(r.params.get(k)) for k in differ], r.label or "-", metric(r),
+          r.metrics.get(metric(r))] for r in listing.runs]))
+    if listing.total > len(listing.runs):
+        click.echo(f"({len(listing.runs)} of {listing.total} runs)")
 
 
 @main.command()
@@ -381,44 +462,82 @@ def runs(task: str | None, data_dir: Path | None, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="print the saved JSON")
 def show(run_id: str, data_dir: Path | None, as_json: bool) -> None:
     """Print one saved run (an id, or a unique prefix of one)."""
-    from lab4.store import Store
+    from lab4.report import run_json
 
     try:
-        result = Store(data_dir).load_run(run_id)
+        result = _store(data_dir).load_run(run_id)
     except KeyError as exc:
         raise click.BadParameter(str(exc.args[0]), param_hint="RUN_ID") from None
-    except (OSError, ValueError) as exc:
-        raise click.ClickException(f"cannot read run {run_id}: {exc}") from None
     if as_json:
-        click.echo(json.dumps(result.to_json(), allow_nan=False))
+        click.echo(run_json(result))
     else:
         task = TASKS.get(result.task)
-        click.echo(_summary(result, task) if task else json.dumps(result.to_json(), indent=1))
+        click.echo(_summary(result, task) if task else run_json(result, indent=1))
 
 
 @main.command()
 @_DATA_DIR
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="where to write [default: DATA_DIR/report.md]")
-@click.option("--run", "run_ids", multiple=True, help="report this run (repeatable) instead of the task's latest")
-def report(data_dir: Path | None, out: Path | None, run_ids: tuple[str, ...]) -> None:
-    """Write the lab report: every task's latest run, plots as text, observations, notes."""
-    from lab4.report import build_report
-    from lab4.store import Store, atomic_write
+@click.option("--run", "run_ids", multiple=True, help="report this run (repeatable) instead of the chosen ones")
+@click.option("--sweep", "groups", multiple=True, help="report this comparison (repeatable: its group id)")
+def report(data_dir: Path | None, out: Path | None, run_ids: tuple[str, ...], groups: tuple[str, ...]) -> None:
+    """Write the lab report: each task's latest comparison and marked runs, plots as text, notes."""
+    from lab4.report import write_report
 
-    store = Store(data_dir)
-    text, warnings = build_report(store, run_ids)
+    store = _store(data_dir)
+    try:
+        path, warnings = write_report(store, out, run_ids, groups)
+    except OSError as exc:
+        raise click.ClickException(f"cannot write {out or store.root / 'report.md'}: {exc.strerror or exc}") from None
     for warning in warnings:
         click.echo(f"warning: {warning}", err=True)
-    path = out or store.root / "report.md"
-    try:
-        atomic_write(path, text)
-    except OSError as exc:
-        raise click.ClickException(f"cannot write {path}: {exc.strerror or exc}") from None
     click.echo(f"report written to {path}")
 
 
+@main.command(name="export")
+@click.argument("task", required=False)
+@_DATA_DIR
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path),
+              help="the directory to write to [default: DATA_DIR/exports]")
+def export_command(task: str | None, data_dir: Path | None, out: Path | None) -> None:
+    """Write every saved run (of TASK, if given) as one JSON file each: the way to move or share a lab."""
+    from lab4.report import run_json
+    from lab4.store import atomic_write
+
+    if task is not None and task not in TASKS:
+        raise click.BadParameter(f"unknown task {task!r}; known: {', '.join(TASK_IDS)}", param_hint="TASK")
+    store = _store(data_dir)
+    directory = out or store.exports_dir
+    count = 0
+    for summary in store.list_runs(task).runs:
+        path = directory / f"{summary.id}.json"
+        try:
+            atomic_write(path, run_json(store.load_run(summary.id)))
+        except OSError as exc:
+            raise click.ClickException(f"cannot write {path}: {exc.strerror or exc}") from None
+        count += 1
+    click.echo(f"exported {count} run(s) to {directory}")
+
+
+@main.command(name="import")
+@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@_DATA_DIR
+def import_command(files: tuple[Path, ...], data_dir: Path | None) -> None:
+    """Read runs exported as JSON (lab4 export, lab4 run --out, the app's export) back in."""
+    from lab4.store import StoreError
+
+    store = _store(data_dir)
+    try:
+        imported, warnings = store.import_runs(files)
+    except StoreError as exc:
+        raise click.ClickException(str(exc)) from None
+    for warning in warnings:
+        click.echo(f"warning: {warning}", err=True)
+    click.echo(f"imported {len(imported)} run(s) into {store.db_path}")
+
+
 @main.command()
-@click.option("--quick", is_flag=True, help="fewer repeats and smaller sizes (about a minute)")
+@click.option("--quick", is_flag=True, help="fewer repeats and smaller sizes (a few minutes)")
 @click.option("--device", default="cpu", show_default=True, callback=context_value(parse_device),
               help="cpu, cuda, cuda:N, mps or auto")
 @click.option("--json", "as_json", is_flag=True, help="a JSON list of rows")

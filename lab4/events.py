@@ -10,6 +10,7 @@ Pure Python: no torch, no UI.
 from __future__ import annotations
 
 import math
+from array import array
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -109,6 +110,11 @@ class Result:
     duration_s: float = 0.0
     versions: dict[str, str] = field(default_factory=dict)
     id: str = ""
+    #: the comparison (sweep) this run belongs to, and its label there ("optimizer=gd")
+    group: str = ""
+    label: str = ""
+    #: marked in History (kept by the store; not part of the exported JSON)
+    marked: bool = False
 
     def flat_metrics(self) -> list[tuple[str, Any]]:
         """The metrics a two-column table can show (nested per-variant dicts left out)."""
@@ -126,7 +132,8 @@ class Result:
             return f"error: {self.message}"
         return "ok"
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self, series: bool = True) -> dict[str, Any]:
+        """Plain JSON data; ``series=False`` leaves the (possibly long) series out."""
         return jsonable(
             {
                 "id": self.id,
@@ -143,10 +150,12 @@ class Result:
                 "duration_s": self.duration_s,
                 "versions": self.versions,
                 "metrics": self.metrics,
-                "series": self.series,
+                "series": self.series if series else {},
                 "tables": self.tables,
                 "observations": self.observations,
                 "artifacts": self.artifacts,
+                "group": self.group,
+                "label": self.label,
             }
         )
 
@@ -157,19 +166,27 @@ class Result:
         if data["status"] not in STATUSES:
             raise ValueError(f"unknown status {data['status']!r}")
         known = set(cls.__dataclass_fields__)
-        return cls(**{k: v for k, v in data.items() if k in known})
+        result = cls(**{k: v for k, v in data.items() if k in known})
+        result.series = {name: {"x": _floats(s.get("x", ())), "y": _floats(s.get("y", ()))}
+                         for name, s in (result.series or {}).items()}
+        return result
 
 
-def scalar_metric_names(results: list["Result"], headline: str = "", limit: int = 6) -> list[str]:
-    """The metric columns of a table of several runs: scalar metrics, the headline first."""
+def _floats(values: Any) -> array:
+    """A series' values as a compact array of doubles (JSON's null, a non-finite value, is NaN)."""
+    return array("d", (math.nan if v is None else v for v in values))
+
+
+def scalar_metric_names(results: list["Result"], first: str | tuple[str, ...] = (), limit: int = 6) -> list[str]:
+    """The metric columns of a table of several runs: scalar metrics, ``first`` (the metric
+    the comparison is about, the headline) leading."""
     names: list[str] = []
     for r in results:
         for k, v in r.metrics.items():
             if k not in names and (v is None or isinstance(v, (int, float, bool))):
                 names.append(k)
-    if headline in names:
-        names.remove(headline)
-        names.insert(0, headline)
+    lead = [first] if isinstance(first, str) else list(first)
+    names = [k for k in lead if k in names] + [k for k in names if k not in lead]
     return names[:limit]
 
 
@@ -213,7 +230,7 @@ class ResultBuilder:
     def add(self, event: Any) -> None:
         r = self.result
         if isinstance(event, Points):
-            s = r.series.setdefault(event.series, {"x": [], "y": []})
+            s = r.series.setdefault(event.series, {"x": array("d"), "y": array("d")})
             s["x"].extend(event.x)
             s["y"].extend(event.y)
         elif isinstance(event, Progress):

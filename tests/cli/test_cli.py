@@ -109,6 +109,10 @@ def test_sweep_table_and_json(cli):
     out = cli("sweep", "minimize", "--optimizer", "gd,momentum,nesterov", "--steps", 100, "--dim", 4)
     assert out.exit_code == 0, out.output
     assert out.output.count("ok") == 3
+    same = cli("sweep", "minimize", "--axes", "optimizer=gd,momentum,nesterov", "--steps", 100, "--dim", 4)
+    assert same.output.splitlines()[1:] == out.output.splitlines()[1:]  # the app's compare text, same runs
+    bad = cli("sweep", "minimize", "--axes", "lr=0.1,-1")
+    assert bad.exit_code == 2 and "lr must be > 0" in bad.output
     out = cli("sweep", "minimize", "--dim", "2,3", "--complexity", "1,2", "--steps", 10, "--json")
     data = json.loads(out.output)
     assert [(r["params"]["dim"], r["params"]["complexity"]) for r in data["runs"]] == [(2, 1), (2, 2), (3, 1), (3, 2)]
@@ -173,5 +177,61 @@ def test_no_save_and_data_dir(cli, tmp_path):
     other = tmp_path / "elsewhere"
     cli("run", "autograd", "--data-dir", other)
     cli("run", "autograd", "--no-save")
-    assert len(list((other / "runs").glob("*.json"))) == 1
+    assert len(json.loads(cli("runs", "--json", "--data-dir", other).output)) == 1
+    assert (other / "lab4.sqlite").exists()
     assert json.loads(cli("runs", "--json").output) == []
+
+
+def test_runs_where_sort_group_and_limit(cli):
+    out = cli("sweep", "minimize", "--optimizer", "gd,momentum,nesterov", "--steps", 300, "--dim", 3)
+    assert out.exit_code == 0, out.output
+    group = out.output.split("comparison ")[1].split()[0]
+    cli("run", "minimize", "--steps", 5)
+    momentum = json.loads(cli("runs", "minimize", "--where", "optimizer=momentum", "--json").output)
+    assert [r["params"]["optimizer"] for r in momentum] == ["momentum"]
+    # values compare as the spec parses them: 0.010 is lr 0.01
+    assert len(json.loads(cli("runs", "--where", "lr=0.010", "--json").output)) == 4
+    grouped = json.loads(cli("runs", "--group", group, "--json").output)
+    assert [r["label"] for r in grouped] == ["optimizer=gd", "optimizer=momentum", "optimizer=nesterov"]
+    ranked = json.loads(cli("runs", "minimize", "--sort", "final_loss", "--json").output)
+    losses = [r["value"] for r in ranked]
+    assert losses == sorted(losses)
+    assert len(json.loads(cli("runs", "--limit", 2, "--json").output)) == 2
+    bad = cli("runs", "--where", "nosuch=1")
+    assert bad.exit_code == 2 and "unknown parameter" in bad.output
+    assert "no saved runs match" in cli("runs", "--where", "optimizer=gd", "--status", "error").output
+
+
+def test_export_then_import_into_another_directory(cli, tmp_path):
+    cli("run", "autograd")
+    cli("run", "minimize", "--steps", 30)
+    out = cli("export", "--out", tmp_path / "share")
+    assert out.exit_code == 0 and "exported 2 run(s)" in out.output
+    files = sorted((tmp_path / "share").glob("*.json"))
+    shapes = [set(json.loads(p.read_text())) for p in files]
+    assert all({"id", "task", "params", "status", "metrics", "series", "observations"} <= s for s in shapes)
+    other = tmp_path / "other"
+    out = cli("import", *files, "--data-dir", other)
+    assert out.exit_code == 0 and "imported 2 run(s)" in out.output
+    moved = json.loads(cli("runs", "--json", "--data-dir", other).output)
+    original = json.loads(cli("runs", "--json").output)
+    assert [r["id"] for r in moved] == [r["id"] for r in original]
+    for r in original:
+        a = json.loads(cli("show", r["id"], "--json").output)
+        b = json.loads(cli("show", r["id"], "--json", "--data-dir", other).output)
+        assert a == b  # series, metrics, everything survives the move
+    again = cli("import", files[0], "--data-dir", other)
+    assert "imported 0 run(s)" in again.output and "already saved" in again.output
+
+
+def test_a_damaged_database_is_exit_1_and_left_untouched(tmp_path):
+    junk = b"this is not a database" * 100
+    (tmp_path / "lab4.sqlite").write_bytes(junk)
+    env = {"LAB4_DATA_DIR": str(tmp_path), "PATH": "/usr/bin:/bin"}
+    for args in (["runs"], ["run", "autograd"], ["report"]):
+        out = subprocess.run([sys.executable, "-m", "lab4.cli", *args], capture_output=True, text=True, env=env,
+                             timeout=120)
+        assert out.returncode == 1, (args, out.stderr)
+        assert str(tmp_path / "lab4.sqlite") in out.stderr and "left untouched" in out.stderr
+        assert "Traceback" not in out.stderr
+    assert (tmp_path / "lab4.sqlite").read_bytes() == junk

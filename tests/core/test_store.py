@@ -1,18 +1,22 @@
-"""The store: atomic saves, unreadable files skipped, kill -9 loses nothing earlier; the report."""
+"""The store: one SQLite database, compact series, nothing lost; the report and the exports."""
 
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
+from array import array
 
+import numpy as np
+import pytest
 
 from lab4.context import RunContext
 from lab4.events import Result
 from lab4.report import build_report, export_run, series_csv
-from lab4.runner import execute
-from lab4.store import Store
+from lab4.runner import execute, sweep
+from lab4.store import SCHEMA_VERSION, Store, StoreError, decode_series, encode_series
 from lab4.tasks import TASKS
 
 
@@ -29,11 +33,41 @@ def test_save_load_round_trip(tmp_path):
     assert loaded.to_json() == r.to_json()
     assert store.load_run(r.id[:-3]).id == r.id  # a unique prefix works
     assert loaded.versions["torch"] and loaded.started and loaded.ended
+    with pytest.raises(KeyError):
+        store.load_run("nosuch")
 
 
-def test_unreadable_files_are_skipped_with_a_warning_never_deleted(tmp_path):
+@pytest.mark.parametrize("values, float32", [
+    ([0.5, float("nan"), 1e-30, -3.25, float("inf")], True),
+    ([0.1, 0.2, 1 / 3], True),  # not float32 values: kept in float64, exactly
+    (list(np.random.default_rng(0).standard_normal(1000)), False),
+])
+def test_series_encoding_is_exact(values, float32):
+    x = [3, 5, 7, 9, 11][: len(values)] if len(values) <= 5 else list(range(len(values)))
+    decoded = decode_series(encode_series(x, values, float32))
+    assert np.array_equal(decoded["y"], np.array(values, dtype=float), equal_nan=True)
+    assert np.array_equal(decoded["x"], np.array(x, dtype=float))
+    irregular = [0.0, 0.5, 2.0, 2.5, 9.0][: len(values)]
+    assert np.array_equal(decode_series(encode_series(irregular, values, float32))["x"], irregular)
+
+
+def test_a_20000_step_mlp_run_stores_under_100_kb(tmp_path):
     store = Store(tmp_path)
-    good = _run(store, "autograd")
+    r = _run(store, "mlp", steps=20000, hidden="16")
+    db = sqlite3.connect(store.db_path)
+    series = db.execute("SELECT sum(length(y) + coalesce(length(x), 0)) FROM series").fetchone()[0]
+    row = db.execute("SELECT length(params) + length(metrics) + length(observations) + length(tables) "
+                     "+ length(artifacts) + length(versions) FROM runs JOIN details ON run_id = id").fetchone()[0]
+    assert len(r.series["loss"]["y"]) == 20001
+    assert series + row < 100_000, (series, row)
+    assert store.load_run(r.id).to_json() == r.to_json()
+
+
+def test_old_json_runs_are_imported_once_and_left_on_disk(tmp_path):
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    good = execute("autograd", TASKS["autograd"].spec.defaults(), RunContext())
+    (runs / f"{good.id}.json").write_text(json.dumps(good.to_json()))
     bad = {
         "truncated.json": '{"task": "autograd", "status": "ok", "metr',
         "edited.json": '{"hello": 1}',
@@ -41,40 +75,56 @@ def test_unreadable_files_are_skipped_with_a_warning_never_deleted(tmp_path):
         "binary.json": "\udcff",
     }
     for name, text in bad.items():
-        (store.runs_dir / name).write_bytes(text.encode("utf-8", "surrogateescape"))
+        (runs / name).write_bytes(text.encode("utf-8", "surrogateescape"))
+    before = {p.name: p.read_bytes() for p in runs.iterdir()}
+    store = Store(tmp_path)
     listing = store.list_runs()
     assert [r.id for r in listing.runs] == [good.id]
-    assert len(listing.warnings) == 4 and all("skipped" in w for w in listing.warnings)
-    for name in bad:
-        assert (store.runs_dir / name).exists()
+    assert sum("not imported" in w for w in listing.warnings) == 4
+    assert store.load_run(good.id).to_json()["series"] == json.loads(json.dumps(good.to_json()))["series"]
+    assert {p.name: p.read_bytes() for p in runs.iterdir()} == before  # untouched
+    # once: a file added later is not imported, and the warnings are not repeated
+    (runs / "later.json").write_text(json.dumps(execute("autograd", TASKS["autograd"].spec.defaults()).to_json()))
+    again = Store(tmp_path).list_runs()
+    assert [r.id for r in again.runs] == [good.id] and again.warnings == []
 
 
-def test_report_has_every_task_with_a_run_and_the_notes(tmp_path):
+def test_three_concurrent_writers_lose_nothing(tmp_path):
+    code = (
+        "import sys\nfrom lab4.store import Store\nfrom lab4.events import Result\n"
+        "s = Store(sys.argv[1])\n"
+        "for i in range(40):\n"
+        "    r = Result(task='minimize', params={'steps': i}, id=f'{sys.argv[2]}-{i}', started=f'{i:04d}')\n"
+        "    r.series = {'loss': {'x': list(range(2000)), 'y': [1.0 / (k + 1) for k in range(2000)]}}\n"
+        "    s.save_run(r)\n"
+    )
+    procs = [subprocess.Popen([sys.executable, "-c", code, str(tmp_path), name]) for name in ("app", "cli", "app2")]
+    assert [p.wait(timeout=120) for p in procs] == [0, 0, 0]
     store = Store(tmp_path)
-    mini = _run(store, "minimize", steps=50)
-    deriv = _run(store, "derivatives", points=100)
-    store.save_note("derivatives", "Central differences win at h near 1e-2 in float32.")
-    store.save_note("mlp", "to do: compare optimizers")
-    text, warnings = build_report(store)
-    assert warnings == []
-    assert "## 2. Derivatives four ways" in text and "## 3. Minimise a generated function" in text
-    assert "## 1." not in text  # no run and no note: not listed
-    assert "## 4. Network by explicit autograd" in text and "to do: compare optimizers" in text
-    assert "Central differences win at h near 1e-2 in float32." in text
-    assert f"{mini.metrics['final_loss']:.6g}" in text
-    assert f"{deriv.metrics['rmse_central']:.6g}" in text
-    assert "```text" in text and "Error vs h" in text  # plots as text
-    assert "\x1b[" not in text  # no colour codes in a Markdown file
+    ids = {r.id for r in store.list_runs().runs}
+    assert ids == {f"{name}-{i}" for name in ("app", "cli", "app2") for i in range(40)}
+    assert len(store.load_run("cli-39").series["loss"]["y"]) == 2000
 
 
-def test_export_writes_json_and_csv(tmp_path):
+def test_sigkill_during_writes_loses_at_most_the_run_in_flight(tmp_path):
+    """A writer saving big runs in a loop is killed; every saved run is whole."""
+    code = (
+        "import sys\nfrom lab4.store import Store\nfrom lab4.events import Result\n"
+        "s = Store(sys.argv[1])\nbig = {'loss': {'x': list(range(300000)), 'y': [0.5 + k * 1e-6 for k in range(300000)]}}\n"
+        "i = 0\nwhile True:\n    s.save_run(Result(task='minimize', params={}, series=big, id=f'r{i:05d}', started=f'{i:05d}'))\n"
+        "    print(i, flush=True)\n    i += 1\n"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", code, str(tmp_path)], stdout=subprocess.PIPE, text=True)
+    proc.stdout.readline()  # the first run is committed; let it write a while longer
+    time.sleep(1.0)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
     store = Store(tmp_path)
-    r = _run(store, "minimize", steps=10)
-    paths = export_run(store, r)
-    assert json.loads(paths[0].read_text())["id"] == r.id
-    lines = paths[1].read_text().splitlines()
-    assert lines[0] == "series,x,y" and len(lines) == 1 + 2 * 11 + 11  # loss, distance, trajectory
-    assert series_csv(r) == paths[1].read_text()
+    runs = store.list_runs().runs
+    assert runs, "nothing saved before the kill"
+    assert [r.id for r in runs] == [f"r{i:05d}" for i in range(len(runs))]  # no gap, no torn run
+    for r in runs[-2:]:
+        assert len(store.load_run(r.id).series["loss"]["y"]) == 300000
 
 
 def test_sigkill_mid_run_leaves_earlier_runs_and_notes_intact(tmp_path):
@@ -89,28 +139,156 @@ def test_sigkill_mid_run_leaves_earlier_runs_and_notes_intact(tmp_path):
     time.sleep(3)  # let it start computing; the kill is the point, not the timing
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=30)
-    listing = store.list_runs()
+    listing = Store(tmp_path).list_runs()
     assert listing.warnings == []
     assert [r.id for r in listing.runs] == [r.id for r in earlier]
     assert store.load_note("minimize") == "my notes\n"
 
 
-def test_sigkill_during_writes_never_tears_a_file(tmp_path):
-    """A writer saving runs in a loop is killed; every .json file left parses."""
-    code = (
-        "import sys\nfrom lab4.store import Store\nfrom lab4.events import Result\n"
-        "s = Store(sys.argv[1])\nbig = {'loss': {'x': list(range(200000)), 'y': [0.5] * 200000}}\n"
-        "i = 0\nwhile True:\n    s.save_run(Result(task='minimize', params={}, series=big, id=f'r{i % 3}'))\n    i += 1\n"
-    )
-    proc = subprocess.Popen([sys.executable, "-c", code, str(tmp_path)])
-    deadline = time.time() + 60
-    while time.time() < deadline and not list((tmp_path / "runs").glob("*.json")):
-        time.sleep(0.05)  # wait until it is writing, then let it write a while
-    time.sleep(1.0)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait(timeout=30)
-    files = list((tmp_path / "runs").glob("*.json"))
-    assert files
-    for path in files:
-        Result.from_json(json.loads(path.read_text()))
-    assert Store(tmp_path).list_runs().warnings == []
+@pytest.mark.parametrize("content, words", [
+    (b"SQLite format 3\x00" + b"\xff" * 2000, "damaged or is not a lab4 database"),
+    (b"hello, this is a text file" * 50, "damaged or is not a lab4 database"),
+])
+def test_a_damaged_database_is_reported_never_touched(tmp_path, content, words):
+    (tmp_path / "lab4.sqlite").write_bytes(content)
+    store = Store(tmp_path)
+    for call in (store.list_runs, store.count, lambda: store.save_run(Result(task="autograd", params={}, id="x"))):
+        with pytest.raises(StoreError, match=words) as info:
+            call()
+        assert str(tmp_path / "lab4.sqlite") in str(info.value) and "left untouched" in str(info.value)
+    assert (tmp_path / "lab4.sqlite").read_bytes() == content
+
+
+def test_a_foreign_database_is_refused(tmp_path):
+    db = sqlite3.connect(tmp_path / "lab4.sqlite")
+    db.execute("CREATE TABLE customers (name TEXT)")
+    db.execute("INSERT INTO customers VALUES ('ada')")
+    db.commit()
+    db.close()
+    with pytest.raises(StoreError, match="not a lab4 database .*customers"):
+        Store(tmp_path).list_runs()
+    assert sqlite3.connect(tmp_path / "lab4.sqlite").execute("SELECT name FROM customers").fetchall() == [("ada",)]
+
+
+def test_a_newer_schema_is_read_but_never_written(tmp_path):
+    store = Store(tmp_path)
+    kept = _run(store, "autograd")
+    db = sqlite3.connect(store.db_path)
+    db.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    db.commit()
+    db.close()
+    newer = Store(tmp_path)
+    listing = newer.list_runs()
+    assert [r.id for r in listing.runs] == [kept.id]
+    assert any("newer lab4" in w for w in listing.warnings)
+    with pytest.raises(StoreError, match="newer lab4"):
+        newer.save_run(Result(task="autograd", params={}, id="new"))
+    assert [r.id for r in Store(tmp_path).list_runs().runs] == [kept.id]
+
+
+def test_schema_version_and_application_id_are_recorded(tmp_path):
+    Store(tmp_path).count()
+    db = sqlite3.connect(tmp_path / "lab4.sqlite")
+    assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    assert db.execute("PRAGMA application_id").fetchone()[0] == 0x4C414234
+    assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_a_read_only_directory_lists_old_runs_and_refuses_saves(tmp_path):
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    old = execute("autograd", TASKS["autograd"].spec.defaults())
+    (runs / f"{old.id}.json").write_text(json.dumps(old.to_json()))
+    if os.geteuid() == 0:
+        (tmp_path / "lab4.sqlite").mkdir()  # even root cannot open a directory as a database
+    else:
+        os.chmod(tmp_path, 0o500)
+    try:
+        store = Store(tmp_path)
+        assert [r.id for r in store.list_runs().runs] == [old.id]
+        with pytest.raises(StoreError, match="not saved"):
+            store.save_run(Result(task="autograd", params={}, id="new"))
+    finally:
+        os.chmod(tmp_path, 0o700)
+
+
+def test_ten_thousand_runs_list_without_series(tmp_path):
+    store = Store(tmp_path)
+    store.save_runs([Result(id=f"r{i:05d}", task="mlp" if i % 2 else "minimize", started=f"2026-01-01T{i:05d}",
+                            params={"optimizer": ["gd", "momentum"][i % 2], "lr": 0.01},
+                            metrics={"final_loss": 1.0 / (i + 1)},
+                            series={"loss": {"x": [0, 1, 2], "y": [3.0, 2.0, 1.0]}}) for i in range(10000)])
+    listing = store.list_runs("mlp", where={"optimizer": "momentum"}, sort="final_loss", limit=100)
+    assert listing.total == 5000 and len(listing.runs) == 100
+    assert listing.runs[0].metrics["final_loss"] == min(1.0 / (i + 1) for i in range(1, 10000, 2))
+    assert all(r.series == {} for r in listing.runs)
+    page = store.list_runs(descending=True, limit=10, offset=10)
+    assert [r.id for r in page.runs] == [f"r{i:05d}" for i in range(9989, 9979, -1)]
+    assert store.latest("minimize").id == "r09998"
+
+
+def test_marks_and_groups(tmp_path):
+    store = Store(tmp_path)
+    spec = TASKS["minimize"].spec
+    results = [r for _, r in sweep("minimize", spec.parse({"steps": 30}), {"optimizer": ["gd", "momentum"]})]
+    for r in results:
+        store.save_run(r)
+    single = _run(store, "minimize", steps=10)
+    assert store.latest_group("minimize") == results[0].group != ""
+    assert [r.label for r in store.list_runs(group=results[0].group).runs] == ["optimizer=gd", "optimizer=momentum"]
+    store.set_marked([single.id])
+    assert [r.id for r in store.list_runs(marked=True).runs] == [single.id]
+    assert store.load_run(single.id).marked
+
+
+def test_report_holds_the_latest_comparison_and_marked_runs(tmp_path):
+    store = Store(tmp_path)
+    spec = TASKS["mlp"].spec
+    base = spec.parse({"steps": 60, "hidden": "8"})
+    for _, r in sweep("mlp", base, {"optimizer": ["gd", "momentum", "nesterov"]}):
+        store.save_run(r)
+    cancelled = Result(task="mlp", params=dict(r.params), status="cancelled", step=3, id="zz-cancelled",
+                       started="9999")  # newer, but a cancelled run is chosen only when nothing else exists
+    store.save_run(cancelled)
+    mini = _run(store, "minimize", steps=50)
+    deriv = _run(store, "derivatives", points=100)
+    store.set_marked([deriv.id])
+    store.save_note("derivatives", "Central differences win at h near 1e-2 in float32.")
+    store.save_note("autograd", "to do: try relu")
+    text, warnings = build_report(store)
+    assert warnings == []
+    mlp = text.split("\n## 4.")[1].split("\n## ")[0]
+    for optimizer in ("gd", "momentum", "nesterov"):
+        assert f"| {optimizer} |" in mlp  # one row per run of the comparison
+    assert "Compare `optimizer=gd,momentum,nesterov`" in mlp and "zz-cancelled" not in mlp
+    assert "## 3. Minimise a generated function" in text and f"{mini.metrics['final_loss']:.6g}" in text
+    assert "### Marked run" in text and f"{deriv.metrics['rmse_central']:.6g}" in text
+    assert "## 1. Autograd gradient" in text and "to do: try relu" in text
+    assert "```text" in text and "\x1b[" not in text  # plots as text, no colour codes
+    only, _ = build_report(store, run_ids=[mini.id])
+    assert "## 3." in only and "## 4." not in only
+
+
+def test_report_falls_back_to_a_cancelled_run_only_when_nothing_else(tmp_path):
+    store = Store(tmp_path)
+    store.save_run(Result(task="minimize", params=TASKS["minimize"].spec.to_json(TASKS["minimize"].spec.defaults()),
+                          status="cancelled", step=7, id="only-cancelled", started="1"))
+    text, _ = build_report(store)
+    assert "only-cancelled" in text and "cancelled at step 7" in text
+
+
+def test_export_writes_json_and_csv(tmp_path):
+    store = Store(tmp_path)
+    r = _run(store, "minimize", steps=10)
+    paths = export_run(store, store.load_run(r.id))
+    assert json.loads(paths[0].read_text())["id"] == r.id
+    lines = paths[1].read_text().splitlines()
+    assert lines[0] == "series,x,y" and len(lines) == 1 + 2 * 11 + 11  # loss, distance, trajectory
+    assert series_csv(r) == paths[1].read_text()
+
+
+def test_result_series_are_compact_arrays():
+    r = execute("minimize", TASKS["minimize"].spec.parse({"steps": 5}), RunContext())
+    assert isinstance(r.series["loss"]["y"], array) and r.series["loss"]["y"].typecode == "d"
+    back = Result.from_json(json.loads(json.dumps(r.to_json())))
+    assert list(back.series["loss"]["y"]) == list(r.series["loss"]["y"])
