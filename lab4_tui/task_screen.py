@@ -1,96 +1,46 @@
-"""One screen per task: the form from the spec, live plots in tabs, results, log, notes, history.
+"""One screen per task: the control pane (left), the task's views and the Results, Log, Notes
+and History tabs (right).
 
-A run executes :func:`lab4.runner.execute` in a thread worker.  The worker never touches a
-widget: it appends ``(generation, run index, kind, payload)`` tuples to a deque, and the UI
-thread drains the deque ten times a second, folds the events into results and redraws only
-the visible plot.  A new run bumps the generation and cancels the old one, whose late
-events are then ignored - a second run replaces the first and never mixes with it.
+The screen holds two kinds of runs apart.  The *live* session (:class:`RunSession`, not a
+widget) is what is being computed; its runs are drawn as they arrive.  The *shown* runs are
+finished results: the session's once it ends, or runs opened from History.  History,
+overlay and export only ever touch the shown ones, so nothing the user opens can reach a
+computation in flight.  The session talks to the screen in typed messages; each pane is a
+widget of its own.
 """
 
 from __future__ import annotations
 
-import collections
-import re
 import time
 from typing import Any
 
-from rich.table import Table as RichTable
-from textual import on, work
+from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.containers import Horizontal
 from textual.screen import Screen
-from textual.widgets import (
-    Button, DataTable, Footer, Header, Input, Label, RichLog, Select, Static, Switch, TabbedContent,
-    TabPane, TextArea, Tree,
-)
+from textual.widgets import Button, Footer, Header, TabbedContent, TabPane
 
-from lab4.context import RunContext
-from lab4.events import Observation, Progress, Result, ResultBuilder, format_value, scalar_metric_names
+from lab4.compare import command_line, compare_text
+from lab4.events import Result
 from lab4.spec import ParamError
 from lab4.tasks import get_task
-from lab4.views import views_for
-from lab4_tui.form import ParamForm
-from lab4_tui.plots import SeriesPlot
+from lab4_tui.control_pane import ControlPane
+from lab4_tui.graph_pane import GraphPane
+from lab4_tui.history_pane import HistoryPane
+from lab4_tui.log_pane import LogPane
+from lab4_tui.messages import RunEnded, RunEvents, RunStarted, SessionFinished
+from lab4_tui.notes_pane import NotesPane
+from lab4_tui.plots import PlotPane
+from lab4_tui.results_pane import ResultsPane
+from lab4_tui.session import RunSession
 
-__all__ = ["TaskScreen", "parse_compare", "compare_text"]
+__all__ = ["TaskScreen", "TABS"]
 
-DRAIN_INTERVAL = 0.25  # seconds: progress and status update four times a second
 PLOT_INTERVAL = (0.25, 1.0)  # seconds between live plot rebuilds: at most 4 a second, at least 1
 PLOT_SHARE = 0.04  # ... and the plot thread may take at most ~4% of the time (it shares the GIL)
-NOTE_DEBOUNCE = 0.5
-
-
-def parse_compare(spec: Any, text: str) -> dict[str, list[Any]]:
-    """``optimizer=gd,momentum lr=0.1,0.01``: the sweep axes typed in the compare field.
-
-    Entries are separated by spaces; a list parameter separates its alternatives with ';'
-    (``hidden=64,64;32``).  ``dtype`` and ``seed`` may be swept too.
-    """
-    from lab4.context import parse_dtype, parse_seed
-
-    axes: dict[str, list[Any]] = {}
-    for entry in text.split():
-        if "=" not in entry:
-            raise ParamError("compare", f"compare needs name=v1,v2 entries, got {entry[:30]!r}")
-        name, _, values = entry.partition("=")
-        name = name.strip().replace("-", "_")
-        if name in ("dtype", "seed"):
-            parse = parse_dtype if name == "dtype" else parse_seed
-            axes[name] = [parse(v) for v in values.split(",") if v]
-        elif name in spec:
-            axes[name] = spec[name].sweep_values(values)
-        else:
-            raise ParamError("compare", f"compare: unknown parameter {name!r}; known: {', '.join(spec.names)}")
-        if not axes[name]:
-            raise ParamError("compare", f"compare: {name} needs at least one value")
-    return axes
-
-
-def compare_text(spec: Any, axes: dict[str, list[Any]]) -> str:
-    """The compare field's text for ``axes`` (the inverse of :func:`parse_compare`)."""
-    def values(name: str, items: list[Any]) -> str:
-        param = spec[name] if name in spec else None
-        sep = ";" if param is not None and param.kind in ("ints", "floats", "assign") else ","
-        return sep.join(param.format(v) if param is not None else str(v) for v in items)
-
-    return " ".join(f"{name}={values(name, items)}" for name, items in axes.items())
-
-
-class RunProgress(Static):
-    """A one-line progress bar: one cheap text update, no layout (the run shares the GIL)."""
-
-    DEFAULT_CSS = "RunProgress { height: 1; }"
-
-    def show(self, fraction: float) -> None:
-        width = max(4, self.size.width - 6)
-        fraction = min(1.0, max(0.0, fraction))
-        filled = round(fraction * width)
-        self.update(f"[$accent]{'━' * filled}[/][$foreground 30%]{'━' * (width - filled)}[/] {fraction:4.0%}",
-                    layout=False)
-
-    def on_mount(self) -> None:
-        self.call_after_refresh(self.show, 0.0)
+#: the tabs every task has after its own views: (id, title)
+TABS = (("results", "Results"), ("log", "Log"), ("notes", "Notes"), ("history", "History"))
 
 
 class TaskScreen(Screen):
@@ -98,241 +48,137 @@ class TaskScreen(Screen):
 
     AUTO_FOCUS = ""
     BINDINGS = [
-        Binding("ctrl+r", "run", "Run", priority=True),
-        Binding("f5", "run", "Run", show=False, priority=True),
-        Binding("r", "run", "Run", show=False),
-        Binding("escape", "escape", "Cancel / leave field"),
-        Binding("c", "preset", "Compare preset"),
-        Binding("x", "export", "Export run"),
-        Binding("m", "mark", "Mark run", show=False),
-        Binding("o", "overlay", "Overlay marked", show=False),
+        Binding("ctrl+r", "run", "Run", priority=True, id="run"),
+        Binding("f5", "run", "Run", show=False, priority=True, id="run-f5"),
+        Binding("r", "run", "Run", show=False, id="run-r"),
+        Binding("escape", "escape", "Cancel/leave", id="escape"),
+        Binding("ctrl+t", "next_tab", "Next tab", priority=True, id="next-tab"),
+        Binding("c", "preset", "Compare", id="compare"),
+        Binding("x", "export", "Export", show=False, id="export"),
+        Binding("y", "copy", "Copy", show=False, id="copy"),
     ]
 
-    def __init__(self, task_id: str):
+    def __init__(self, task_id: str, params: dict[str, Any] | None = None, compare: str = ""):
         super().__init__(id=f"screen-{task_id}")
         self.task_def = get_task(task_id)
-        self.views = views_for(task_id)
-        self.queue: collections.deque = collections.deque()
-        self.generation = 0
-        self.ctx: RunContext | None = None
-        self.running = False
-        self.runs: list[tuple[str, Any]] = []  # (label, ResultBuilder or Result)
-        self.combos: list[dict[str, Any]] = []
-        self.progress_of: dict[int, Progress] = {}
-        self.marked: set[str] = set()
-        self.history: list[Result] = []
-        self._note_timer: Any = None
-        self._note_loaded = False
-        self._saved_note = ""
+        self.initial = (params, compare)
+        self.session: RunSession | None = None  # the live runs
+        self.shown: list[tuple[str, Result]] = []  # finished runs on display
+        self.shown_command = ""
+        self.showing_live = False
         self._last_plot = 0.0
-        self.log_history: list[str] = []  # what the log shows, as text
         self.title = f"{task_id} - handout task {self.task_def.number}"
 
-    # ---- layout
-
     def compose(self) -> ComposeResult:
-        task = self.task_def
+        params, compare = self.initial
         yield Header()
         with Horizontal(id="body"):
-            with Vertical(id="left"):
-                with VerticalScroll(id="form-scroll"):
-                    yield Static(f"[b]{task.title}[/b]  (task {task.number})", classes="task-title")
-                    yield Static(task.summary, classes="task-summary")
-                    yield ParamForm(task.spec, id="form")
-                    yield Label("compare (sweep): name=v1,v2 ...", classes="field-label")
-                    yield Input(placeholder=self._compare_placeholder(), compact=True, id="compare")
-                    yield Static("", id="compare-error", classes="field-error")
-                with Vertical(id="controls"):  # always in view, whatever the height
-                    yield Button("Run (ctrl+r)", id="run", variant="primary", compact=True)
-                    yield RunProgress(id="progress")
-                    yield Static("ready", id="status")
+            yield ControlPane(self.task_def, params and self.task_def.spec.parse(params), compare, id="left")
             with TabbedContent(id="tabs"):
-                if task.id == "autograd":
-                    with TabPane("Graph", id="tab-graph"):
-                        yield Static("", id="graph-summary")
-                        yield Tree("run to see the graph of grad_fn nodes", id="graph")
-                for view in self.views:
+                for view in self.task_def.views:
                     with TabPane(view.title, id=f"tab-{view.id}"):
-                        yield SeriesPlot(view, id=f"plot-{view.id}")
+                        yield PlotPane(view) if view.is_plot else GraphPane()
                 with TabPane("Results", id="tab-results"):
-                    with VerticalScroll():
-                        yield DataTable(id="metrics", zebra_stripes=True)
-                        yield Static("", id="tables")
+                    yield ResultsPane(self.task_def)
                 with TabPane("Log", id="tab-log"):
-                    yield RichLog(id="log", wrap=True, markup=False, highlight=False)
+                    yield LogPane(id="log")
                 with TabPane("Notes", id="tab-notes"):
-                    yield TextArea(id="notes", soft_wrap=True)
+                    yield NotesPane(self.task_def.id, id="notes")
                 with TabPane("History", id="tab-history"):
-                    yield Static("enter: show a run   m: mark   o: overlay marked", classes="hint")
-                    yield DataTable(id="history", cursor_type="row", zebra_stripes=True)
+                    yield HistoryPane(self.task_def)
         yield Footer()
 
-    def _compare_placeholder(self) -> str:
-        axes = next(iter((self.task_def.presets or {}).values()), None)
-        return compare_text(self.task_def.spec, axes) if axes else "e.g. lr=0.1,0.01"
+    @property
+    def control(self) -> ControlPane:
+        return self.query_one(ControlPane)
 
-    def on_mount(self) -> None:
-        self.set_interval(DRAIN_INTERVAL, self.drain)
-        self._load_note()
+    @property
+    def log_pane(self) -> LogPane:
+        return self.query_one(LogPane)
+
+    @property
+    def running(self) -> bool:
+        return self.session is not None
 
     # ---- running
 
     def action_run(self) -> None:
-        form = self.query_one(ParamForm)
         try:
-            params = form.to_model()
+            params, axes = self.control.read()
         except ParamError as exc:
-            self.set_status(f"not run: {exc.message}", error=True)
+            self.control.set_status(f"not run: {exc.message}", error=True)
             self.app.clear_notifications()  # pressing run again must not stack up toasts
-            self.notify(exc.message, title="Fix the marked field", severity="error")
+            where = "the compare field" if exc.param == "compare" else "the marked field"
+            self.notify(exc.message, title=f"Fix {where}", severity="error")
             return
-        try:
-            axes = parse_compare(self.task_def.spec, self.query_one("#compare", Input).value)
-            from lab4.runner import sweep_combinations
+        for warning in self.task_def.preflight(params) if self.task_def.preflight else ():
+            self.log_pane.add(f"warning: {warning}")
+            self.notify(warning, title="Before it runs", severity="warning", timeout=8)
+        if self.session is not None:
+            self.session.cancel()
+            self.log_pane.add("previous run cancelled: replaced by a new run")
+        self.session = RunSession(self.task_def, params, axes, self.app.run_context(), self.post_message,
+                                  self.app.save_run)
+        self.showing_live = True
+        self.control.set_status(f"running{f' {self.session.total} runs' if self.session.total > 1 else ''}...")
+        self.log_pane.add(f"run: {self.session.command}")
+        self._redraw(settled=True)
+        self.app.compute.submit(self.session.body)
 
-            combos = sweep_combinations(axes) if axes else [{}]
-            for combo in combos:
-                self.task_def.spec.parse({**params, **{k: v for k, v in combo.items() if k in self.task_def.spec}})
-        except ParamError as exc:
-            self.query_one("#compare-error", Static).update(exc.message)
-            self.set_status(f"not run: {exc.message}", error=True)
-            self.app.clear_notifications()
-            self.notify(exc.message, title="Fix the compare field", severity="error")
+    def on_run_started(self, message: RunStarted) -> None:
+        if message.session is self.session:
+            message.session.started(message)
+            self._redraw(settled=True)
+
+    def on_run_events(self, message: RunEvents) -> None:
+        if message.session is not self.session:
+            return  # a replaced session's late events
+        for label, text in message.session.apply(message):
+            self.log_pane.add(f"[{label}] {text}" if label else text)
+        self.control.show_progress(message.session.fraction())
+        self.control.set_status(message.session.status(), layout=False)
+        if time.monotonic() - self._last_plot >= self._plot_interval():
+            self._redraw(settled=False)
+
+    def on_run_ended(self, message: RunEnded) -> None:
+        if message.session is not self.session:
             return
-        self.query_one("#compare-error", Static).update("")
-        if self.ctx is not None and self.running:
-            self.ctx.cancel()
-            self.log_line("previous run cancelled: replaced by a new run")
-        self.generation += 1
-        app = self.app
-        self.ctx = RunContext(device=app.device, dtype=app.dtype, seed=app.seed)
-        self.runs = []
-        self.combos = combos
-        self.progress_of = {}
-        self.running = True
-        varying = [k for k in (axes or {}) if len(axes[k]) > 1]
-        self.set_status(f"running{f' {len(combos)} runs' if len(combos) > 1 else ''}...")
-        self.log_line(f"run: {self.task_def.spec.format(params)}" + (f"  compare {axes}" if axes else ""))
-        self.execute_runs(self.generation, params, axes, varying, self.ctx)
+        run = message.session.ended(message)
+        self.log_pane.add(f"{run.label + ': ' if run.label else ''}{message.result.describe()}"
+                          + (f" (not saved: {run.unsaved})" if run.unsaved else ""))
+        if run.unsaved:
+            self.notify(f"The run was not saved: {run.unsaved}. It stays on screen; export it with x.",
+                        severity="warning", timeout=8)
+        self.control.show_progress(message.session.fraction())
+        self._redraw(settled=True)
 
-    @work(thread=True, exclusive=True, group="run", exit_on_error=False)
-    def execute_runs(self, generation: int, params: dict[str, Any], axes: dict[str, list[Any]],
-                     varying: list[str], ctx: RunContext) -> None:
-        """Thread worker: hand the runs to the app's compute thread and wait for them.
-
-        Every torch computation of the app happens on that one thread: torch's OpenMP
-        pool belongs to the thread that uses it, and a second live thread using torch
-        makes both pools spin against each other (a run became 2x slower)."""
-        self.app.compute.submit(self._runs_body, generation, params, axes, varying, ctx).result()
-
-    def _runs_body(self, generation: int, params: dict[str, Any], axes: dict[str, list[Any]],
-                   varying: list[str], ctx: RunContext) -> None:
-        """On the compute thread: the engine's sweep; talk to the UI only through the queue."""
-        from lab4.runner import sweep
-
-        push = self.queue.append
-
-        def started(i: int, combo: dict[str, Any], run_params: dict[str, Any], run_ctx: RunContext) -> None:
-            label = " ".join(f"{k}={format_value(combo[k])}" for k in varying)
-            push((generation, i, "start", (label, run_params, run_ctx)))
-
-        try:
-            runs = sweep(self.task_def.id, params, axes, ctx, on_start=started,
-                         on_event=lambda i, event: push((generation, i, "event", event)))
-            for i, (_, result) in enumerate(runs):
-                push((generation, i, "done", (result, self.app.save_run(result))))
-        finally:
-            push((generation, None, "finished", None))
-
-    def drain(self) -> None:
-        """UI thread, ten times a second: apply what the worker queued, redraw once."""
-        if not self.queue:
+    def on_session_finished(self, message: SessionFinished) -> None:
+        session = message.session
+        if session is not self.session:
             return
-        changed = False
-        settled = False  # a run started or ended: tables and plots update at once
-        while self.queue:
-            generation, i, kind, payload = self.queue.popleft()
-            if generation != self.generation:
-                continue
-            changed = True
-            if kind == "start":
-                label, run_params, run_ctx = payload
-                builder = ResultBuilder(Result(task=self.task_def.id, params=self.task_def.spec.to_json(run_params),
-                                               device=run_ctx.device, dtype=run_ctx.dtype, seed=run_ctx.seed))
-                self.runs.append((label, builder))
-                settled = True
-            elif kind == "event":
-                label, builder = self.runs[i]
-                builder.add(payload)
-                if isinstance(payload, Progress):
-                    self.progress_of[i] = payload
-                elif isinstance(payload, Observation):
-                    self.log_line(("" if not label else f"[{label}] ") + payload.text)
-            elif kind == "done":
-                result, saved = payload
-                label = self.runs[i][0]
-                self.runs[i] = (label, result)
-                settled = True
-                self.log_line(f"{label + ': ' if label else ''}{result.describe()}"
-                              + ("" if saved is True else f" (not saved: {saved})"))
-                if saved is not True:
-                    self.notify(f"The run was not saved: {saved}. It stays on screen; export it with x.",
-                                severity="warning", timeout=8)
-            elif kind == "finished":
-                self.running = False
-                settled = True
-                self.finish()
-        if changed:
-            self.update_progress()
-            now = time.monotonic()
-            if settled or now - self._last_plot >= self.plot_interval():
-                self._last_plot = now
-                self.show_runs(tables=settled)
-
-    def plot_interval(self) -> float:
-        """Live redraws are paced by what the last picture cost, within PLOT_INTERVAL."""
-        cost = max((p.build_seconds for p in self.query(SeriesPlot)), default=0.0)
-        low, high = PLOT_INTERVAL
-        return min(high, max(low, cost / PLOT_SHARE))
-
-    def update_progress(self) -> None:
-        bar = self.query_one("#progress", RunProgress)
-        n = max(1, len(self.combos))
-        done = 0.0
-        for i in range(n):
-            p = self.progress_of.get(i)
-            if i < len(self.runs) and isinstance(self.runs[i][1], Result):
-                done += 1
-            elif p is not None and p.total > 0:
-                done += min(1.0, p.step / p.total)
-        bar.show(done / n)
-        if self.running:
-            last = self.progress_of.get(len(self.runs) - 1)
-            run = f"run {len(self.runs)}/{n} " if n > 1 else ""
-            self.set_status(f"running {run}step {last.step}/{last.total}" if last else f"running {run}...",
-                            layout=False)
-
-    def finish(self) -> None:
-        results = [r for _, r in self.runs if isinstance(r, Result)]
+        self.session = None
+        results = session.results()
         if not results:
-            self.set_status("cancelled before the first result")
-            return
-        if len(results) == 1:
-            self.set_status(results[0].describe(), error=results[0].status == "error")
+            self.control.set_status("cancelled before the first result")
         else:
-            counts = collections.Counter(r.status for r in results)
-            self.set_status(", ".join(f"{v} {k}" for k, v in counts.items()) + f" of {len(self.combos)} runs",
-                            error=bool(counts.get("error")))
-        self.app.task_finished(self.task_def.id, results[-1])
+            counts: dict[str, int] = {}
+            for _, r in results:
+                counts[r.status] = counts.get(r.status, 0) + 1
+            text = results[0][1].describe() if len(results) == 1 else \
+                ", ".join(f"{v} {k}" for k, v in counts.items()) + f" of {session.total} runs"
+            self.control.set_status(text, error="error" in counts)
+        if self.showing_live:
+            self.show_runs(results, session.command)
+        elif results:
+            self.notify(f"The run finished ({results[-1][1].describe()}); it is first in History.")
+        self.query_one(HistoryPane).reload()
 
     def action_escape(self) -> None:
-        focused = self.focused
-        if isinstance(focused, (Input, TextArea, Select, Switch, Button, DataTable)):
-            self.set_focus(None)
-            return
-        if self.running and self.ctx is not None:
-            self.ctx.cancel()
-            self.set_status("cancelling...")
+        if self.focused is not None:
+            self.set_focus(None)  # out of a field, a select, the tab strip, a table
+        elif self.session is not None:
+            self.session.cancel()
+            self.control.set_status("cancelling...")
 
     def action_preset(self) -> None:
         presets = self.task_def.presets or {}
@@ -341,7 +187,7 @@ class TaskScreen(Screen):
             return
         label, axes = next(iter(presets.items()))
         text = compare_text(self.task_def.spec, axes)
-        self.query_one("#compare", Input).value = text
+        self.control.set_compare(text)
         self.notify(f"Preset: {label}" + (f" ({text})" if text else " (this task compares within one run)"))
         self.action_run()
 
@@ -349,186 +195,88 @@ class TaskScreen(Screen):
     def _run_pressed(self) -> None:
         self.action_run()
 
-    # ---- showing results
+    # ---- showing runs
 
-    def display_runs(self) -> list[tuple[str, dict[str, Any], dict[str, Any]]]:
-        out = []
-        for label, item in self.runs:
-            result = item.result if isinstance(item, ResultBuilder) else item
-            out.append((label, result.series, result.artifacts))
-        return out
+    def show_runs(self, runs: list[tuple[str, Result]], command: str) -> None:
+        """Show finished runs (a session's, or opened from History)."""
+        self.shown, self.shown_command, self.showing_live = runs, command, False
+        self._redraw(settled=True)
 
-    def show_runs(self, tables: bool = True) -> None:
-        """Hand the runs to the plots (the visible one rebuilds); tables only when asked:
+    @on(HistoryPane.Open)
+    def _open_from_history(self, message: HistoryPane.Open) -> None:
+        runs = message.runs
+        if message.load:
+            params, axes = message.load
+            self.control.load(params, axes)
+        first = runs[0][1]
+        axes = message.load[1] if message.load else {}
+        self.show_runs(runs, command_line(self.task_def, first.params, first.device, first.dtype, first.seed, axes))
+        what = f"{message.what} {first.id}" if len(runs) == 1 else f"{len(runs)} {message.what}"
+        self.control.set_status(f"showing {what}" + (": ctrl+r runs it again" if message.load else ""))
+        self.query_one(TabbedContent).active = self.tab_ids()[0]
+
+    def displayed(self) -> list[tuple[str, Result]]:
+        if self.showing_live and self.session is not None:
+            return self.session.shown()
+        return self.shown
+
+    def _redraw(self, settled: bool) -> None:
+        """Hand the runs to the plots (the visible one rebuilds); tables only when ``settled``:
         rebuilding them re-lays out the screen, so during a run they wait for its end."""
-        runs = self.display_runs()
-        for plot in self.query(SeriesPlot):
-            plot.set_runs(runs)
-        self.replot_visible()
-        if not tables:
-            return
-        self.show_results()
-        if self.task_def.id == "autograd" and runs and runs[-1][2].get("graph"):
-            self.show_graph(runs[-1][2]["graph"])
-            last = self.runs[-1][1]
-            result = last.result if isinstance(last, ResultBuilder) else last
-            self.query_one("#graph-summary", Static).update("\n".join(result.observations[:2]))
+        self._last_plot = time.monotonic()
+        runs = self.displayed()
+        pictures = [(label, r.series, r.artifacts) for label, r in runs]
+        for pane in self.query(PlotPane):
+            pane.set_runs(pictures)
+        self._replot_visible()
+        if settled:
+            command = self.session.command if self.showing_live and self.session else self.shown_command
+            self.query_one(ResultsPane).show(runs, command)
+            for graph in self.query(GraphPane):
+                graph.show(runs[-1][1] if runs else None)
 
-    def replot_visible(self) -> None:
-        tabs = self.query_one("#tabs", TabbedContent)
-        active = tabs.active
-        if active and active.startswith("tab-"):
-            plots = list(self.query(f"#plot-{active[4:]}").results(SeriesPlot))
-            for plot in plots:
-                plot.replot()
+    def _plot_interval(self) -> float:
+        """Live redraws are paced by what the last picture cost, within PLOT_INTERVAL."""
+        cost = max((p.plot.build_seconds for p in self.query(PlotPane)), default=0.0)
+        low, high = PLOT_INTERVAL
+        return min(high, max(low, cost / PLOT_SHARE))
+
+    def _replot_visible(self) -> None:
+        active = self.query_one(TabbedContent).active
+        for pane in self.query(f"#{active} PlotPane").results(PlotPane) if active else ():
+            pane.replot()
+
+    def tab_ids(self) -> list[str]:
+        return [f"tab-{v.id}" for v in self.task_def.views] + [f"tab-{k}" for k, _ in TABS]
+
+    def tab_titles(self) -> list[tuple[str, str]]:
+        return [(f"tab-{v.id}", v.title) for v in self.task_def.views] + [(f"tab-{k}", t) for k, t in TABS]
+
+    def action_next_tab(self) -> None:
+        tabs = self.query_one(TabbedContent)
+        ids = self.tab_ids()
+        tabs.active = ids[(ids.index(tabs.active) + 1) % len(ids)] if tabs.active in ids else ids[0]
+
+    def open_tab(self, tab_id: str) -> None:
+        """Show a tab and put the focus in it (History: its table; Notes: the text)."""
+        self.query_one(TabbedContent).active = tab_id
+        target = {"tab-history": "#history", "tab-notes": "#notes", "tab-log": "#log",
+                  "tab-results": "#metrics"}.get(tab_id)
+        if target:
+            self.query_one(target).focus()
 
     @on(TabbedContent.TabActivated)
     def _tab_activated(self, event: TabbedContent.TabActivated) -> None:
-        self.replot_visible()
+        self._replot_visible()
         if event.pane.id == "tab-history":
-            self.load_history()
-            self.query_one("#history", DataTable).focus()
+            self.query_one(HistoryPane).reload()
 
-    def show_results(self) -> None:
-        table = self.query_one("#metrics", DataTable)
-        table.clear(columns=True)
-        results = [(label, item.result if isinstance(item, ResultBuilder) else item) for label, item in self.runs]
-        if not results:
-            return
-        if len(results) == 1:
-            result = results[0][1]
-            table.add_columns("metric", "value")
-            table.add_row("status", result.describe() if result.ended else "running")
-            for k, v in result.flat_metrics():
-                table.add_row(k, format_value(v))
-        else:
-            names = scalar_metric_names([r for _, r in results], self.task_def.headline)
-            table.add_columns("run", "status", *names)
-            for label, r in results:
-                table.add_row(label, r.describe() if r.ended else "running", *[format_value(r.metrics.get(k)) for k in names])
-        tables = self.query_one("#tables", Static)
-        last = results[-1][1]
-        renderables = []
-        for name, data in last.tables.items():
-            t = RichTable(title=name, title_justify="left", expand=False)
-            for col in data["columns"]:
-                t.add_column(str(col))
-            for row in data["rows"]:
-                t.add_row(*[format_value(v) for v in row])
-            renderables.append(t)
-        from rich.console import Group
-
-        tables.update(Group(*renderables) if renderables else "")
-
-    def show_graph(self, graph: dict[str, Any]) -> None:
-        tree = self.query_one("#graph", Tree)
-        tree.clear()
-        tree.root.set_label(graph["name"] + ("  (output)" if graph.get("children") else ""))
-
-        def add(node: Any, data: dict[str, Any]) -> None:
-            for child in data.get("children", []):
-                label = child["name"] + (f"  -> leaf {child['variable']}" if "variable" in child else "")
-                if child.get("children"):
-                    add(node.add(label, expand=True), child)
-                else:
-                    node.add_leaf(label)
-
-        add(tree.root, graph)
-        tree.root.expand_all()
-
-    def set_status(self, text: str, error: bool = False, layout: bool = True) -> None:
-        status = self.query_one("#status", Static)
-        status.update(text, layout=layout)
-        status.set_class(error, "-error")
-
-    def log_line(self, text: str) -> None:
-        self.log_history.append(text)
-        self.query_one("#log", RichLog).write(text)
-
-    # ---- notes
-
-    def _load_note(self) -> None:
-        try:
-            text = self.app.store.load_note(self.task_def.id)
-        except OSError as exc:
-            text = ""
-            self.notify(f"Could not read the notes: {exc}", severity="warning")
-        area = self.query_one("#notes", TextArea)
-        area.load_text(text)
-        self._saved_note = text
-        self._note_loaded = True
-
-    @on(TextArea.Changed, "#notes")
-    def _note_changed(self) -> None:
-        if not self._note_loaded:
-            return
-        if self._note_timer is not None:
-            self._note_timer.stop()
-        self._note_timer = self.set_timer(NOTE_DEBOUNCE, self.save_note)
-
-    def save_note(self) -> bool:
-        if not self._note_loaded:
-            return True
-        text = self.query_one("#notes", TextArea).text
-        if text == self._saved_note:
-            return True  # nothing new: opening a screen writes nothing
-        saved = self.app.save_note(self.task_def.id, text)
-        if saved:
-            self._saved_note = text
-        return saved
-
-    # ---- history
-
-    @work(thread=True, exclusive=True, group="history")
-    def load_history(self) -> None:
-        listing = self.app.store.list_runs(self.task_def.id)
-        self.app.call_from_thread(self._show_history, listing.runs, listing.warnings)
-
-    def _show_history(self, runs: list[Result], warnings: list[str]) -> None:
-        self.history = list(reversed(runs))
-        table = self.query_one("#history", DataTable)
-        table.clear(columns=True)
-        table.add_columns(" ", "when", "status", "params", self.task_def.headline or "metric")
-        for r in self.history:
-            params = ", ".join(f"{k}={format_value(v)}" for k, v in r.params.items() if k not in ("expr", "derivative"))
-            table.add_row("*" if r.id in self.marked else " ", r.started[:19].replace("T", " "), r.status,
-                          params[:60], format_value(r.metrics.get(self.task_def.headline)), key=r.id)
-        for w in warnings:
-            self.log_line(w)
-
-    @on(DataTable.RowSelected, "#history")
-    def _history_selected(self, event: DataTable.RowSelected) -> None:
-        result = next((r for r in self.history if r.id == event.row_key.value), None)
-        if result is not None:
-            self.runs = [(result.id, result)]
-            self.combos = [{}]
-            self.show_runs()
-            self.set_status(f"showing saved run {result.id}: {result.describe()}")
-
-    def action_mark(self) -> None:
-        table = self.query_one("#history", DataTable)
-        if not self.history or table.cursor_row is None or table.cursor_row >= len(self.history):
-            return
-        run_id = self.history[table.cursor_row].id
-        self.marked ^= {run_id}
-        table.update_cell(run_id, table.ordered_columns[0].key, "*" if run_id in self.marked else " ")
-
-    def action_overlay(self) -> None:
-        chosen = [r for r in self.history if r.id in self.marked]
-        if not chosen:
-            self.notify("Mark runs in the History tab with m first.")
-            return
-        self.runs = [(re.sub(r"^\d{8}T", "", r.id)[:13], r) for r in chosen]
-        self.combos = [{} for _ in chosen]
-        self.show_runs()
-        self.set_status(f"overlaying {len(chosen)} saved runs")
-
-    # ---- export
+    # ---- export and copy (the shown runs only)
 
     def action_export(self) -> None:
-        results = [item for _, item in self.runs if isinstance(item, Result)]
+        results = [r for _, r in self.shown if r.ended]
         if not results:
-            self.notify("Nothing to export yet: run the task first.")
+            self.notify("Nothing to export yet: the runs shown are still computing, or none ran.")
             return
         try:
             paths = self.app.export_results(results)
@@ -536,3 +284,14 @@ class TaskScreen(Screen):
             self.notify(f"Export failed: {exc}", severity="error")
             return
         self.notify("Exported " + ", ".join(str(p) for p in paths), timeout=8)
+
+    def action_copy(self) -> None:
+        text = self.query_one(ResultsPane).text
+        if not text:
+            self.notify("Nothing to copy yet: run the task first.")
+            return
+        self.app.copy_to_clipboard(text)
+        self.notify("Copied the lab4 command and the Results table (through the terminal: OSC 52).")
+
+    def save_note(self) -> bool:
+        return self.query_one(NotesPane).save()

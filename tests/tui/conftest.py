@@ -1,6 +1,16 @@
+import asyncio
+
 import pytest
 
 from lab4_tui.app import make_app
+
+
+@pytest.fixture(autouse=True)
+def config_file(tmp_path, monkeypatch):
+    """Every app of the tests reads and writes its settings in the test's own directory."""
+    path = tmp_path / "config" / "config.toml"
+    monkeypatch.setenv("LAB4_CONFIG", str(path))
+    return path
 
 
 @pytest.fixture
@@ -13,12 +23,24 @@ def app_factory(tmp_path):
     return factory
 
 
-async def finish_run(app, pilot):
-    """Wait for the run worker, then let the screen apply what it queued (no sleeps)."""
-    await app.workers.wait_for_complete()
-    app.screen.drain()
-    await app.workers.wait_for_complete()  # the plot pictures build in threads too
+async def computed(app, pilot):
+    """Wait until the compute thread has done everything submitted so far, and the screen
+    has handled the messages it posted (no sleeps)."""
+    await asyncio.wrap_future(app.compute.submit(int))
     await pilot.pause()
+
+
+async def finish_run(app, pilot):
+    """Wait for the runs, their messages, and the plot pictures built in threads."""
+    await computed(app, pilot)
+    await app.workers.wait_for_complete()
+    await pilot.pause()
+
+
+async def started(app, pilot, screen):
+    """Wait until the live session has its first events (a long run is under way)."""
+    while screen.session is None or not screen.session.runs or not screen.session.runs[0].builder.progress.step:
+        await pilot.pause(0.05)
 
 
 class TerminalApp:

@@ -1,16 +1,15 @@
-"""The app driven through Textual's pilot: navigation, forms, runs, cancel, notes."""
-
+"""The app driven through Textual's pilot: navigation, forms, runs, cancel, notes, settings."""
 
 import pytest
-from textual.widgets import DataTable, Input, Static, TextArea, Tree
+from textual.widgets import DataTable, Input, Select, Static, Switch, TextArea, Tree
 
+from lab4.tasks import TASK_IDS
 from lab4_tui.app import HelpScreen, HomeScreen
 from lab4_tui.plots import SeriesPlot
-from lab4_tui.task_screen import TaskScreen, parse_compare
-from lab4.tasks import TASK_IDS, TASKS
-from lab4.spec import ParamError
+from lab4_tui.screens import ConfirmScreen, SettingsScreen
+from lab4_tui.task_screen import TaskScreen
 
-from .conftest import finish_run
+from .conftest import finish_run, started
 
 SIZE = (100, 30)
 
@@ -19,6 +18,10 @@ async def set_field(pilot, screen, name, text):
     field = screen.query_one(f"#in-{name}")
     field.value = text
     await pilot.pause()
+
+
+def status(screen) -> str:
+    return screen.control.status_text
 
 
 async def test_keys_navigate_every_screen(app_factory):
@@ -60,6 +63,32 @@ async def test_typed_keys_stay_in_the_field(app_factory):
         assert app.focused is None
 
 
+@pytest.mark.parametrize("widget", ["#run", "#in-optimizer", "#in-compare"])
+async def test_digits_and_letters_on_any_form_control_are_not_commands(app_factory, widget):
+    """Typing 1000 on the Run button once opened task 1, home, task 4 and ran mlp."""
+    task = "clipped-ce" if widget == "#in-compare" else "minimize"
+    app = app_factory(task=task)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = app.screen
+        screen.query_one(widget).focus()
+        await pilot.press("1", "0", "0", "0", "4", "r", "c", "x", "h", "s", "q", "question_mark", "m", "o")
+        assert app.screen is screen  # no task switch, no home, no help, no settings, no quit
+        assert screen.session is None and not screen.shown  # nothing ran
+        assert app.is_running
+
+
+async def test_keys_on_a_switch_stay_in_the_form(app_factory):
+    app = app_factory(task="clipped-ce")
+    async with app.run_test(size=SIZE) as pilot:
+        screen = app.screen
+        switch = screen.query_one("#in-compare", Switch)
+        switch.focus()
+        await pilot.press("1", "5", "r")
+        assert app.screen is screen and screen.session is None
+        await pilot.press("space")  # the switch still toggles
+        assert switch.value is False
+
+
 async def test_bad_value_is_marked_and_run_refused(app_factory):
     app = app_factory(task="minimize")
     async with app.run_test(size=SIZE) as pilot:
@@ -69,31 +98,31 @@ async def test_bad_value_is_marked_and_run_refused(app_factory):
         assert field.has_class("-invalid")
         assert "lr must be > 0, got -1" in str(field.query_one(".field-error", Static).render())
         await pilot.press("ctrl+r")
-        await app.workers.wait_for_complete()
-        assert not screen.runs
-        assert "not run" in str(screen.query_one("#status", Static).render())
+        assert screen.session is None and not screen.shown
+        assert "not run" in status(screen)
         await set_field(pilot, screen, "lr", "abc")
         assert "lr must be a number" in str(field.query_one(".field-error", Static).render())
         await set_field(pilot, screen, "lr", "0.05")
         assert not field.has_class("-invalid")
 
 
-async def test_run_updates_status_table_and_plot(app_factory):
+async def test_run_updates_status_table_plot_and_reproduce_line(app_factory):
     app = app_factory(task="minimize")
     async with app.run_test(size=SIZE) as pilot:
         screen = app.screen
         await set_field(pilot, screen, "steps", "120")
         await pilot.press("ctrl+r")
         await finish_run(app, pilot)
-        assert str(screen.query_one("#status", Static).render()) == "ok"
+        assert status(screen) == "ok"
         metrics = screen.query_one("#metrics", DataTable)
-        assert metrics.row_count >= 5
         rows = {metrics.get_row_at(i)[0]: metrics.get_row_at(i)[1] for i in range(metrics.row_count)}
         assert rows["status"] == "ok" and "final_loss" in rows
         plot = screen.query_one("#plot-loss", SeriesPlot)
         assert len(plot.runs) == 1 and len(plot.runs[0][1]["loss"]["y"]) == 121
-        # the run was saved
-        assert len(app.store.list_runs("minimize").runs) == 1
+        assert len(app.store.list_runs("minimize").runs) == 1  # saved
+        command = str(screen.query_one("#command", Static).render())
+        assert command == "reproduce: lab4 run minimize --steps 120"
+        assert "run: lab4 run minimize --steps 120" in screen.log_pane.entries
 
 
 async def test_cancel_keeps_partial_result_and_next_run_is_clean(app_factory):
@@ -102,18 +131,16 @@ async def test_cancel_keeps_partial_result_and_next_run_is_clean(app_factory):
         screen = app.screen
         await set_field(pilot, screen, "steps", "5000000")
         await pilot.press("ctrl+r")
-        while not screen.progress_of:
-            await pilot.pause(0.05)
-            screen.drain()
+        await started(app, pilot, screen)
         await pilot.press("escape")
         await finish_run(app, pilot)
-        assert "cancelled at step" in str(screen.query_one("#status", Static).render())
-        result = screen.runs[0][1]
+        assert "cancelled at step" in status(screen)
+        result = screen.shown[0][1]
         assert result.status == "cancelled" and 0 < len(result.series["loss"]["y"]) < 5000001
         await set_field(pilot, screen, "steps", "50")
         await pilot.press("ctrl+r")
         await finish_run(app, pilot)
-        assert screen.runs[0][1].status == "ok" and len(screen.runs[0][1].series["loss"]["y"]) == 51
+        assert screen.shown[0][1].status == "ok" and len(screen.shown[0][1].series["loss"]["y"]) == 51
 
 
 async def test_second_run_replaces_the_first(app_factory):
@@ -125,23 +152,37 @@ async def test_second_run_replaces_the_first(app_factory):
         await set_field(pilot, screen, "steps", "30")
         await pilot.press("ctrl+r")
         await finish_run(app, pilot)
-        assert len(screen.runs) == 1
-        assert screen.runs[0][1].params["steps"] == 30 and screen.runs[0][1].status == "ok"
-        assert len(screen.runs[0][1].series["loss"]["y"]) == 31
+        assert len(screen.shown) == 1
+        assert screen.shown[0][1].params["steps"] == 30 and screen.shown[0][1].status == "ok"
+        assert len(screen.shown[0][1].series["loss"]["y"]) == 31
+        # the replaced run was stopped and saved as cancelled, not lost
+        assert sorted(r.status for r in app.store.list_runs("minimize").runs) == ["cancelled", "ok"]
 
 
-async def test_compare_preset_overlays_three_optimizers(app_factory):
+async def test_compare_preset_overlays_three_optimizers_and_says_who_won(app_factory):
     app = app_factory(task="mlp")
     async with app.run_test(size=SIZE) as pilot:
         screen = app.screen
-        await set_field(pilot, screen, "steps", "20")
-        await set_field(pilot, screen, "hidden", "8")
+        await set_field(pilot, screen, "steps", "250")
+        await set_field(pilot, screen, "hidden", "16")
         await pilot.press("c")
         await finish_run(app, pilot)
-        assert [label for label, _ in screen.runs] == ["optimizer=gd", "optimizer=momentum", "optimizer=nesterov"]
-        assert screen.query_one("#metrics", DataTable).row_count == 3
+        assert [label for label, _ in screen.shown] == ["optimizer=gd", "optimizer=momentum", "optimizer=nesterov"]
+        metrics = screen.query_one("#metrics", DataTable)
+        assert metrics.row_count == 3
+        columns = [str(c.label) for c in metrics.ordered_columns]
+        assert columns[:3] == ["optimizer", "status", "steps_to_target_loss"]  # what the comparison is about
         # same initial weights: the three loss curves start at the same value
-        assert len({r.series["loss"]["y"][0] for _, r in screen.runs}) == 1
+        assert len({r.series["loss"]["y"][0] for _, r in screen.shown}) == 1
+        steps = {r.params["optimizer"]: r.metrics["steps_to_target_loss"] for _, r in screen.shown}
+        sentence = str(screen.query_one("#sentence", Static).render())
+        reached = sorted((s, o) for o, s in steps.items() if s is not None)
+        assert reached, steps
+        assert sentence.startswith(f"optimizer={reached[0][1]} reached loss <= 0.1 in {reached[0][0]} steps")
+        for optimizer, s in steps.items():
+            assert (f"optimizer={optimizer} never reached" in sentence) == (s is None)
+        assert str(screen.query_one("#command", Static).render()) == (
+            "reproduce: lab4 sweep mlp --hidden 16 --optimizer gd,momentum,nesterov --steps 250")
 
 
 async def test_bad_compare_is_refused(app_factory):
@@ -151,7 +192,7 @@ async def test_bad_compare_is_refused(app_factory):
         screen.query_one("#compare", Input).value = "lr=0.1,-2"
         await pilot.press("ctrl+r")
         assert "lr must be > 0" in str(screen.query_one("#compare-error", Static).render())
-        assert not screen.runs
+        assert screen.session is None and not screen.shown
 
 
 async def test_autograd_graph_tree(app_factory):
@@ -189,21 +230,62 @@ async def test_notes_are_saved_as_typed(app_factory, tmp_path):
         assert (tmp_path / "data" / "notes" / "derivatives.md").read_text() == "central wins"
 
 
-async def test_settings_refuses_missing_cuda(app_factory):
+async def test_settings_open_focused_refuse_missing_cuda_and_are_kept(app_factory, config_file):
     import torch
 
-    if torch.cuda.is_available():
-        pytest.skip("this machine has CUDA")
     app = app_factory()
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("s")
         modal = app.screen
-        modal.query_one("#device", Input).value = "cuda"
-        await pilot.click("#apply")
+        assert isinstance(modal, SettingsScreen) and app.focused is modal.query_one("#device", Input)
+        if not torch.cuda.is_available():
+            modal.query_one("#device", Input).value = "cuda"
+            await pilot.press("enter")  # in the device field: apply
+            await app.workers.wait_for_complete()
+            await pilot.pause()
+            assert "not available" in str(modal.query_one("#settings-error", Static).render())
+            assert "--device" not in str(modal.query_one("#settings-error", Static).render())  # no CLI flags here
+            assert app.device == "cpu"
+        modal.query_one("#device", Input).value = "cpu"
+        modal.query_one("#dtype", Select).value = "float64"
+        modal.query_one("#seed", Input).value = "7"
+        modal.query_one("#theme", Select).value = "textual-light"
+        modal.query_one("#apply").focus()
+        await pilot.press("enter")
         await app.workers.wait_for_complete()
         await pilot.pause()
-        assert "not available" in str(modal.query_one("#settings-error", Static).render())
-        assert app.device == "cpu"
+        assert (app.dtype, app.seed, app.theme) == ("float64", 7, "textual-light")
+    assert 'dtype = "float64"' in config_file.read_text()
+    again = app_factory()
+    async with again.run_test(size=SIZE):
+        assert (again.dtype, again.seed, again.theme) == ("float64", 7, "textual-light")
+    flags = app_factory(dtype="float32", seed=3)  # options given on the command line win
+    async with flags.run_test(size=SIZE):
+        assert (flags.dtype, flags.seed) == ("float32", 3)
+
+
+async def test_a_key_can_be_remapped_in_the_settings_file(app_factory, config_file):
+    config_file.parent.mkdir(parents=True, exist_ok=True)
+    config_file.write_text('seed = 2\n[keys]\nnext-tab = "f2"\n')
+    app = app_factory(task="minimize")
+    async with app.run_test(size=SIZE) as pilot:
+        tabs = app.screen.query_one("#tabs")
+        assert tabs.active == "tab-loss" and app.seed == 2
+        await pilot.press("f2")
+        assert tabs.active == "tab-distance"
+        await pilot.press("question_mark")
+        assert "f2" in str(app.screen.query_one("Markdown")._markdown)
+
+
+async def test_a_broken_settings_file_is_a_warning_not_a_crash(app_factory, config_file):
+    config_file.parent.mkdir(parents=True, exist_ok=True)
+    config_file.write_text("device = [this is not toml\n")
+    app = app_factory()
+    told = []
+    real = app.notify
+    app.notify = lambda message, **kw: (told.append(message), real(message, **kw))
+    async with app.run_test(size=SIZE):
+        assert app.device == "cpu" and any("was not read" in m for m in told)
 
 
 async def test_small_terminal_does_not_crash(app_factory):
@@ -211,20 +293,6 @@ async def test_small_terminal_does_not_crash(app_factory):
     async with app.run_test(size=(40, 12)) as pilot:
         await pilot.press("0", "5", "question_mark", "escape", "3")
         assert isinstance(app.screen, TaskScreen)
-
-
-def test_parse_compare():
-    from lab4_tui.task_screen import compare_text
-
-    spec = TASKS["mlp"].spec
-    for text in ("optimizer=gd,momentum hidden=8;4,4", "lr=0.1,0.01 dtype=float32,float64"):
-        assert compare_text(spec, parse_compare(spec, text)) == text
-    axes = parse_compare(spec, "optimizer=gd,momentum hidden=8;4,4 dtype=float32,float64")
-    assert axes == {"optimizer": ["gd", "momentum"], "hidden": [(8,), (4, 4)], "dtype": ["float32", "float64"]}
-    with pytest.raises(ParamError):
-        parse_compare(spec, "nosuch=1,2")
-    with pytest.raises(ParamError):
-        parse_compare(spec, "lr")
 
 
 async def test_switching_screens_during_a_run(app_factory):
@@ -236,9 +304,107 @@ async def test_switching_screens_during_a_run(app_factory):
         await pilot.press("ctrl+r")
         await pilot.press("0", "2", "0")  # away while it runs
         assert isinstance(app.screen, HomeScreen)
-        await app.workers.wait_for_complete()
+        await finish_run(app, pilot)
         await pilot.press("4")  # back: the run finished while we were away
         assert app.screen is screen
         await finish_run(app, pilot)
-        assert screen.runs[0][1].status == "ok" and str(screen.query_one("#status", Static).render()) == "ok"
+        assert screen.shown[0][1].status == "ok" and status(screen) == "ok"
         assert len(screen.query_one("#plot-loss", SeriesPlot).runs[0][1]["loss"]["y"]) == 601
+
+
+async def test_q_during_a_run_asks_first(app_factory):
+    app = app_factory(task="minimize")
+    async with app.run_test(size=SIZE) as pilot:
+        screen = app.screen
+        await set_field(pilot, screen, "steps", "5000000")
+        await pilot.press("ctrl+r")
+        await started(app, pilot, screen)
+        await pilot.press("q")
+        assert isinstance(app.screen, ConfirmScreen) and app.focused.id == "no"
+        await pilot.press("escape")  # keep running
+        assert app.screen is screen and screen.session is not None and app.is_running
+        await pilot.press("q", "y")
+        await pilot.pause()
+    assert app.return_code == 0
+    app.compute.shutdown(wait=True)  # the run stops at its next step and is saved
+    runs = app.store.list_runs("minimize").runs
+    assert [r.status for r in runs] == ["cancelled"] and runs[0].step > 0
+
+
+async def test_q_without_a_run_quits_at_once(app_factory):
+    app = app_factory(task="minimize")
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("q")
+        await pilot.pause()
+        assert app.return_code == 0
+
+
+async def test_next_tab_key_works_inside_a_field_and_palette_opens_tabs(app_factory):
+    app = app_factory(task="derivatives")
+    async with app.run_test(size=SIZE) as pilot:
+        screen = app.screen
+        tabs = screen.query_one("#tabs")
+        lr = screen.query_one("#in-h", Input)
+        lr.focus()
+        before = lr.value
+        for expected in screen.tab_ids()[1:] + screen.tab_ids()[:1]:
+            await pilot.press("ctrl+t")
+            assert tabs.active == expected
+        assert lr.value == before and app.focused is lr  # the field kept its text and the focus
+        titles = dict(screen.tab_titles())
+        assert list(titles.values()) == ["f and f'", "Errors", "Error vs h", "Cost vs n", "Results", "Log",
+                                         "Notes", "History"]
+        commands = [c.title for c in app.get_system_commands(screen)]
+        assert "Tab: History" in commands and "Tab: Results" in commands
+        screen.open_tab("tab-history")
+        await pilot.pause()
+        assert tabs.active == "tab-history" and app.focused is screen.query_one("#history", DataTable)
+        await pilot.press("escape")  # out of the table
+        assert app.focused is None
+
+
+async def test_escape_leaves_the_tab_strip(app_factory):
+    app = app_factory(task="minimize")
+    async with app.run_test(size=SIZE) as pilot:
+        screen = app.screen
+        screen.query_one("#tabs Tabs").focus()
+        await pilot.press("right")
+        assert screen.query_one("#tabs").active == "tab-distance"
+        await pilot.press("escape")
+        assert app.focused is None
+
+
+async def test_the_log_wraps_at_its_pane_width(app_factory):
+    app = app_factory(task="clipped-ce")
+    async with app.run_test(size=SIZE) as pilot:
+        screen = app.screen
+        await set_field(pilot, screen, "steps", "20")
+        await set_field(pilot, screen, "hidden", "8")
+        await pilot.press("ctrl+r")
+        await finish_run(app, pilot)
+        screen.open_tab("tab-log")
+        await pilot.pause()
+        log = screen.log_pane
+        longest = max(len(e) for e in log.entries)
+        assert longest > log.size.width  # observations longer than the pane...
+        assert all(line.cell_length <= log.size.width for line in log.lines)  # ...are wrapped, none cut
+        text = "".join(seg.text for line in log.lines for seg in line).replace(" ", "")
+        for entry in log.entries:
+            assert entry.replace(" ", "") in text
+        await pilot.resize_terminal(80, 24)
+        await pilot.pause()
+        assert all(line.cell_length <= log.size.width for line in log.lines)
+
+
+async def test_copy_sends_the_command_and_the_table(app_factory):
+    app = app_factory(task="autograd")
+    copied = []
+    app.copy_to_clipboard = copied.append
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("y")  # nothing yet: a message, no copy
+        assert copied == []
+        await pilot.press("ctrl+r")
+        await finish_run(app, pilot)
+        await pilot.press("y")
+        assert copied and copied[0].startswith("lab4 run autograd\n")
+        assert "gradient" in copied[0] and "36" in copied[0]

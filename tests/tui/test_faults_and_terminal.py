@@ -22,7 +22,7 @@ async def test_error_in_a_run_is_shown_and_the_next_run_works(app_factory, monke
         await finish_run(app, pilot)
         status = str(screen.query_one("#status", Static).render())
         assert status.startswith("error: ZeroDivisionError")
-        assert any("ZeroDivisionError" in line for line in screen.log_history)
+        assert any("ZeroDivisionError" in line for line in screen.log_pane.entries)
         monkeypatch.setattr(lab4.landscapes, "generate_function", real)
         screen.query_one("#in-steps").value = "10"
         await pilot.press("ctrl+r")
@@ -39,17 +39,23 @@ async def test_diverged_run_says_the_step_and_keeps_the_finite_curve(app_factory
         await finish_run(app, pilot)
         status = str(screen.query_one("#status", Static).render())
         assert status.startswith("diverged at step") and "smaller lr" in status
-        result = screen.runs[0][1]
+        result = screen.shown[0][1]
         assert len(result.series["loss"]["y"]) == result.step
 
 
 async def test_full_disk_warns_and_keeps_the_result(app_factory, monkeypatch):
+    import sqlite3
+
     import lab4.store
 
-    def full(*args, **kwargs):
+    def full(*args, **kwargs):  # what SQLite raises when the disk is full (SQLITE_FULL)
+        raise sqlite3.OperationalError("database or disk is full")
+
+    def no_space(*args, **kwargs):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(lab4.store, "atomic_write", full)
+    monkeypatch.setattr(lab4.store.Store, "_write", full)
+    monkeypatch.setattr(lab4.store, "atomic_write", no_space)
     app = app_factory(task="autograd")
     told = []
     real_notify = app.notify
@@ -58,8 +64,9 @@ async def test_full_disk_warns_and_keeps_the_result(app_factory, monkeypatch):
         await pilot.press("ctrl+r")
         await finish_run(app, pilot)
         screen = app.screen
-        assert screen.runs[0][1].metrics["gradient"] == {"x": 36.0, "y": -6.0}
-        assert any("No space left" in m for m in told)
+        assert screen.shown[0][1].metrics["gradient"] == {"x": 36.0, "y": -6.0}
+        assert any("not saved" in m and "full" in m for m in told), told
+        assert sqlite3.connect(app.store.db_path).execute("SELECT count(*) FROM runs").fetchone()[0] == 0
         screen.query_one("#notes").load_text("a note")
         assert screen.save_note() is False  # notes cannot be saved either: a warning, no crash
         assert any("Notes are not being saved" in m for m in told)
@@ -77,7 +84,7 @@ async def test_sizes_and_resizing_during_a_run(app_factory, size):
             await pilot.resize_terminal(w, h)
             await pilot.pause()
         await finish_run(app, pilot)
-        assert screen.runs[0][1].status == "ok"
+        assert screen.shown[0][1].status == "ok"
         # the essential controls exist and the run key works at this size
         assert screen.query_one("#run") and screen.query_one("#status")
 
@@ -89,12 +96,13 @@ async def test_no_color(app_factory, monkeypatch):
         await pilot.press("ctrl+r")
         await finish_run(app, pilot)
         assert app.no_color
-        assert isinstance(app.screen, TaskScreen) and app.screen.runs[0][1].status == "ok"
+        assert isinstance(app.screen, TaskScreen) and app.screen.shown[0][1].status == "ok"
 
 
 @pytest.mark.parametrize("term", ["dumb", "vt100", "screen", "tmux-256color"])
 def test_real_terminal_types_start_and_quit(tmp_path, term):
-    app = TerminalApp(["--task", "2"], {"LAB4_DATA_DIR": str(tmp_path), "TERM": term})
+    app = TerminalApp(["--task", "2"], {"LAB4_DATA_DIR": str(tmp_path), "TERM": term,
+                                        "LAB4_CONFIG": str(tmp_path / "c.toml")})
     try:
         assert app.wait_for(b"Derivatives")
         os.write(app.fd, b"q")

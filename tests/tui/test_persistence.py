@@ -23,23 +23,29 @@ async def test_runs_saved_by_cli_and_app_are_listed_by_both(app_factory, tmp_pat
         screen.query_one("#in-steps").value = "20"
         await pilot.press("ctrl+r")
         await finish_run(app, pilot)
-        screen.query_one("#tabs").active = "tab-history"
+        screen.open_tab("tab-history")
         await pilot.pause()
         await app.workers.wait_for_complete()
         await pilot.pause()
         history = screen.query_one("#history", DataTable)
         assert history.row_count == 2
-        # select the older (CLI) run: its plot comes back
+        # select the older (CLI) run: its plot comes back, its parameters fill the form
         history.move_cursor(row=1)
         await pilot.press("enter")
+        await app.workers.wait_for_complete()
         await pilot.pause()
-        assert screen.runs[0][1].params["steps"] == 10
+        assert screen.shown[0][1].params["steps"] == 10 and screen.query_one("#in-steps").value == "10"
         # mark both, overlay
+        screen.open_tab("tab-history")
+        await pilot.pause()
         history.move_cursor(row=0)
         await pilot.press("m")
         history.move_cursor(row=1)
         await pilot.press("m", "o")
-        assert len(screen.runs) == 2
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert len(screen.shown) == 2
+        assert [label for label, _ in screen.shown] == ["steps=20", "steps=10"]  # labelled by what differs
     out = CliRunner().invoke(main, ["runs", "minimize", "--data-dir", str(data)])
     assert len([line for line in out.output.splitlines() if "  minimize  " in line]) == 2
 
@@ -50,7 +56,7 @@ async def test_hang_up_saves_notes_and_exits(app_factory, tmp_path):
         area = app.screen.query_one("#notes", TextArea)
         area.focus()
         await pilot.press(*"momentum wins")
-        app.hang_up()  # what SIGHUP and SIGTERM call, before the debounce fires
+        app.shut_down()  # what SIGHUP and SIGTERM call, before the debounce fires
         await pilot.pause()
     assert Store(tmp_path / "data").load_note("mlp") == "momentum wins"
 
@@ -59,7 +65,7 @@ async def test_unwritable_store_warns_and_keeps_result(app_factory, tmp_path):
     if os.geteuid() == 0:
         data = tmp_path / "data"
         data.mkdir()
-        (data / "runs").write_text("not a directory")  # even root cannot write runs/x.json here
+        (data / "lab4.sqlite").mkdir()  # even root cannot open a directory as the database
     else:
         data = tmp_path / "data"
         data.mkdir()
@@ -72,7 +78,7 @@ async def test_unwritable_store_warns_and_keeps_result(app_factory, tmp_path):
         await pilot.press("ctrl+r")
         await finish_run(app, pilot)
         screen = app.screen
-        assert screen.runs[0][1].status == "ok"
+        assert screen.shown[0][1].status == "ok"
         assert screen.query_one("#metrics", DataTable).row_count > 2
         assert any("not saved" in m for m in told)
 
@@ -80,7 +86,8 @@ async def test_unwritable_store_warns_and_keeps_result(app_factory, tmp_path):
 def test_sighup_on_a_real_terminal_saves_and_exits(tmp_path):
     """lab4-tui in a pseudo-terminal: SIGHUP ends it cleanly and the notes on disk are intact."""
     Store(tmp_path).save_note("autograd", "kept")
-    app = TerminalApp(["--task", "1"], {"LAB4_DATA_DIR": str(tmp_path), "TERM": "xterm-256color"})
+    app = TerminalApp(["--task", "1"], {"LAB4_DATA_DIR": str(tmp_path), "TERM": "xterm-256color",
+                                        "LAB4_CONFIG": str(tmp_path / "c.toml")})
     try:
         assert app.wait_for(b"Autograd")
         os.kill(app.pid, signal.SIGHUP)
@@ -92,12 +99,11 @@ def test_sighup_on_a_real_terminal_saves_and_exits(tmp_path):
 
 def test_sighup_during_a_long_run_exits_promptly_and_saves_it(tmp_path):
     """A 10,000,000-step run is going when the terminal closes: the app stops it, saves it, exits."""
-    import json
-
-    probe = {"params": {"steps": "10000000", "dim": "1000"}, "out": str(tmp_path / "probe.json")}
-    env = {"LAB4_DATA_DIR": str(tmp_path), "TERM": "xterm-256color", "LAB4_BENCH_PROBE": json.dumps(probe)}
-    app = TerminalApp(["--task", "minimize"], env)  # the probe starts the run once torch is loaded
+    env = {"LAB4_DATA_DIR": str(tmp_path), "TERM": "xterm-256color", "LAB4_CONFIG": str(tmp_path / "c.toml")}
+    app = TerminalApp(["--task", "minimize", "--steps", "10000000", "--dim", "1000"], env)
     try:
+        assert app.wait_for(b"10000000")  # the form is filled in from the options
+        os.write(app.fd, b"\x12")  # ctrl+r
         assert app.wait_for(b"running step")  # the run has computed its first block
         os.kill(app.pid, signal.SIGHUP)
         assert app.wait_exit(timeout=30) == 0
@@ -106,4 +112,4 @@ def test_sighup_during_a_long_run_exits_promptly_and_saves_it(tmp_path):
     runs = Store(tmp_path).list_runs()
     assert runs.warnings == []
     assert [r.status for r in runs.runs] == ["cancelled"]
-    assert 0 < len(runs.runs[0].series["loss"]["y"]) < 10_000_001
+    assert 0 < len(Store(tmp_path).load_run(runs.runs[0].id).series["loss"]["y"]) < 10_000_001

@@ -1,0 +1,51 @@
+"""The Notes tab: the user's own observations, saved as they type (and on quit or hang-up).
+
+Notes are a Markdown file per task in the data directory (people edit them by hand too).
+Opening a screen writes nothing; a change is saved half a second after the last key.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from textual.widgets import TextArea
+
+__all__ = ["NotesPane", "NOTE_DEBOUNCE"]
+
+NOTE_DEBOUNCE = 0.5  # seconds after the last key
+
+
+class NotesPane(TextArea):
+    def __init__(self, task_id: str, **kwargs: Any):
+        super().__init__(soft_wrap=True, **kwargs)
+        self.task_id = task_id
+        self._loaded = False
+        self._saved = ""
+        self._timer: Any = None
+
+    def on_mount(self) -> None:
+        try:
+            text = self.app.store.load_note(self.task_id)
+        except OSError as exc:
+            text = ""
+            self.notify(f"Could not read the notes: {exc}", severity="warning")
+        self.load_text(text)
+        self._saved = text
+        self._loaded = True
+
+    def on_text_area_changed(self) -> None:
+        if not self._loaded:
+            return
+        if self._timer is not None:
+            self._timer.stop()
+        self._timer = self.set_timer(NOTE_DEBOUNCE, self.save)
+
+    def save(self) -> bool:
+        """Write the notes if they changed; False when they could not be written."""
+        if not self._loaded or self.text == self._saved:
+            return True  # nothing new: opening a screen writes nothing
+        text = self.text
+        if self.app.save_note(self.task_id, text):
+            self._saved = text
+            return True
+        return False

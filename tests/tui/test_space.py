@@ -1,0 +1,174 @@
+"""Space: legends outside the data, one entry per distinct series, ticks that fit, colours that
+follow the theme, distinct markers without colour, the run key in the footer at 80x24."""
+
+import re
+
+import pytest
+from textual.widgets import Footer
+
+from lab4.plotting import short_number
+from lab4.tasks import TASKS
+from lab4_tui.plots import LEGEND_LINES, PlotPane
+
+from .conftest import finish_run
+
+
+async def run_with(app, pilot, values, key="ctrl+r"):
+    screen = app.screen
+    for name, value in values.items():
+        screen.query_one(f"#in-{name}").value = value
+    await pilot.pause()
+    await pilot.press(key)
+    await finish_run(app, pilot)
+    return screen
+
+
+def pane(screen, view_id) -> PlotPane:
+    return screen.query_one(f"#tab-{view_id} PlotPane", PlotPane)
+
+
+def picture_text(pane: PlotPane) -> list[str]:
+    return ["".join(seg.text for seg in strip) for strip in pane.plot.picture]
+
+
+async def test_a_baseline_shared_by_every_variant_is_listed_once(app_factory):
+    app = app_factory(task="clipped-ce")
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = await run_with(app, pilot, {"steps": "15", "hidden": "8"}, key="c")  # 4 clip bounds
+        assert len(screen.shown) == 4
+        loss = pane(screen, "loss")
+        entries = re.split(r"   |\n", loss.legend_text)
+        assert sum("unclipped" in e for e in entries) == 1  # the same curve in all four runs: once
+        assert sum("F.cross_entropy" in e for e in entries) == 1
+        assert sum("clipped c=" in e and "unclipped" not in e for e in entries) == 4, loss.legend_text
+        assert len(loss.legend_text.splitlines()) <= LEGEND_LINES
+
+
+@pytest.mark.parametrize("size", [(80, 24), (100, 30)])
+async def test_legends_stay_below_the_plot_and_visible(app_factory, size):
+    app = app_factory(task="mlp")
+    async with app.run_test(size=size) as pilot:
+        screen = await run_with(app, pilot, {"steps": "30", "hidden": "8"}, key="c")
+        screen.open_tab("tab-accuracy")
+        await pilot.pause()
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        accuracy = pane(screen, "accuracy")
+        legend = accuracy.query_one(".legend")
+        assert legend.region.height >= 1 and legend.region.y >= accuracy.plot.region.bottom  # below, not over
+        for optimizer in ("gd", "momentum", "nesterov"):
+            assert f"train ({optimizer})" in accuracy.legend_text and f"test ({optimizer})" in accuracy.legend_text
+        assert all(len(line) <= accuracy.size.width for line in accuracy.legend_text.splitlines())
+        text = "\n".join(picture_text(accuracy))
+        assert "optimizer=" not in text  # no legend drawn inside the frame
+
+
+async def test_one_run_legend_names_the_series_only(app_factory):
+    app = app_factory(task="minimize")
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = await run_with(app, pilot, {"steps": "50"}, key="c")  # gd vs momentum vs nesterov
+        assert re.split(r"   |\n", pane(screen, "loss").legend_text) == [
+            "⣿ optimizer=gd", "⣿ optimizer=momentum", "⣿ optimizer=nesterov"]
+
+
+async def test_without_colour_every_series_has_its_own_marker(app_factory, monkeypatch):
+    monkeypatch.setenv("NO_COLOR", "1")
+    app = app_factory(task="derivatives")
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = await run_with(app, pilot, {"points": "100"})
+        for view in TASKS["derivatives"].views:
+            screen.open_tab(f"tab-{view.id}")
+            await pilot.pause()
+            await app.workers.wait_for_complete()
+            await pilot.pause()
+            symbols = [e.split(" ")[0] for e in re.split(r"   |\n", pane(screen, view.id).legend_text)]
+            assert len(symbols) == len(set(symbols)) > 1, (view.id, symbols)
+
+
+async def test_plot_colours_follow_the_theme(app_factory):
+    from textual.color import Color
+
+    app = app_factory(task="minimize")
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = await run_with(app, pilot, {"steps": "50"})
+        for theme in ("textual-light", "textual-dark", "solarized-light"):
+            app.theme = theme
+            await pilot.pause()
+            await app.workers.wait_for_complete()
+            await pilot.pause()
+            surface = Color.parse(app.theme_variables["surface"]).rgb
+            backgrounds = {seg.style.bgcolor.triplet for strip in pane(screen, "loss").plot.picture for seg in strip
+                           if seg.style and seg.style.bgcolor and seg.style.bgcolor.triplet}
+            assert backgrounds == {surface}, (theme, backgrounds)
+
+
+def tick_rows(lines: list[str]) -> list[str]:
+    """The x tick label row: the line under the frame's bottom edge."""
+    bottom = next(i for i, line in enumerate(lines) if "└" in line)
+    return [lines[bottom + 1]]
+
+
+async def test_ticks_are_short_apart_and_inside_the_frame(app_factory):
+    app = app_factory(task="minimize")
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await run_with(app, pilot, {"lr": "3", "steps": "200"})  # diverges: huge coordinates
+        assert screen.shown[0][1].status == "diverged"
+        for view in ("trajectory", "loss", "distance"):
+            screen.open_tab(f"tab-{view}")
+            await pilot.pause()
+            await app.workers.wait_for_complete()
+            await pilot.pause()
+            lines = picture_text(pane(screen, view))
+            text = "\n".join(lines)
+            assert not re.search(r"\d{7,}", text), (view, text)  # no 39828911068020736
+            title_row = lines[0]
+            assert "┤" not in title_row and not re.search(r"\d", title_row.replace("1e", "")), (view, title_row)
+            for token in tick_rows(lines)[0].split():
+                assert token == short_number(float(token.replace("k", "e3"))), (view, token)
+
+
+async def test_error_vs_h_ticks_do_not_collide(app_factory):
+    app = app_factory(task="derivatives")
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await run_with(app, pilot, {"points": "100"})
+        screen.open_tab("tab-hsweep")
+        await pilot.pause()
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        row = tick_rows(picture_text(pane(screen, "hsweep")))[0]
+        tokens = row.split()
+        assert len(tokens) >= 3 and all(re.fullmatch(r"1e-?\d+|0\.1|0\.01|0\.001|1|10|100", t) for t in tokens), row
+
+
+@pytest.mark.parametrize("size", [(80, 24), (100, 30), (120, 40)])
+async def test_the_footer_shows_the_run_key(app_factory, size):
+    app = app_factory(task="derivatives")
+    async with app.run_test(size=size) as pilot:
+        await pilot.pause()
+        footer = app.screen.query_one(Footer)
+        keys = {k.description: k for k in footer.query("FooterKey")}
+        for name in ("Run", "Cancel/leave", "Next tab", "Quit"):
+            assert name in keys, list(keys)
+            assert keys[name].region.right <= size[0] and keys[name].region.width > 0, name
+
+
+async def test_every_tab_is_reachable_at_80_columns(app_factory):
+    app = app_factory(task="derivatives")
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = app.screen
+        tabs = screen.query_one("#tabs")
+        seen = []
+        for _ in screen.tab_ids():
+            await pilot.press("ctrl+t")
+            await pilot.pause()
+            seen.append(tabs.active)
+            tab = screen.query_one(f"#tabs Tabs #--content-tab-{tabs.active}")
+            strip = screen.query_one("#tabs Tabs")
+            assert strip.region.x <= tab.region.x and tab.region.right <= strip.region.right + 1, tabs.active
+        assert sorted(seen) == sorted(screen.tab_ids())
+
+
+def test_help_and_formulas_fit_the_help_screen():
+    for task in TASKS.values():
+        for line in task.help.splitlines():
+            assert len(line) <= 76, (task.id, line)
