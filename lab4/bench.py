@@ -2,9 +2,10 @@
 
 Times are medians of several repeats after a warm-up.  A row is ``figure, ours, baseline,
 ratio, target, met``; ``ratio`` is ours / baseline when both are times.  The app rows start
-``lab4-tui`` in a pseudo-terminal of 120x40 with ``LAB4_BENCH_PROBE`` set: the app then runs
-one streaming ``mlp`` run, records the largest gap of a 20 ms timer, and exits; the bench
-counts the bytes the app wrote to the terminal meanwhile.
+the app in a pseudo-terminal of 120x40 through a small driver (:data:`APP_DRIVER`, run with
+``python -c``): it opens the mlp screen, waits for torch, presses Run, records the largest
+gap of a 20 ms timer until the run is shown, and exits; the bench counts the bytes the app
+wrote to the terminal meanwhile.  Nothing in the app's code knows it is being measured.
 """
 
 from __future__ import annotations
@@ -21,6 +22,9 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable
+
+from lab4.numdiff import gradient_cost
+from lab4.timing import median_time
 
 __all__ = ["Row", "run_bench", "format_rows"]
 
@@ -43,26 +47,6 @@ class Row:
         return data
 
 
-def _sync(device: str) -> None:
-    if device.startswith("cuda"):
-        import torch
-
-        torch.cuda.synchronize()
-
-
-def _time(fn: Callable[[], Any], repeats: int, device: str, warmup: int = 1) -> float:
-    for _ in range(warmup):
-        fn()
-    _sync(device)
-    samples = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        _sync(device)
-        samples.append(time.perf_counter() - t0)
-    return statistics.median(samples)
-
-
 def _ratio_row(figure: str, ours: float, base: float, limit: float, target: str) -> Row:
     ratio = ours / base if base > 0 else math.nan
     return Row(figure, ours, base, ratio, target, ratio <= limit)
@@ -79,36 +63,10 @@ def bench_central_difference(device: str, quick: bool) -> list[Row]:
         f = generate_function(n, 3, 0).to(device, torch.float32)
         x = f.start.clone()
         repeats = 1 if (quick or n > 1000) else 3
-        ours = _time(lambda: central_difference_gradient(f, x), repeats, device)
-        base = _time(lambda: central_difference_gradient_loop(f, x), 1, device, warmup=0 if n > 1000 else 1)
+        ours = median_time(lambda: central_difference_gradient(f, x), repeats, device)
+        base = median_time(lambda: central_difference_gradient_loop(f, x), 1, device, warmup=0 if n > 1000 else 1)
         rows.append(_ratio_row(f"central-difference gradient, n = {n} (batched vs loop)", ours, base, limit, target))
     return rows
-
-
-def gradient_cost(sizes: tuple[int, ...], device: str = "cpu", dtype: Any = None) -> list[tuple[int, float, float]]:
-    """Seconds per gradient of an n-input function: one backward pass vs 2n evaluations.
-
-    The function is ``generate_function(n, 3, 0)`` (O(n) per evaluation), in ``dtype``
-    (float32 by default).
-    Returns [(n, autograd_s, central_s)]; also the `derivatives` task's cost curve.
-    """
-    import torch
-
-    from lab4.landscapes import generate_function
-    from lab4.numdiff import central_difference_gradient
-
-    out = []
-    for n in sizes:
-        f = generate_function(n, 3, 0).to(device, dtype or torch.float32)
-        x = f.start.clone()
-
-        def by_autograd() -> None:
-            p = x.clone().requires_grad_(True)
-            torch.autograd.grad(f(p), p)
-
-        repeats = 5 if n <= 1000 else 1
-        out.append((n, _time(by_autograd, repeats, device), _time(lambda: central_difference_gradient(f, x), repeats, device)))
-    return out
 
 
 def bench_gradient_cost(device: str, quick: bool) -> list[Row]:
@@ -151,8 +109,8 @@ def bench_mlp_step(device: str, quick: bool) -> Row:
     # interleave the two so that machine noise hits both alike
     ours_s, base_s = [], []
     for _ in range(repeats):
-        ours_s.append(_time(block(lambda: step(x, y)), 1, device))
-        base_s.append(_time(block(baseline), 1, device))
+        ours_s.append(median_time(block(lambda: step(x, y)), 1, device))
+        base_s.append(median_time(block(baseline), 1, device))
     ours, base = statistics.median(ours_s) / 20, statistics.median(base_s) / 20
     return _ratio_row("mlp step 2-64-64-3 x 1000 pts: autograd.grad + momentum vs backward + SGD", ours, base,
                       1.10, "ratio <= 1.10")
@@ -186,8 +144,8 @@ def bench_losses(device: str, quick: bool) -> list[Row]:
     for figure, ours_fn, base_fn in pairs:
         ours_s, base_s = [], []
         for _ in range(repeats):
-            ours_s.append(_time(fb(ours_fn), 1, device))
-            base_s.append(_time(fb(base_fn), 1, device))
+            ours_s.append(median_time(fb(ours_fn), 1, device))
+            base_s.append(median_time(fb(base_fn), 1, device))
         rows.append(_ratio_row(figure, statistics.median(ours_s) / 20, statistics.median(base_s) / 20, 1.3, "ratio <= 1.3"))
     return rows
 
@@ -225,21 +183,61 @@ def bench_first_paint(quick: bool) -> Row:
     return Row("time to the first painted screen (headless run_test)", ours, None, None, "< 0.5 s", ours < 0.5)
 
 
+#: runs the app in the bench's pseudo-terminal and measures it from outside (argv[1]: JSON spec)
+APP_DRIVER = """
+import json, sys, threading, time
+from lab4_tui.app import make_app
+
+spec = json.loads(sys.argv[1])
+app = make_app(task="mlp", params=spec["params"], device=spec["device"], data_dir=spec["data_dir"])
+state = {"gap": 0.0, "last": 0.0, "started": 0.0}
+
+def tick():
+    now = time.perf_counter()
+    state["gap"] = max(state["gap"], now - state["last"])
+    state["last"] = now
+    screen = app.screen
+    if screen.session is None and screen.shown:
+        result = screen.shown[0][1]
+        with open("/proc/self/status") as fh:
+            rss = next(int(line.split()[1]) / 1024 for line in fh if line.startswith("VmRSS"))
+        report = {"run_started": state["started"], "run_ended": time.time(), "duration_s": result.duration_s,
+                  "status": result.status, "max_gap_s": state["gap"], "rss_mb": rss}
+        with open(spec["out"], "w") as fh:
+            json.dump(report, fh)
+        app.exit()
+
+def start():
+    state["started"], state["last"] = time.time(), time.perf_counter()
+    app.set_interval(0.02, tick)
+    app.screen.action_run()
+
+def when_ready():
+    while not app.is_running:
+        time.sleep(0.05)
+    app.compute.submit(int).result()  # torch is loaded on the compute thread
+    time.sleep(1.0)  # the app's own warm-up (gc freeze) is done
+    app.call_from_thread(start)
+
+threading.Thread(target=when_ready, daemon=True).start()
+app.run()
+"""
+
+
 def _app_streaming_run(params: dict[str, Any], device: str, size: tuple[int, int] = (120, 40)) -> dict[str, Any]:
-    """Run lab4-tui in a pseudo-terminal with the bench probe; return the probe's figures and bytes."""
+    """Run the app in a pseudo-terminal through the driver; return its figures and the bytes written."""
     import fcntl
     import struct
     import termios
 
     tmp = Path(tempfile.mkdtemp(prefix="lab4-bench-"))
     probe_out = tmp / "probe.json"
-    spec = {"task": "mlp", "params": params, "out": str(probe_out)}
+    spec = {"params": params, "device": device, "data_dir": str(tmp / "data"), "out": str(probe_out)}
     master, slave = os.openpty()
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", size[1], size[0], 0, 0))
-    env = dict(os.environ, LAB4_BENCH_PROBE=json.dumps(spec), LAB4_DATA_DIR=str(tmp / "data"), TERM="xterm-256color",
-               COLORTERM="truecolor")
+    env = dict(os.environ, TERM="xterm-256color", COLORTERM="truecolor", LAB4_CONFIG=str(tmp / "config.toml"))
     env.pop("NO_COLOR", None)
-    proc = subprocess.Popen([sys.executable, "-m", "lab4_tui", "--task", "mlp", "--device", device],
+    proc = subprocess.Popen([sys.executable, "-c", APP_DRIVER, json.dumps(spec)],
                             stdin=slave, stdout=slave, stderr=slave, env=env, close_fds=True, start_new_session=True)
     os.close(slave)
     chunks: list[tuple[float, int]] = []
@@ -264,7 +262,7 @@ def _app_streaming_run(params: dict[str, Any], device: str, size: tuple[int, int
         thread.join(timeout=5)
         os.close(master)
     if not probe_out.exists():
-        raise RuntimeError("the app did not report (probe file missing)")
+        raise RuntimeError("the app did not report (driver output missing)")
     probe = json.loads(probe_out.read_text())
     start, end = probe["run_started"], probe["run_ended"]
     probe["bytes_per_s"] = sum(n for t, n in chunks if start <= t <= end) / max(1e-9, end - start)
@@ -282,7 +280,7 @@ def _headless_seconds(steps: int, device: str) -> float:
 def bench_app(device: str, quick: bool) -> list[Row]:
     steps = 3000 if quick else 4000  # long enough that starting and ending the run weigh little
     repeats = 2 if quick else 3
-    params = {"steps": str(steps)}
+    params = {"steps": steps}
     probes, headless = [], []
     for _ in range(repeats):  # alternate, so that machine noise hits both alike
         probes.append(_app_streaming_run(params, device))
@@ -357,6 +355,7 @@ def run_bench(device: str = "cpu", quick: bool = False, app: bool = True,
         ("cancel", lambda: [bench_cancel(device, quick)]),
         ("import", lambda: bench_import(quick)),
         ("first paint", lambda: [bench_first_paint(quick)]),
+        ("store", lambda: _store_rows(quick, app)),
     ]
     if app:
         sections.append(("app streaming run", lambda: bench_app(device, quick)))
@@ -369,6 +368,12 @@ def run_bench(device: str = "cpu", quick: bool = False, app: bool = True,
         except Exception as exc:  # noqa: BLE001 - one broken figure must not hide the others
             rows.append(Row(f"{name}: failed ({type(exc).__name__}: {str(exc)[:80]})", None, None, None, "-", False))
     return rows
+
+
+def _store_rows(quick: bool, app: bool) -> list[Row]:
+    from lab4.bench_store import bench_store
+
+    return bench_store(quick, app)
 
 
 def machine_description(device: str) -> str:
@@ -398,12 +403,11 @@ def _num(value: float | None, unit: str) -> str:
 
 
 def format_rows(rows: list[Row]) -> str:
-    cells = [["figure", "ours", "baseline", "ratio", "target", "met"]]
+    from lab4.textfmt import text_table
+
+    cells = []
     for r in rows:
         cells.append([r.figure, _num(r.ours, r.unit), _num(r.baseline, r.unit),
                       "-" if r.ratio is None or not math.isfinite(r.ratio) else f"{r.ratio:.3g}",
                       r.target, "-" if r.met is None else ("yes" if r.met else "NO")])
-    widths = [max(len(c[i]) for c in cells) for i in range(6)]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(cells[0], widths)), "  ".join("-" * w for w in widths)]
-    lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths)) for row in cells[1:]]
-    return "\n".join(lines)
+    return text_table(["figure", "ours", "baseline", "ratio", "target", "met"], cells)

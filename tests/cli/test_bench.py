@@ -21,6 +21,14 @@ EXPECTED = [
     "worst event-loop stall",
     "bytes written to the terminal",
     "app resident memory",
+    "lab4 runs, 10,000 saved runs",
+    "home screen's last run",
+    "History opens",
+    "a 20,000-step mlp run, stored bytes",
+    "save a 10,000,000-step minimize run",
+    "the 10,000,000-step run on disk",
+    "app opens the 10,000,000-step run",
+    "listing 1,000 runs of 20,000 steps",
 ]
 
 
