@@ -113,3 +113,50 @@ def test_sighup_during_a_long_run_exits_promptly_and_saves_it(tmp_path):
     assert runs.warnings == []
     assert [r.status for r in runs.runs] == ["cancelled"]
     assert 0 < len(Store(tmp_path).load_run(runs.runs[0].id).series["loss"]["y"]) < 10_000_001
+
+
+CRASHING_APP = """
+import sys
+import lab4_tui.results_pane as panes
+
+calls = {"n": 0}
+show = panes.ResultsPane.show
+
+
+def show_then_fail(self, *args, **kwargs):  # an unexpected bug in the UI, in the middle of a run
+    calls["n"] += 1
+    if calls["n"] == 2:
+        raise RuntimeError("an unexpected error")
+    return show(self, *args, **kwargs)
+
+
+panes.ResultsPane.show = show_then_fail
+from lab4_tui.__main__ import main
+
+main()
+"""
+
+
+def test_an_unexpected_error_stops_and_saves_the_run_and_exits_1(tmp_path):
+    import os
+    import pty
+    import sys
+    import time
+
+    pid, fd = pty.fork()
+    if pid == 0:
+        os.environ.update(LAB4_DATA_DIR=str(tmp_path), TERM="xterm-256color", LAB4_CONFIG=str(tmp_path / "c.toml"))
+        os.execv(sys.executable, [sys.executable, "-c", CRASHING_APP, "--task", "minimize", "--steps", "10000000",
+                                  "--dim", "1000"])
+    app = TerminalApp.__new__(TerminalApp)
+    app.pid, app.fd = pid, fd
+    try:
+        assert app.wait_for(b"10000000")
+        os.write(fd, b"\x12")  # ctrl+r: the run starts, then the UI fails
+        started = time.time()
+        assert app.wait_exit(timeout=60) == 1
+        assert time.time() - started < 30  # the computation did not keep the process alive
+    finally:
+        app.close()
+    runs = Store(tmp_path).list_runs("minimize").runs
+    assert [r.status for r in runs] == ["cancelled"]  # what it computed was saved
