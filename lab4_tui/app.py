@@ -119,10 +119,12 @@ class Lab4App(App):
         self.exit()
 
     def stop_computations(self) -> None:
-        """Cancel every live session; the compute thread ends its run (saved as cancelled)."""
+        """Cancel every live session and let it go: the compute thread ends its run (saved as
+        cancelled), and the messages it still posts are ignored by the closing screens."""
         for screen in self._task_screens():
             if screen.session is not None:
                 screen.session.cancel()
+                screen.session = None
         self.compute.shutdown(wait=False, cancel_futures=True)
 
     def _handle_exception(self, error: Exception) -> None:
@@ -214,25 +216,10 @@ class Lab4App(App):
         return self._keymap.get(binding_id, default)
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        from lab4_tui.palette import commands
+
         yield from super().get_system_commands(screen)
-        for task in TASKS.values():
-            yield SystemCommand(f"Task {task.key}: {task.title} ({task.id})", task.summary,
-                                partial(self.switch_mode, task.id))
-        yield SystemCommand("Home", "The list of tasks", partial(self.switch_mode, "home"))
-        yield SystemCommand("Settings: device, dtype, seed, theme", "Where and how runs compute", self.action_settings)
-        yield SystemCommand("Write the lab report", "One Markdown file: comparisons, marked runs, notes",
-                            self.action_report)
-        yield SystemCommand("Keys and formulas", "The help screen", self.action_help)
-        if hasattr(screen, "tab_titles"):
-            for tab_id, title in screen.tab_titles():
-                yield SystemCommand(f"Tab: {title}", f"Show the {title} tab", partial(screen.open_tab, tab_id))
-            yield SystemCommand("Run this task", "Same as ctrl+r", screen.action_run)
-            yield SystemCommand("Cancel the run", "Same as escape outside fields",
-                                lambda: screen.session and screen.session.cancel())
-            yield SystemCommand("Compare preset", "Sweep that answers the handout's compare question",
-                                screen.action_preset)
-            yield SystemCommand("Export the shown run(s)", "JSON and CSV", screen.action_export)
-            yield SystemCommand("Copy the command and the results", "To the clipboard (OSC 52)", screen.action_copy)
+        yield from commands(self, screen)
 
     # ---- data, used by the screens (and the compute thread)
 

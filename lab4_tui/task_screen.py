@@ -34,13 +34,12 @@ from lab4_tui.notes_pane import NotesPane
 from lab4_tui.plots import PlotPane
 from lab4_tui.results_pane import ResultsPane
 from lab4_tui.session import RunSession
+from lab4_tui.view_tabs import ViewTabs
 
-__all__ = ["TaskScreen", "TABS"]
+__all__ = ["TaskScreen"]
 
 PLOT_INTERVAL = (0.25, 1.0)  # seconds between live plot rebuilds: at most 4 a second, at least 1
 PLOT_SHARE = 0.04  # ... and the plot thread may take at most ~4% of the time (it shares the GIL)
-#: the tabs every task has after its own views: (id, title)
-TABS = (("results", "Results"), ("log", "Log"), ("notes", "Notes"), ("history", "History"))
 
 
 class TaskScreen(Screen):
@@ -74,18 +73,10 @@ class TaskScreen(Screen):
         yield Header()
         with Horizontal(id="body"):
             yield ControlPane(self.task_def, params and self.task_def.spec.parse(params), compare, id="left")
-            with TabbedContent(id="tabs"):
-                for view in self.task_def.views:
-                    with TabPane(view.title, id=f"tab-{view.id}"):
-                        yield PlotPane(view) if view.is_plot else GraphPane()
-                with TabPane("Results", id="tab-results"):
-                    yield ResultsPane(self.task_def)
-                with TabPane("Log", id="tab-log"):
-                    yield LogPane(id="log")
-                with TabPane("Notes", id="tab-notes"):
-                    yield NotesPane(self.task_def.id, id="notes")
-                with TabPane("History", id="tab-history"):
-                    yield HistoryPane(self.task_def)
+            with ViewTabs(self.task_def, id="tabs"):
+                for title, tab_id, content in ViewTabs.panes(self.task_def):
+                    with TabPane(title, id=tab_id):
+                        yield content
         yield Footer()
 
     @property
@@ -95,6 +86,10 @@ class TaskScreen(Screen):
     @property
     def log_pane(self) -> LogPane:
         return self.query_one(LogPane)
+
+    @property
+    def tabs(self) -> ViewTabs:
+        return self.query_one(ViewTabs)
 
     @property
     def running(self) -> bool:
@@ -213,7 +208,7 @@ class TaskScreen(Screen):
         self.show_runs(runs, command_line(self.task_def, first.params, first.device, first.dtype, first.seed, axes))
         what = f"{message.what} {first.id}" if len(runs) == 1 else f"{len(runs)} {message.what}"
         self.control.set_status(f"showing {what}" + (": ctrl+r runs it again" if message.load else ""))
-        self.query_one(TabbedContent).active = self.tab_ids()[0]
+        self.tabs.active = self.tabs.tab_ids()[0]
 
     def displayed(self) -> list[tuple[str, Result]]:
         if self.showing_live and self.session is not None:
@@ -228,7 +223,7 @@ class TaskScreen(Screen):
         pictures = [(label, r.series, r.artifacts) for label, r in runs]
         for pane in self.query(PlotPane):
             pane.set_runs(pictures)
-        self._replot_visible()
+        self.tabs.replot_visible()
         if settled:
             command = self.session.command if self.showing_live and self.session else self.shown_command
             self.query_one(ResultsPane).show(runs, command)
@@ -241,33 +236,15 @@ class TaskScreen(Screen):
         low, high = PLOT_INTERVAL
         return min(high, max(low, cost / PLOT_SHARE))
 
-    def _replot_visible(self) -> None:
-        active = self.query_one(TabbedContent).active
-        for pane in self.query(f"#{active} PlotPane").results(PlotPane) if active else ():
-            pane.replot()
-
-    def tab_ids(self) -> list[str]:
-        return [f"tab-{v.id}" for v in self.task_def.views] + [f"tab-{k}" for k, _ in TABS]
-
-    def tab_titles(self) -> list[tuple[str, str]]:
-        return [(f"tab-{v.id}", v.title) for v in self.task_def.views] + [(f"tab-{k}", t) for k, t in TABS]
-
     def action_next_tab(self) -> None:
-        tabs = self.query_one(TabbedContent)
-        ids = self.tab_ids()
-        tabs.active = ids[(ids.index(tabs.active) + 1) % len(ids)] if tabs.active in ids else ids[0]
+        self.tabs.next()
 
     def open_tab(self, tab_id: str) -> None:
-        """Show a tab and put the focus in it (History: its table; Notes: the text)."""
-        self.query_one(TabbedContent).active = tab_id
-        target = {"tab-history": "#history", "tab-notes": "#notes", "tab-log": "#log",
-                  "tab-results": "#metrics"}.get(tab_id)
-        if target:
-            self.query_one(target).focus()
+        self.tabs.open(tab_id)
 
     @on(TabbedContent.TabActivated)
     def _tab_activated(self, event: TabbedContent.TabActivated) -> None:
-        self._replot_visible()
+        self.tabs.replot_visible()
         if event.pane.id == "tab-history":
             self.query_one(HistoryPane).reload()
 

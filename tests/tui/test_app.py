@@ -347,11 +347,11 @@ async def test_next_tab_key_works_inside_a_field_and_palette_opens_tabs(app_fact
         lr = screen.query_one("#in-h", Input)
         lr.focus()
         before = lr.value
-        for expected in screen.tab_ids()[1:] + screen.tab_ids()[:1]:
+        for expected in screen.tabs.tab_ids()[1:] + screen.tabs.tab_ids()[:1]:
             await pilot.press("ctrl+t")
             assert tabs.active == expected
         assert lr.value == before and app.focused is lr  # the field kept its text and the focus
-        titles = dict(screen.tab_titles())
+        titles = dict(screen.tabs.tab_titles())
         assert list(titles.values()) == ["f and f'", "Errors", "Error vs h", "Cost vs n", "Results", "Log",
                                          "Notes", "History"]
         commands = [c.title for c in app.get_system_commands(screen)]

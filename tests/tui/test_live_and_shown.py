@@ -12,7 +12,7 @@ from lab4.context import RunContext
 from lab4.runner import execute, sweep
 from lab4.tasks import TASKS
 
-from .conftest import computed, finish_run, started
+from .conftest import finish_run, started
 
 SIZE = (100, 30)
 

@@ -158,14 +158,14 @@ async def test_every_tab_is_reachable_at_80_columns(app_factory):
         screen = app.screen
         tabs = screen.query_one("#tabs")
         seen = []
-        for _ in screen.tab_ids():
+        for _ in screen.tabs.tab_ids():
             await pilot.press("ctrl+t")
             await pilot.pause()
             seen.append(tabs.active)
             tab = screen.query_one(f"#tabs Tabs #--content-tab-{tabs.active}")
             strip = screen.query_one("#tabs Tabs")
             assert strip.region.x <= tab.region.x and tab.region.right <= strip.region.right + 1, tabs.active
-        assert sorted(seen) == sorted(screen.tab_ids())
+        assert sorted(seen) == sorted(screen.tabs.tab_ids())
 
 
 def test_help_and_formulas_fit_the_help_screen():

@@ -1,0 +1,62 @@
+"""The right side of a task screen: the task's views (plots, the graph), then Results, Log,
+Notes and History, as tabs.  One key (ctrl+t) cycles them from anywhere; the palette opens
+each one and puts the focus in it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from textual.widget import Widget
+from textual.widgets import TabbedContent
+
+from lab4_tui.graph_pane import GraphPane
+from lab4_tui.history_pane import HistoryPane
+from lab4_tui.log_pane import LogPane
+from lab4_tui.notes_pane import NotesPane
+from lab4_tui.plots import PlotPane
+from lab4_tui.results_pane import ResultsPane
+
+__all__ = ["ViewTabs", "TABS"]
+
+#: the tabs every task has after its own views: (id, title, what takes the focus there)
+TABS = (("results", "Results", "#metrics"), ("log", "Log", "#log"), ("notes", "Notes", "#notes"),
+        ("history", "History", "#history"))
+
+
+class ViewTabs(TabbedContent):
+    def __init__(self, task: Any, **kwargs: Any):
+        super().__init__(**kwargs)
+        self.task_def = task
+
+    @staticmethod
+    def panes(task: Any) -> list[tuple[str, str, Widget]]:
+        """(title, tab id, content) of every tab, for the screen to compose inside ViewTabs."""
+        views = [(v.title, f"tab-{v.id}", PlotPane(v) if v.is_plot else GraphPane()) for v in task.views]
+        return views + [
+            ("Results", "tab-results", ResultsPane(task)),
+            ("Log", "tab-log", LogPane(id="log")),
+            ("Notes", "tab-notes", NotesPane(task.id, id="notes")),
+            ("History", "tab-history", HistoryPane(task)),
+        ]
+
+    def tab_titles(self) -> list[tuple[str, str]]:
+        """(tab id, title) of every tab, in order."""
+        return [(f"tab-{v.id}", v.title) for v in self.task_def.views] + [(f"tab-{k}", t) for k, t, _ in TABS]
+
+    def tab_ids(self) -> list[str]:
+        return [tab_id for tab_id, _ in self.tab_titles()]
+
+    def next(self) -> None:
+        ids = self.tab_ids()
+        self.active = ids[(ids.index(self.active) + 1) % len(ids)] if self.active in ids else ids[0]
+
+    def open(self, tab_id: str) -> None:
+        """Show a tab and put the focus in it (History: its table; Notes: the text)."""
+        self.active = tab_id
+        target = {f"tab-{k}": selector for k, _, selector in TABS}.get(tab_id)
+        if target:
+            self.query_one(target).focus()
+
+    def replot_visible(self) -> None:
+        for pane in self.query(f"#{self.active} PlotPane").results(PlotPane) if self.active else ():
+            pane.replot()
