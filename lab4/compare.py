@@ -34,6 +34,7 @@ __all__ = [
     "comparison_sentence",
     "differing",
     "unique",
+    "race_sentence",
 ]
 
 #: axes that belong to the run context, not to a task's spec
@@ -236,6 +237,20 @@ def comparison_sentence(task: Any, runs: Sequence[tuple[str, Any]]) -> str:
     if not values:
         return ""
     return f"{headline}: " + ", ".join(f"{label} {format_value(v)}" for label, v in values) + "."
+
+
+def race_sentence(goal: str, entries: Sequence[tuple[str, int | None]], budget: int) -> str:
+    """"S=10 reached train accuracy 90% in 120 steps, cross-entropy in 150; S=0.1 never did (in
+    500 steps)": who got to ``goal`` first, from (label, steps or None)."""
+    reached = sorted((steps, label) for label, steps in entries if steps is not None)
+    never = [label for label, steps in entries if steps is None]
+    parts = []
+    for k, (steps, label) in enumerate(reached):
+        parts.append(f"{label} reached {goal} in {steps} steps" if k == 0 else f"{label} in {steps}")
+    text = ", ".join(parts)
+    if never:
+        text += ("; " if text else "") + f"{', '.join(never)} never reached {goal} in {budget} steps"
+    return text + "."
 
 
 def _why_not(result: Any) -> str:

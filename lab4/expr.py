@@ -20,7 +20,7 @@ import warnings
 from dataclasses import dataclass
 from typing import Any, Callable
 
-__all__ = ["ExprError", "Expression", "parse_expression", "FUNCTIONS", "CONSTANTS"]
+__all__ = ["ExprError", "Expression", "parse_expression", "FUNCTIONS", "CONSTANTS", "ANALYTIC", "KINKED"]
 
 MAX_LENGTH = 500
 MAX_NODES = 400
@@ -60,6 +60,15 @@ FUNCTIONS: dict[str, tuple[int, str]] = {
 }
 
 CONSTANTS: dict[str, float] = {"pi": math.pi, "e": math.e}
+
+#: functions whose complex extension is analytic (holomorphic where the real one is defined):
+#: the complex-step derivative Im f(x + ih) / h applies to expressions made only of these
+ANALYTIC = frozenset({"sin", "cos", "tan", "asin", "acos", "atan", "sinh", "cosh", "tanh", "exp", "expm1", "log",
+                      "log2", "log10", "log1p", "sqrt", "sigmoid", "pow"})
+#: functions with a kink or a jump, and where it is: the argument at 0, at an integer, or
+#: (max, min) where the two arguments tie
+KINKED = {"relu": "zero", "abs": "zero", "sign": "zero", "floor": "integer", "ceil": "integer",
+          "max": "tie", "min": "tie"}
 
 
 class ExprError(ValueError):
@@ -121,6 +130,44 @@ class Expression:
         import torch
 
         return _build(self.tree, torch)
+
+    @property
+    def functions(self) -> set[str]:
+        return {node.func.id for node in ast.walk(self.tree) if isinstance(node, ast.Call)}
+
+    def not_analytic(self) -> str:
+        """Why the complex-step derivative does not apply ("" when it does): the first
+        function used that has no analytic complex extension."""
+        for name in sorted(self.functions - ANALYTIC):
+            return f"{name}() has no analytic complex extension"
+        return ""
+
+    def kinks(self, values: dict[str, Any]) -> list[str]:
+        """The kinks the points ``values`` (tensors of the variables, one entry per point)
+        straddle or touch: "relu(x) has its kink at x = 0", one text per kinked call."""
+        import torch
+
+        found = []
+        for node in ast.walk(self.tree):
+            if not (isinstance(node, ast.Call) and node.func.id in KINKED):
+                continue
+            args = [torch.as_tensor(_build(a, torch)(**values)) for a in node.args]
+            where = KINKED[node.func.id]
+            if where == "tie":
+                u = args[0] - args[1]
+                hit = bool((u == 0).any()) or bool(u.max() > 0) and bool(u.min() < 0)
+                kink = f"{ast.unparse(node.args[0])} = {ast.unparse(node.args[1])}"
+            elif where == "zero":
+                u = args[0]
+                hit = bool((u == 0).any()) or bool(u.max() > 0) and bool(u.min() < 0)
+                kink = f"{ast.unparse(node.args[0])} = 0"
+            else:
+                u = args[0]
+                hit = bool((u == torch.round(u)).any()) or bool(torch.floor(u).min() != torch.floor(u).max())
+                kink = f"an integer value of {ast.unparse(node.args[0])}"
+            if hit:
+                found.append(f"{ast.unparse(node)} has its kink at {kink}")
+        return found
 
     def __call__(self, **values: Any) -> Any:
         missing = [v for v in self.variables if v not in values]

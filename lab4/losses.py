@@ -16,6 +16,13 @@ Clipping: the logit gradient, scaled by ``grad_output``, is clamped to [-c, c]; 
 number of clipped entries is added to a :class:`ClipStats` on the device (no sync).
 Since |dL/dz| <= 1/N, c = 1 clips nothing unless the loss is scaled up.
 
+Second derivatives: both Functions save their input logits and, when a backward pass is
+itself differentiated (``create_graph=True``: Hessian-vector products, the sharpness of
+the training loss), recompute softmax from them with differentiable operations, so double
+backward is exact (``gradgradcheck`` passes).  The handout's variant keeps the handout's
+backward, (p - onehot)/N, which is not the derivative of its own forward log(p + 1e-9)
+where p < ~1e-9: ``gradcheck`` shows it on confident-wrong logits.
+
 Scaled MSE with scale S over all N*K entries, y one-hot, y_hat = softmax(z) (or z)::
 
     L = S * (1/(N K)) sum (y_hat - y)^2
@@ -96,18 +103,19 @@ class CustomCrossEntropyLoss(torch.autograd.Function):
     def forward(ctx: Any, logits: torch.Tensor, target: torch.Tensor, clip: float | None = None,
                 stats: ClipStats | None = None, variant: str = "stable") -> torch.Tensor:
         loss, probs = _nll_from_logits(logits, target, variant)
-        ctx.save_for_backward(probs, target)
+        ctx.save_for_backward(logits, probs, target)
         ctx.clip = clip
         ctx.stats = stats
         return loss
 
     @staticmethod
     def backward(ctx: Any, grad_output: torch.Tensor) -> tuple[Any, ...]:
-        probs, target = ctx.saved_tensors
+        logits, probs, target = ctx.saved_tensors
+        if torch.is_grad_enabled():  # double backward: the softmax as a function of the logits
+            probs = torch.softmax(logits, dim=1)
         n = target.shape[0]
-        grad = probs.clone()
-        grad[torch.arange(n, device=grad.device), target] -= 1
-        grad = grad * (grad_output / n)
+        onehot = F.one_hot(target, probs.shape[1]).to(probs.dtype)
+        grad = (probs - onehot) * (grad_output / n)
         if ctx.clip is not None:
             if ctx.stats is not None:
                 grad = ctx.stats.add(grad, ctx.clip)
@@ -130,14 +138,17 @@ class ScaledMSELoss(torch.autograd.Function):
         y_hat = torch.softmax(logits, dim=1) if output == "softmax" else logits
         onehot = F.one_hot(target, logits.shape[1]).to(logits.dtype)
         diff = y_hat - onehot
-        ctx.save_for_backward(y_hat, diff)
+        ctx.save_for_backward(logits, y_hat, onehot)
         ctx.scale = scale
         ctx.output = output
         return scale * (diff * diff).mean()
 
     @staticmethod
     def backward(ctx: Any, grad_output: torch.Tensor) -> tuple[Any, ...]:
-        y_hat, diff = ctx.saved_tensors
+        logits, y_hat, onehot = ctx.saved_tensors
+        if torch.is_grad_enabled():  # double backward: y_hat as a function of the logits
+            y_hat = torch.softmax(logits, dim=1) if ctx.output == "softmax" else logits
+        diff = y_hat - onehot
         g = diff * (2.0 * ctx.scale / diff.numel()) * grad_output
         if ctx.output == "softmax":
             g = y_hat * (g - (g * y_hat).sum(dim=1, keepdim=True))

@@ -1,8 +1,13 @@
-"""Finite differences, written as the handout writes them.
+"""Numerical derivatives, written as the handout writes them, and three more.
 
-Forward:   f'(x) ~ (f(x + h) - f(x)) / h          error O(h)
-Backward:  f'(x) ~ (f(x) - f(x - h)) / h          error O(h)
-Central:   f'(x) ~ (f(x + h) - f(x - h)) / (2h)   error O(h^2)
+Forward:      f'(x) ~ (f(x + h) - f(x)) / h                     error O(h)
+Backward:     f'(x) ~ (f(x) - f(x - h)) / h                     error O(h)
+Central:      f'(x) ~ (f(x + h) - f(x - h)) / (2h)              error O(h^2)
+Richardson:   f'(x) ~ (4 D(h/2) - D(h)) / 3, D the central one  error O(h^4)
+Complex step: f'(x) ~ Im f(x + ih) / h                          error O(h^2), no subtraction:
+              rounding-level for any h (down to 1e-300 in float64), for analytic f only
+Forward-mode AD (``torch.func.jvp``) carries a tangent with each value: exact rules, like
+reverse mode, one pass per input direction.
 
 In floating point the step that is actually taken is ``(x + h) - x`` (or
 ``(x + h) - (x - h)``), not ``h``: we divide by the represented step, and report points
@@ -28,6 +33,10 @@ __all__ = [
     "central_difference_gradient_loop",
     "auto_step",
     "gradient_cost",
+    "richardson",
+    "complex_step",
+    "forward_ad_derivative",
+    "derivatives_up_to",
 ]
 
 Tensor = torch.Tensor
@@ -64,6 +73,53 @@ def central_difference(f: Callable[[Tensor], Tensor], x: Tensor, h: float) -> tu
     vanished = step == 0
     d = (f(xp) - f(xm)) / step
     return torch.where(vanished, torch.full_like(d, float("nan")), d), vanished
+
+
+def richardson(f: Callable[[Tensor], Tensor], x: Tensor, h: float) -> tuple[Tensor, Tensor]:
+    """(4 D(h/2) - D(h)) / 3 with D the central difference: the h^2 terms cancel, O(h^4) is left.
+    Returns (derivative, vanished mask)."""
+    d_h, v_h = central_difference(f, x, h)
+    d_half, v_half = central_difference(f, x, h / 2)
+    vanished = v_h | v_half
+    d = (4 * d_half - d_h) / 3
+    return torch.where(vanished, torch.full_like(d, float("nan")), d), vanished
+
+
+def complex_step(f: Callable[[Tensor], Tensor], x: Tensor, h: float) -> tuple[Tensor, Tensor]:
+    """Im f(x + ih) / h in complex128 (float64 x) or complex64 (float32 x).
+
+    Nothing is subtracted, so there is no cancellation: the error is the truncation
+    h^2 f3 / 6 (f3 the third derivative) plus the rounding of f'. f must be analytic (no
+    abs, relu, max...). The step "vanishes" only when h itself underflows in the dtype.
+    Returns (derivative, vanished mask).
+    """
+    ctype = torch.complex128 if x.dtype == torch.float64 else torch.complex64
+    step = torch.tensor(h, dtype=x.dtype, device=x.device)
+    z = torch.complex(x, step.expand_as(x)).to(ctype)
+    d = f(z).imag.to(x.dtype) / step
+    vanished = (step == 0).expand_as(x)
+    return torch.where(vanished, torch.full_like(d, float("nan")), d), vanished
+
+
+def forward_ad_derivative(f: Callable[[Tensor], Tensor], x: Tensor) -> Tensor:
+    """f'(x) of an elementwise f by forward mode: the tangent of f at x along ones."""
+    _, tangent = torch.func.jvp(f, (x,), (torch.ones_like(x),))
+    return tangent
+
+
+def derivatives_up_to(f: Callable[[Tensor], Tensor], x: Tensor, order: int) -> list[Tensor]:
+    """[f, f', ..., f^(order)] of an elementwise f at the points x, by nested autograd
+    (a derivative that does not depend on x is zero)."""
+    x = x.detach().clone().requires_grad_(True)
+    out = [f(x)]
+    for _ in range(order):
+        last = out[-1]
+        if not last.requires_grad:
+            out.append(torch.zeros_like(x))
+            continue
+        (grad,) = torch.autograd.grad(last.sum(), x, create_graph=True, allow_unused=True)
+        out.append(torch.zeros_like(x) if grad is None else grad)
+    return [d.detach() for d in out]
 
 
 def central_difference_gradient(

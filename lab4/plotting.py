@@ -32,8 +32,9 @@ __all__ = ["Run", "Style", "Entry", "Drawing", "decimate", "draw", "render_text"
 #: (label, series, artifacts); label is "" for a single run
 Run = tuple[str, dict[str, dict[str, Any]], dict[str, Any]]
 
-#: markers for monochrome plots: each series its own shape
+#: markers for monochrome plots: each series its own shape (theory lines: light ones)
 MARKERS = ("braille", "+", "x", "o", "*", "#", "@", "%", "=", "~", "^", "v")
+THEORY_MARKERS = ("·", ":", "°", "'", "`", ",")
 #: what a marker looks like in a legend
 MARKER_TEXT = {"braille": "⣿", "dot": "•", "hd": "▞", "fhd": "▞"}
 #: series drawn as theory (a model beside a measurement) start with one of these words
@@ -187,7 +188,9 @@ class _Painter:
         k = len(self.drawing.entries)
         style = self.style
         if style.monochrome:
-            color, marker = "default", ("dot" if theory else MARKERS[k % len(MARKERS)])
+            theories = sum(e.marker in THEORY_MARKERS for e in self.drawing.entries)
+            color = "default"
+            marker = THEORY_MARKERS[theories % len(THEORY_MARKERS)] if theory else MARKERS[k % len(MARKERS)]
         else:
             color = style.colors[k % len(style.colors)] if style.colors else "default"
             marker = "dot" if theory else "braille"

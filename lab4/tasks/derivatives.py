@@ -1,17 +1,20 @@
-"""Handout task 2: f(x) = sin(x) e^x, its derivative four ways, and their errors.
+"""Handout task 2: f(x) = sin(x) e^x, its derivative seven ways, their errors, and why.
 
 On a grid x_1..x_N the derivative is computed
 
-* analytically, f'(x) = e^x (cos x + sin x), in float64 (the reference);
-* by autograd: ``f(x).backward(ones)`` gives df/dx_i at every point at once, since f acts
-  elementwise;
-* by central, forward and backward differences with step h, dividing by the step that is
-  actually represented, ``(x + h) - (x - h)``.
+* analytically, the typed f'(x), in float64 (the reference) - and checked against
+  autograd in float64: a typed f' that disagrees is said to, with where and by how much;
+* by reverse-mode autograd (``f(x).backward(ones)``) and forward-mode AD (``jvp``);
+* by central, forward and backward differences, Richardson extrapolation of the central
+  one, and the complex step, with step h (finite differences divide by the step actually
+  represented, ``(x + h) - (x - h)``).
 
-RMSE = sqrt(mean_i (estimate_i - f'(x_i))^2) over the points whose step did not vanish.
-The h-sweep repeats the finite differences for h = 1e-1 ... 1e-12 in float32 and float64:
-the error falls as h^2 (central) or h (one-sided) until round-off, ~eps |f| / h, takes over
-— the "V" on log-log axes, with its bottom near h = cbrt(eps) (central) or sqrt(eps).
+RMSE = sqrt(mean_i (estimate_i - f'(x_i))^2).  The h-sweep repeats the h-methods for h =
+1e-1 ... 1e-12 (the complex step far below: 1e-300 in float64) in float32 and float64.  An
+h is judged over all points: where the step vanishes (x + h == x) at some point, the h is
+partial (its coverage is kept) and never chosen as the best.  Beside each measured curve,
+the error model: truncation C h^p (C from f's own higher derivatives) plus round-off
+k eps RMS|f| / h, whose minimum is the predicted best h.
 """
 
 from __future__ import annotations
@@ -25,10 +28,27 @@ from lab4.spec import ExprParam, FloatParam, IntParam, Spec
 from lab4.tasks import Task
 from lab4.views import PlotView
 
-SCHEMES = ("central", "forward", "backward")
+#: the methods that take a step h, in the order of the tables (the differences, then the complex step)
+DIFFERENCES = ("central", "forward", "backward", "richardson")
+SWEPT = (*DIFFERENCES, "complex_step")
+METHODS = ("autograd", "forward_ad", *SWEPT)
 H_SWEEP = tuple(10.0 ** (-k / 2) for k in range(2, 25))  # 1e-1 ... 1e-12, half decades
+#: the complex step goes on far below: it has no subtraction (down to the dtype's tiny)
+COMPLEX_BELOW = {"float32": (1e-15, 1e-20, 1e-25, 1e-30, 1e-35), "float64": (1e-15, 1e-20, 1e-30, 1e-50, 1e-100,
+                                                                             1e-200, 1e-300)}
 COST_SIZES = (10, 30, 100, 300, 1000, 3000)  # inputs n of the gradient-cost curve
 SERIES_POINTS = 4000  # points of a long grid kept in the series (the metrics use every point)
+#: a typed f' agrees with float64 autograd when |difference| <= AGREE * max(1, |f'|) everywhere
+AGREE = 1e-6
+#: the error model of each h-method: order p, the truncation constant C(x) from [f, f', f'', ...],
+#: and the round-off factor k in k eps |f| / h (0: no subtraction, the floor is eps |f'|)
+MODELS: dict[str, tuple[int, Any, float]] = {
+    "central": (2, lambda d: d[3] / 6, 1.0),
+    "forward": (1, lambda d: d[2] / 2, 1.0),
+    "backward": (1, lambda d: d[2] / 2, 1.0),
+    "richardson": (4, lambda d: d[5] / 480, 3.0),
+    "complex_step": (2, lambda d: d[3] / 6, 0.0),
+}
 
 
 def _start_below_stop(values: dict[str, Any]) -> tuple[str, str] | None:
@@ -69,10 +89,19 @@ def _rmse(estimate: Any, reference: Any, usable: Any) -> float:
     return float(torch.sqrt(torch.mean(diff * diff)))
 
 
-def _schemes() -> dict[str, Any]:
-    from lab4.numdiff import backward_difference, central_difference, forward_difference
+def _rms(values: Any) -> float:
+    import torch
 
-    return {"central": central_difference, "forward": forward_difference, "backward": backward_difference}
+    v = values.double()
+    v = v[torch.isfinite(v)]
+    return float(torch.sqrt(torch.mean(v * v))) if v.numel() else math.nan
+
+
+def _methods() -> dict[str, Any]:
+    from lab4.numdiff import backward_difference, central_difference, complex_step, forward_difference, richardson
+
+    return {"central": central_difference, "forward": forward_difference, "backward": backward_difference,
+            "richardson": richardson, "complex_step": complex_step}
 
 
 def _decimated(x: list[float], y: list[float], limit: int = SERIES_POINTS) -> tuple[list[float], list[float]]:
@@ -83,118 +112,146 @@ def _decimated(x: list[float], y: list[float], limit: int = SERIES_POINTS) -> tu
     return x[::stride], y[::stride]
 
 
+def error_model(scheme: str, derivs: list[Any], eps: float) -> tuple[float, float, float | None, float]:
+    """(C, round-off R, predicted best h, floor) of ``scheme``'s error E(h) = C h^p + R / h
+    (+ floor), with C and R the RMS over the grid: h* = (R / (p C))^(1 / (p + 1)). The
+    complex step has no round-off term, only a floor eps RMS|f'|: no best h (None)."""
+    p, constant, k = MODELS[scheme]
+    c = _rms(constant(derivs))
+    r = k * eps * _rms(derivs[0])
+    floor = eps * _rms(derivs[1]) if k == 0 else 0.0
+    best = (r / (p * c)) ** (1 / (p + 1)) if r > 0 and c > 0 and math.isfinite(c) else None
+    return c, r, best, floor
+
+
 def run(params: dict[str, Any], ctx: Any) -> Iterator[Any]:
     import torch
 
     from lab4.expr import parse_expression
+    from lab4.numdiff import derivatives_up_to, forward_ad_derivative
 
-    f = parse_expression(params["expr"]).compile()
+    expr = parse_expression(params["expr"])
+    f = expr.compile()
     df = parse_expression(params["derivative"]).compile()
     device, dtype, h = ctx.torch_device, ctx.torch_dtype, params["h"]
-    total = 1 + len(DTYPES) * len(H_SWEEP)
+    skipped: dict[str, str] = {}
+    if expr.not_analytic():
+        skipped["complex_step"] = expr.not_analytic()
+    total = 2 + len(DTYPES) * len(H_SWEEP)
     yield Progress(0, total)
 
     x = torch.linspace(params["start"], params["stop"], params["points"], dtype=dtype, device=device)
     reference = _elementwise(df, x.double())
     ref_ok = torch.isfinite(reference)
     fx = _elementwise(f, x)
+    f_of = lambda t: _elementwise(f, t)  # noqa: E731
+
+    # the typed f' against autograd in float64: a wrong formula is said to be wrong
+    x64 = x.double().clone().requires_grad_(True)
+    y64 = _elementwise(f, x64)
+    auto64 = torch.autograd.grad(y64, x64, torch.ones_like(y64))[0] if y64.requires_grad else torch.zeros_like(x64)
+    gap = (auto64 - reference).abs()
+    both = ref_ok & torch.isfinite(auto64)
+    worst = int(torch.where(both, gap, torch.zeros_like(gap)).argmax())
+    agrees = bool((gap[both] <= AGREE * reference[both].abs().clamp(min=1.0)).all())
+    yield Metric("analytic_agrees", agrees)
 
     xg = x.clone().requires_grad_(True)
     y = _elementwise(f, xg)
-    if y.requires_grad:
-        (grad,) = torch.autograd.grad(y, xg, torch.ones_like(y))
-    else:
-        grad = torch.zeros_like(x)
-    estimates = {"autograd": grad.detach()}
-    usable = {"autograd": ref_ok}
-    vanished_at = {}
-    for name, scheme in _schemes().items():
-        estimate, vanished = scheme(lambda t: _elementwise(f, t), x, h)
+    estimates = {"autograd": torch.autograd.grad(y, xg, torch.ones_like(y))[0] if y.requires_grad
+                 else torch.zeros_like(x)}
+    try:
+        estimates["forward_ad"] = forward_ad_derivative(f_of, x)
+    except (RuntimeError, NotImplementedError) as exc:
+        skipped["forward_ad"] = f"forward mode failed: {str(exc).splitlines()[0][:80]}"
+    usable = {"autograd": ref_ok, "forward_ad": ref_ok}
+    vanished_at: dict[str, int] = {}
+    for name, method in _methods().items():
+        if name in skipped:
+            continue
+        estimate, vanished = method(f_of, x, h)
         estimates[name] = estimate
         usable[name] = ref_ok & ~vanished
         vanished_at[name] = int(vanished.sum())
-    rmse = {name: _rmse(estimates[name], reference, usable[name]) for name in estimates}
+    rmse = {name: (_rmse(estimates[name], reference, usable[name]) if name in estimates else None)
+            for name in METHODS}
+    yield Progress(1, total)
 
     xs = x.double().tolist()
     for name, values in (("f", fx), ("analytic", reference)):
         yield Points(name, *_decimated(xs, values.double().tolist()))
     for name, values in estimates.items():
-        yield Points(name, *_decimated(xs, values.double().tolist()))
+        if name in ("autograd", "central", "forward", "backward"):
+            yield Points(name, *_decimated(xs, values.double().tolist()))
         err = (values.double() - reference).abs()
         yield Points(f"error {name}", *_decimated(xs, err.tolist()))
     for name, value in rmse.items():
         yield Metric(f"rmse_{name}", value)
     yield Table(
         "rmse",
-        ["method", "RMSE vs analytic", "points used"],
-        [[name, rmse[name], int(usable[name].sum())] for name in estimates],
+        ["method", "RMSE vs analytic", "points used", "note"],
+        [[name, rmse[name], int(usable[name].sum()) if name in usable else 0, skipped.get(name, "")]
+         for name in METHODS],
     )
-    yield Progress(1, total)
 
-    # The h-sweep: the truncation / round-off "V" of each scheme in both dtypes.
-    best_h: dict[str, float | None] = {}
-    best_rmse: dict[str, float | None] = {}
-    first_vanished: dict[str, float | None] = {}
+    # the h-sweep of every h-method in both dtypes, with its error model
+    sweep: dict[str, dict[str, Any]] = {}
     done = 1
     for dt in DTYPES:
-        xs_dt = torch.linspace(params["start"], params["stop"], params["points"], dtype=getattr(torch, dt), device=device)
+        ttype = getattr(torch, dt)
+        xs_dt = torch.linspace(params["start"], params["stop"], params["points"], dtype=ttype, device=device)
         ref_dt = _elementwise(df, xs_dt.double())
         ok_dt = torch.isfinite(ref_dt)
-        curves: dict[str, tuple[list[float], list[float]]] = {s: ([], []) for s in SCHEMES}
-        for step in H_SWEEP:
-            ctx.check()
-            for name, scheme in _schemes().items():
-                estimate, vanished = scheme(lambda t: _elementwise(f, t), xs_dt, step)
-                value = _rmse(estimate, ref_dt, ok_dt & ~vanished)
-                if math.isfinite(value):
-                    curves[name][0].append(step)
-                    curves[name][1].append(value)
-                if bool(vanished.any()) and first_vanished.get(dt) is None:
-                    first_vanished[dt] = step
-            done += 1
-            yield Progress(done, total)
-        for name, (hs, errs) in curves.items():
+        derivs = derivatives_up_to(f_of, xs_dt.double(), 5)
+        eps = torch.finfo(ttype).eps
+        for name, method in _methods().items():
+            if name in skipped:
+                continue
+            steps = H_SWEEP + (COMPLEX_BELOW[dt] if name == "complex_step" else ())
+            hs, errs, partial = [], [], []
+            for step in steps:
+                ctx.check()
+                estimate, vanished = method(f_of, xs_dt, step)
+                keep = ok_dt & ~vanished
+                coverage = float(keep.sum()) / max(1, int(ok_dt.sum()))
+                value = _rmse(estimate, ref_dt, keep)
+                if coverage < 1.0 or not math.isfinite(value):
+                    partial.append((step, coverage))
+                    continue
+                hs.append(step)
+                errs.append(value)
+            c, r, best_theory, floor = error_model(name, derivs, eps)
+            p = MODELS[name][0]
+            sweep[f"{name}_{dt}"] = {"h": hs, "rmse": errs, "partial": partial, "best_theory": best_theory,
+                                     "floor": floor}
             yield Points(f"h-sweep {name} {dt}", hs, errs)
-            key = f"{name}_{dt}"
-            if errs:
-                i = min(range(len(errs)), key=errs.__getitem__)
-                best_h[key], best_rmse[key] = hs[i], errs[i]
-            else:
-                best_h[key] = best_rmse[key] = None
+            model = [(s, c * s**p + r / s + floor) for s in steps if name == "complex_step" or s >= min(H_SWEEP)]
+            model = [(s, e) for s, e in model if math.isfinite(e) and e > 0]
+            if model and math.isfinite(c):
+                yield Points(f"model {name} {dt}", [s for s, _ in model], [e for _, e in model])
+        done += len(H_SWEEP)
+        yield Progress(done, total)
+    best_h = {k: (v["h"][min(range(len(v["rmse"])), key=v["rmse"].__getitem__)] if v["rmse"] else None)
+              for k, v in sweep.items()}
+    best_rmse = {k: (min(v["rmse"]) if v["rmse"] else None) for k, v in sweep.items()}
+    best_theory = {k: v["best_theory"] for k, v in sweep.items()}
+    partial_below = {k: (max(s for s, _ in v["partial"]) if v["partial"] else None) for k, v in sweep.items()}
     yield Metric("best_h", best_h)
     yield Metric("best_rmse", best_rmse)
+    yield Metric("best_h_theory", best_theory)
+    yield Metric("partial_from_h", partial_below)
     yield Table(
         "h-sweep",
-        ["scheme", "dtype", "best h", "RMSE at best h"],
-        [[s, dt, best_h[f"{s}_{dt}"], best_rmse[f"{s}_{dt}"]] for dt in DTYPES for s in SCHEMES],
+        ["method", "dtype", "best h", "RMSE there", "best h (model)", "steps vanish from h"],
+        [[k.rsplit("_", 1)[0], k.rsplit("_", 1)[1], best_h[k], best_rmse[k], best_theory[k], partial_below[k]]
+         for k in sweep],
     )
+    yield Progress(total - 1, total)
 
-    # Observations, with the numbers.
-    yield Observation(
-        f"At h = {h:g} in {ctx.dtype}: RMSE autograd {rmse['autograd']:.2g}, central {rmse['central']:.2g}, "
-        f"forward {rmse['forward']:.2g}, backward {rmse['backward']:.2g} (against the analytic f' in float64)."
-    )
-    yield Observation(
-        f"Autograd applies the exact derivative rules, so its error is only rounding of {ctx.dtype} "
-        f"(eps = {torch.finfo(dtype).eps:.1e}); finite differences add truncation error "
-        f"(O(h^2) central, O(h) forward/backward) and round-off ~eps*|f|/h."
-    )
-    for dt in DTYPES:
-        c = f"central_{dt}"
-        fw = f"forward_{dt}"
-        if best_h.get(c) is not None and best_h.get(fw) is not None:
-            yield Observation(
-                f"Central differences in {dt} are most accurate near h = {best_h[c]:.0e} "
-                f"(RMSE {best_rmse[c]:.2g}); forward differences near h = {best_h[fw]:.0e} "
-                f"(RMSE {best_rmse[fw]:.2g}). Below that, round-off grows as h shrinks."
-            )
-    for dt in DTYPES:
-        if first_vanished.get(dt) is not None:
-            yield Observation(
-                f"In {dt} the step vanished (x + h == x) at some grid points from h = {first_vanished[dt]:.0e} "
-                f"down; those points are left out of the RMSE."
-            )
-    # The cost of a gradient of n inputs: one backward pass against 2n evaluations of f.
+    yield from _observations(params, ctx, rmse, skipped, agrees, gap, reference, auto64, x, worst, sweep, best_h,
+                             best_rmse, best_theory, vanished_at)
+
+    # the cost of a gradient of n inputs: one backward pass against 2n evaluations of f
     from lab4.numdiff import gradient_cost
 
     ctx.check()
@@ -206,9 +263,6 @@ def run(params: dict[str, Any], ctx: Any) -> Iterator[Any]:
         f"Cost of a gradient of n = {n} inputs: {a * 1e3:.3g} ms by autograd (one backward pass) against "
         f"{c * 1e3:.3g} ms by central differences (2n = {2 * n} evaluations of an O(n) function, O(n^2) in all)."
     )
-    for name, count in vanished_at.items():
-        if count:
-            yield Observation(f"At h = {h:g} the {name} step vanished at {count} of {params['points']} points.")
     bad_f = int((~torch.isfinite(fx)).sum())
     if bad_f:
         yield Observation(
@@ -229,28 +283,99 @@ def run(params: dict[str, Any], ctx: Any) -> Iterator[Any]:
         yield Observation(f"The analytic derivative is not finite at {bad_ref} points; they are left out.")
 
 
+def _observations(params: dict[str, Any], ctx: Any, rmse: dict[str, Any], skipped: dict[str, str], agrees: bool,
+                  gap: Any, reference: Any, auto64: Any, x: Any, worst: int, sweep: dict[str, Any],
+                  best_h: dict[str, Any], best_rmse: dict[str, Any], best_theory: dict[str, Any],
+                  vanished_at: dict[str, int]) -> Iterator[Observation]:
+    """Every sentence from this run's numbers."""
+    import torch
+
+    h = params["h"]
+    shown = ", ".join(f"{name} {rmse[name]:.2g}" for name in METHODS if rmse[name] is not None)
+    yield Observation(f"At h = {h:g} in {ctx.dtype}, RMSE against the typed f' (float64): {shown}.")
+    for name, why in skipped.items():
+        yield Observation(f"{name} skipped: {why}; the other methods ran.")
+    if not agrees:
+        at = float(x.double()[worst])
+        yield Observation(
+            f"The typed f' disagrees with autograd (float64): the largest difference is {float(gap[worst]):.3g} "
+            f"at x = {at:.4g} (autograd {float(auto64[worst]):.6g}, typed f' {float(reference[worst]):.6g}). "
+            f"The RMSEs above measure that formula, not the methods: check the typed f'."
+        )
+        return
+    eps = torch.finfo(ctx.torch_dtype).eps
+    scale = _rms(reference)
+    auto = rmse["autograd"]
+    yield Observation(
+        f"Autograd's RMSE {auto:.2g} is {auto / (eps * scale):.2g} x eps RMS|f'| ({ctx.dtype}, eps = {eps:.1e}): "
+        + ("rounding of the derivative rules, no truncation."
+           if auto <= 100 * eps * scale else "more than rounding: f is evaluated where it loses precision.")
+    )
+    for dt in DTYPES:
+        parts = []
+        for name in SWEPT:
+            key = f"{name}_{dt}"
+            if best_h.get(key) is None:
+                continue
+            theory = best_theory.get(key)
+            parts.append(f"{name} at h = {best_h[key]:.1e} (RMSE {best_rmse[key]:.2g}"
+                         + (f"; the model predicts {theory:.1e})" if theory else ")"))
+        if parts:
+            yield Observation(f"Best h in {dt} (every point covered): " + "; ".join(parts) + ".")
+    for dt in DTYPES:
+        partial = sweep.get(f"central_{dt}", {}).get("partial", [])
+        if partial:
+            step, coverage = max(partial)
+            yield Observation(
+                f"In {dt} the step vanishes (x + h == x) at some points from h = {step:.1e} down (at that h "
+                f"{coverage:.1%} of the points keep a step): those h are partial, never chosen as the best."
+            )
+    cs = [(dt, sweep[f"complex_step_{dt}"]) for dt in DTYPES if f"complex_step_{dt}" in sweep]
+    for dt, data in cs:
+        if data["rmse"]:
+            small = [(s, e) for s, e in zip(data["h"], data["rmse"]) if s <= 1e-8]
+            if small:
+                lo, hi = min(e for _, e in small), max(e for _, e in small)
+                yield Observation(
+                    f"The complex step in {dt} has no subtraction: from h = 1e-8 down to {min(s for s, _ in small):.0e} "
+                    f"its RMSE stays between {lo:.2g} and {hi:.2g} (rounding), where differences lose everything."
+                )
+    for name, count in vanished_at.items():
+        if count:
+            yield Observation(f"At h = {h:g} the {name} step vanished at {count} of {params['points']} points.")
+
+
 TASK = Task(
     id="derivatives",
     number="2",
-    title="Derivatives four ways",
-    summary="f(x) = sin(x)e^x: analytic, autograd, central/forward/backward differences; RMSE; error vs h",
+    title="Derivatives seven ways",
+    summary="f(x) = sin(x)e^x: analytic, autograd, forward AD, central/forward/backward, Richardson, "
+            "complex step; RMSE; error vs h with its model",
     spec=SPEC,
     run=run,
     headline="rmse_central",
     views=(
         PlotView("functions", "f and f'", ("f", "analytic", "autograd", "central", "forward", "backward"), xlabel="x"),
         PlotView(
-            "errors", "Errors",
-            ("error autograd", "error central", "error forward", "error backward"),
+            "errors", "Errors", tuple(f"error {m}" for m in METHODS),
             xlabel="x", ylabel="|estimate - f'|", ylog=True,
-            names=tuple((f"error {m}", m) for m in ("autograd", "central", "forward", "backward")),
+            names=tuple((f"error {m}", m) for m in METHODS),
         ),
-        PlotView(
-            "hsweep", "Error vs h",
-            tuple(f"h-sweep {s} {d}" for d in ("float32", "float64") for s in ("central", "forward", "backward")),
+        *[PlotView(
+            f"hsweep{d[-2:]}", f"h {d}",
+            tuple(f"h-sweep {s} {d}" for s in DIFFERENCES) + tuple(f"model {s} {d}" for s in ("central", "forward",
+                                                                                           "richardson")),
             xlabel="h", ylabel="RMSE", xlog=True, ylog=True,
-            names=tuple((f"h-sweep {s} {d}", f"{s} {d.replace('float', 'f')}") for d in ("float32", "float64")
-                        for s in ("central", "forward", "backward")),
+            names=tuple((f"h-sweep {s} {d}", s) for s in DIFFERENCES)
+            + tuple((f"model {s} {d}", f"model {s}") for s in DIFFERENCES),
+        ) for d in DTYPES],
+        PlotView(
+            "complex", "Complex step", tuple(f"h-sweep complex_step {d}" for d in DTYPES)
+            + tuple(f"model complex_step {d}" for d in DTYPES),
+            xlabel="h", ylabel="RMSE", xlog=True, ylog=True,
+            names=tuple((f"h-sweep complex_step {d}", d) for d in DTYPES)
+            + tuple((f"model complex_step {d}", f"model {d}") for d in DTYPES),
+            needs="for analytic f only (no abs, relu, max...)",
         ),
         PlotView(
             "cost", "Cost vs n", ("cost autograd", "cost central"),
@@ -259,12 +384,18 @@ TASK = Task(
         ),
     ),
     help=(
-        "f'(x) = e^x (cos x + sin x) is the reference (float64).\n"
-        "forward  (f(x+h) - f(x)) / h           error O(h)\n"
-        "backward (f(x) - f(x-h)) / h           error O(h)\n"
-        "central  (f(x+h) - f(x-h)) / 2h        error O(h^2)\n"
-        "We divide by the step actually represented, (x+h) - (x-h).\n"
-        "RMSE = sqrt(mean (estimate - f')^2). Best central h ~ cbrt(eps): ~5e-3 in\n"
-        "float32, ~6e-6 in float64; below it round-off (~eps|f|/h) dominates."
+        "f'(x) typed is the reference (float64), checked against autograd.\n"
+        "autograd    f(x).backward(ones): reverse mode, exact rules\n"
+        "forward AD  jvp(f, x, ones): forward mode, exact rules\n"
+        "forward     (f(x+h) - f(x)) / h                error O(h)\n"
+        "backward    (f(x) - f(x-h)) / h                error O(h)\n"
+        "central     (f(x+h) - f(x-h)) / 2h             error O(h^2)\n"
+        "Richardson  (4 D(h/2) - D(h)) / 3, D central   error O(h^4)\n"
+        "complex     Im f(x + ih) / h                   error O(h^2), no\n"
+        "            subtraction: rounding-level down to h = 1e-300 (analytic f)\n"
+        "Steps are divided as represented: (x+h) - (x-h).\n"
+        "Model: E(h) = C h^p + k eps RMS|f| / h, C from f's higher derivatives\n"
+        "(central f'''/6, forward f''/2, Richardson f^(5)/480); best h where\n"
+        "the two meet: ~cbrt(eps) for central (5e-3 in float32, 6e-6 in float64)."
     ),
 )

@@ -2,16 +2,25 @@
 
 L = S * mean((y_hat - y)^2) over all N*K entries, y one-hot, y_hat = softmax(logits) (or
 the raw logits), with the explicit backward of :class:`lab4.losses.ScaledMSELoss`.  One
-training per S, and one with cross-entropy, all from the same initial weights.  For plain
-gradient descent the gradient is linear in S, so (S, lr) moves the weights exactly as
-(1, S*lr): S acts as a learning-rate multiplier.
+training per S, and one with cross-entropy, all from the same initial weights.  The
+gradient is linear in S and every update here (gd, momentum, Nesterov) is linear in lr g,
+so (S, lr) moves the weights as (1, S lr): the run measures it rather than asserting it.
 """
 
 from __future__ import annotations
 
+import math
+from dataclasses import replace
 from typing import Any, Iterator
 
-from lab4.events import Metric, Observation
+#: steps of the measured S-versus-learning-rate equivalence
+EQUIVALENCE_STEPS = 20
+#: the two trajectories are "the same" when they end within this share of the weights' size
+EQUIVALENT = 1e-5
+GRADCHECK_ROWS = 128
+
+from lab4.compare import race_sentence
+from lab4.events import Metric, Observation, Table
 from lab4.spec import BoolParam, ChoiceParam, FloatListParam, FloatParam, Spec
 from lab4.tasks import Comparison, Task
 from lab4.views import TRAINING_VIEWS
@@ -52,23 +61,86 @@ def run(params: dict[str, Any], ctx: Any) -> Iterator[Any]:
     yield Metric("variants", per_variant)
     yield comparison_table(variants, results, target)
 
-    def when(m: dict[str, Any]) -> str:
-        step = m["steps_to_target_accuracy"]
-        return f"{target:.0%} at step {step}" if step is not None else f"{target:.0%} never reached"
-
-    parts = [f"{label}: {m['train_accuracy']:.1%} ({when(m)})" for label, m in per_variant.items()]
-    yield Observation(f"Train accuracy after {config.steps} steps - " + "; ".join(parts) + ".")
-    yield Observation(
-        "The MSE gradient is linear in S: with plain gradient descent, scale S and learning rate lr move the "
-        "weights exactly as scale 1 and learning rate S*lr. Small S trains slowly, large S can overshoot."
-    )
-    if output == "softmax":
-        yield Observation(
-            "Through the softmax, the MSE gradient y_hat*(g - sum g*y_hat) vanishes as predictions saturate, even "
-            "when they are wrong; cross-entropy's (softmax - onehot)/N does not - it usually converges faster."
-        )
+    yield Observation(race_sentence(f"train accuracy {target:.0%}",
+                                    [(label, m["steps_to_target_accuracy"]) for label, m in per_variant.items()],
+                                    config.steps))
+    yield from _equivalence(split, initial, config, params["scale"], output)
+    yield from _initial_gradients(split, initial, config, output)
+    yield from _gradcheck_panel(split, initial, config, params["scale"][0], output)
     if split.num_features == 2:
         yield decision_boundary(split, results[0][1], config.activation)
+
+
+def _equivalence(split: Any, initial: list[Any], config: Any, scales: tuple[float, ...], output: str) -> Iterator[Any]:
+    """Measured, not asserted: (S, lr) against (1, S lr) over EQUIVALENCE_STEPS steps of the run's
+    own optimizer, from the same weights."""
+    import torch
+
+    from lab4.losses import scaled_mse
+    from lab4.training import make_step
+
+    s = max(scales, key=lambda v: abs(math.log(v)))
+    if s == 1:
+        return
+    end = []
+    for scale, lr in ((s, config.lr), (1.0, s * config.lr)):
+        weights = [w.clone() for w in initial]
+        velocity = [torch.zeros_like(w) for w in weights]
+        step = make_step(weights, velocity, lambda z, y, scale=scale: scaled_mse(z, y, scale, output),
+                         replace(config, lr=lr))
+        for _ in range(EQUIVALENCE_STEPS):
+            step(split.x_train, split.y_train)
+        end.append(weights)
+    diff = max(float((a - b).detach().abs().max()) for a, b in zip(*end))
+    size = max(float(w.detach().abs().max()) for w in end[0])
+    yield Metric("scale_lr_difference", diff)
+    same = diff <= EQUIVALENT * size
+    yield Observation(
+        f"Measured: {EQUIVALENCE_STEPS} {config.optimizer} steps with S = {s:g}, lr = {config.lr:g} and with S = 1, "
+        f"lr = {s * config.lr:g} end within {diff:.2g} of each other (largest |w| {size:.3g}): "
+        + (f"the MSE gradient is linear in S and the {config.optimizer} update is linear in lr g, so S acts as a "
+           "learning-rate factor." if same else "not the same trajectory: S is not a plain learning-rate factor here.")
+    )
+
+
+def _initial_gradients(split: Any, initial: list[Any], config: Any, output: str) -> Iterator[Any]:
+    """How large each loss's logit gradient is at the start (same weights, same data)."""
+    import torch
+    import torch.nn.functional as F
+
+    from lab4.losses import scaled_mse
+    from lab4.training import forward
+
+    logits = forward(initial, split.x_train, config.activation).detach().requires_grad_(True)
+    (mse,) = torch.autograd.grad(scaled_mse(logits, split.y_train, 1.0, output), logits)
+    (ce,) = torch.autograd.grad(F.cross_entropy(logits, split.y_train), logits)
+    a, b = float(mse.abs().mean()), float(ce.abs().mean())
+    yield Observation(
+        f"At the initial weights the mean |dL/dlogits| is {a:.3g} for MSE (S = 1, y_hat = {output}) and {b:.3g} "
+        f"for cross-entropy: cross-entropy's steps start {b / a:.2g} x larger." if a > 0 else
+        "At the initial weights the MSE gradient is 0."
+    )
+
+
+def _gradcheck_panel(split: Any, initial: list[Any], config: Any, scale: float, output: str) -> Iterator[Any]:
+    import torch
+
+    from lab4.gradcheck import check_loss
+    from lab4.losses import scaled_mse
+    from lab4.training import forward
+
+    rows = min(split.x_train.shape[0], GRADCHECK_ROWS)
+    with torch.no_grad():
+        logits = forward([w.double() for w in initial], split.x_train[:rows].double(), config.activation)
+    target = split.y_train[:rows]
+    check = check_loss(f"scaled MSE, S = {scale:g}, y_hat = {output}", lambda z: scaled_mse(z, target, scale, output),
+                       logits, second_order=True)
+    yield Metric("gradcheck", check.verdict)
+    yield Table("gradcheck", ["Function", "gradcheck", "largest |backward - numerical|", "gradgradcheck"],
+                [[check.what, check.verdict, check.largest_error, "passed" if check.second_order else "failed"]])
+    yield Observation(f"gradcheck (float64, the run's initial logits, {rows} x {split.num_classes}): ScaledMSELoss "
+                      f"{check.verdict} (largest error {check.largest_error:.2g}); double backward "
+                      f"{'passed' if check.second_order else 'failed'} gradgradcheck.")
 
 
 TASK = Task(
@@ -87,6 +159,8 @@ TASK = Task(
         "L = S * (1/(N K)) sum (y_hat - onehot(y))^2, y_hat = softmax(z) (or z)\n"
         "dL/dy_hat = 2 S (y_hat - y) / (N K);  through softmax:\n"
         "dL/dz = y_hat * (g - sum_k g_k y_hat_k)\n"
-        "Plain GD: (S, lr) and (1, S*lr) give the same weights."
+        "The gradient is linear in S and gd, momentum and Nesterov are linear\n"
+        "in lr g: (S, lr) and (1, S lr) give the same weights (measured).\n"
+        "gradcheck and gradgradcheck of ScaledMSELoss on the run's own logits."
     ),
 )

@@ -131,11 +131,11 @@ async def test_error_vs_h_ticks_do_not_collide(app_factory):
     app = app_factory(task="derivatives")
     async with app.run_test(size=(80, 24)) as pilot:
         screen = await run_with(app, pilot, {"points": "100"})
-        screen.open_tab("tab-hsweep")
+        screen.open_tab("tab-hsweep32")
         await pilot.pause()
         await app.workers.wait_for_complete()
         await pilot.pause()
-        row = tick_rows(picture_text(pane(screen, "hsweep")))[0]
+        row = tick_rows(picture_text(pane(screen, "hsweep32")))[0]
         tokens = row.split()
         assert len(tokens) >= 3 and all(re.fullmatch(r"1e-?\d+|0\.1|0\.01|0\.001|1|10|100", t) for t in tokens), row
 
