@@ -1,45 +1,116 @@
-"""``generate_function(dim, complexity, seed)``: test functions with a known minimum.
+"""``generate_function(dim, complexity, seed)``: test functions with a known minimum that get
+harder level by level, and their curvature.
 
 The handout names ``generate_function`` without giving it; this is ours.  Every level has
-its global minimum f* = 0 at a seeded centre c, so the distance to the optimum is always
-measurable.  With d = x - c, the levels add, in order (each includes the ones before,
-level 2 replacing level 1's unit weights)::
+its global minimum f* = 0 at a seeded centre c (d = x - c), and the same largest curvature
+L = 2 at c (the Hessian's largest eigenvalue), so one learning rate means the same at every
+level, and at the default settings each level takes gradient descent longer than the one
+before::
 
-    1  isotropic quadratic   sum_i d_i^2
-    2  ill-conditioning      sum_i a_i d_i^2,     a_i log-spaced in [1, KAPPA], shuffled
-    3  coupling              + GAMMA * sum_i (d_i - d_{i+1})^2
-    4  ripples               + R * sum_i (1 - cos(W d_i))      (local minima away from c)
-    5  curved valley         + B * sum_k (d_{2k+1} - d_{2k}^2)^2   (Rosenbrock-like)
+    1  isotropic       sum_i d_i^2                                      kappa 1
+    2  ill-conditioned sum_i a_i d_i^2, a_i log-spaced in [1/K2, 1]     kappa K2 (dim >= 2)
+    3  coupled chain   s [e3 sum_i d_i^2 + sum_i (d_i - d_(i+1))^2]     kappa 1 + (2 + 2 cos(pi/n)) / e3
+    4  curved valley   the chain with e4 = e3 / 2, in bent coordinates  kappa 1 + (2 + 2 cos(pi/n)) / e4
+                       d_(2k+1) -> d_(2k+1) - B d_(2k)^2: narrow and curved
+    5  rippled valley  level 4 + R sum_i (1 - cos(W d_i)), rescaled     local minima: gd gets caught
 
-Every added term is >= 0 and zero at d = 0, and levels 2+ keep a positive definite
-quadratic part, so c stays the unique global minimiser with f* = 0.  The start point is
-x0 = c + u with u uniform in [-START, START]^dim, seeded too.
+(The design listed ripples before the valley; in that order the valley, whose local
+minimum is unique, was not harder than the ripples that catch gd, so the valley comes
+first and the ripples are laid on it.)
+
+The Hessian at c is known in closed form at every level: 2I; diag(2 a); 2 s (e I + T), T the
+chain's Laplacian with eigenvalues 2 - 2 cos(k pi / n), k = 0..n-1 (the bend's Jacobian at c
+is the identity: level 4's Hessian at c is its chain's); at level 5 the ripples add R W^2 to
+every eigenvalue before the rescale.  Level 5 is not convex: its L, mu and kappa are those
+at c (local values; the ripples make kappa at c smaller, and still catch gd).
+
+Dimension: kappa does not depend on dim at levels 1-2 (dim >= 2); the chain's kappa grows
+with dim, from 1 + 2/eps at dim 2 to 1 + 4/eps; a start farther away (||d_0|| ~ sqrt(dim))
+costs only a logarithm of steps.  The start is x0 = c + u, u uniform in [-START, START]^dim.
+
+This module imports without torch (the spectrum and the level texts need none);
+``generate_function`` imports it.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:  # importing the level texts (for help screens) stays torch-free
+if TYPE_CHECKING:
     import torch
 
-__all__ = ["Landscape", "generate_function", "LEVELS", "KAPPA", "GAMMA", "R", "W", "B", "START"]
+__all__ = ["Landscape", "generate_function", "spectrum", "curvature", "LEVELS", "LEVEL_FORMULAS", "K2", "EPS",
+           "EPS_VALLEY", "R", "W", "B", "START"]
 
-KAPPA = 50.0
-GAMMA = 5.0
-R = 2.0
-W = 3.0
-B = 1.0
+K2 = 10.0  # level 2's condition number
+EPS = 0.1  # level 3's anchor: the chain's kappa is 1 + (2 + 2 cos(pi/n)) / EPS
+EPS_VALLEY = 0.05  # levels 4 and 5: a narrower chain (kappa about twice level 3's)
+R = 1.0  # ripple height
+W = 3.0  # ripple frequency: local minima 2 pi / W ~ 2.1 apart
+B = 0.3  # level 5's bend
 START = 2.0
 
 LEVELS = {
     1: "isotropic quadratic: f = sum_i (x_i - c_i)^2",
-    2: f"ill-conditioned: f = sum_i a_i (x_i - c_i)^2, a_i log-spaced in [1, {KAPPA:g}]",
-    3: f"coupled: level 2 + {GAMMA:g} * sum_i (d_i - d_(i+1))^2, d = x - c",
-    4: f"rippled: level 3 + {R:g} * sum_i (1 - cos({W:g} d_i)): local minima",
-    5: f"curved valley: level 4 + {B:g} * sum_k (d_(2k+1) - d_(2k)^2)^2",
+    2: f"ill-conditioned: f = sum_i a_i d_i^2, a_i log-spaced in [1/{K2:g}, 1]",
+    3: f"coupled chain: f = s [{EPS:g} sum_i d_i^2 + sum_i (d_i - d_(i+1))^2]",
+    4: f"curved valley: the chain with {EPS_VALLEY:g}, d_(2k+1) -> d_(2k+1) - {B:g} d_(2k)^2",
+    5: f"rippled valley: level 4 + {R:g} sum_i (1 - cos({W:g} d_i)), rescaled",
 }
+#: each level's formula, curvature and how kappa depends on dim (help and README)
+LEVEL_FORMULAS = {
+    1: "H = 2 I: L = mu = 2, kappa = 1 at any dim",
+    2: f"H = diag(2 a): L = 2, mu = {2 / K2:g}, kappa = {K2:g} (dim >= 2)",
+    3: f"H = 2 s (e I + T), T the chain Laplacian, eigenvalues 2 - 2cos(k pi/n):\n"
+       f"kappa = 1 + (2 + 2cos(pi/n))/e = {1 + 2 / EPS:g} at dim 2, -> {1 + 4 / EPS:g} as dim grows",
+    4: f"the chain with e = {EPS_VALLEY:g} (bend: Jacobian I at c): kappa {1 + 2 / EPS_VALLEY:g}\n"
+       f"at dim 2, -> {1 + 4 / EPS_VALLEY:g}; the path to c curves",
+    5: "at c: level 4's Hessian + R W^2 I, rescaled: a smaller kappa, but\n"
+       "the ripples make local minima where gd settles (not convex)",
+}
+
+
+def _chain(n: int) -> tuple[float, float]:
+    """The largest and smallest eigenvalue of the free chain Laplacian of n nodes."""
+    return (2 + 2 * math.cos(math.pi / n), 0.0) if n > 1 else (0.0, 0.0)
+
+
+def _anchor(level: int) -> float:
+    return EPS if level == 3 else EPS_VALLEY
+
+
+def _scale(level: int, n: int) -> float:
+    """The factor that puts the largest eigenvalue of the Hessian at c at 2."""
+    top, _ = _chain(n)
+    if level in (3, 4):
+        return 1.0 / (_anchor(level) + top)
+    return 2.0 / (2 * EPS_VALLEY + 2 * top + R * W * W)
+
+
+def spectrum(dim: int, level: int, points: int = 4096) -> list[float]:
+    """Eigenvalues of the Hessian at c, ascending: all of them when dim <= ``points``, else a
+    sample of ``points`` (the extremes included)."""
+    if level == 1:
+        return [2.0] * min(dim, points)
+    ks = range(dim) if dim <= points else sorted({round(i * (dim - 1) / (points - 1)) for i in range(points)})
+    if level == 2:
+        if dim == 1:
+            return [2.0]
+        return [2 * K2 ** (-(1 - k / (dim - 1))) for k in ks]
+    s = _scale(level, dim)
+    t = [(2 - 2 * math.cos(k * math.pi / dim)) if dim > 1 else 0.0 for k in ks]
+    if level in (3, 4):
+        return sorted(2 * s * (_anchor(level) + v) for v in t)
+    return sorted(s * (2 * EPS_VALLEY + 2 * v + R * W * W) for v in t)
+
+
+def curvature(dim: int, level: int) -> tuple[float, float, float]:
+    """(L, mu, kappa) of the Hessian at c, exact."""
+    values = spectrum(dim, level, points=2)
+    big, small = max(values), min(values)
+    return big, small, big / small
 
 
 @dataclass
@@ -55,23 +126,30 @@ class Landscape:
     def formula(self) -> str:
         return LEVELS[self.complexity]
 
+    @property
+    def curvature(self) -> tuple[float, float, float]:
+        return curvature(self.dim, self.complexity)
+
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         """f at x of shape (..., dim); returns shape (...)."""
         d = x - self.center
-        if self.weights is None:
-            value = (d * d).sum(-1)
-        else:
-            value = (self.weights * d * d).sum(-1)
-        if self.complexity >= 3 and self.dim > 1:
-            diff = d[..., :-1] - d[..., 1:]
-            value = value + GAMMA * (diff * diff).sum(-1)
-        if self.complexity >= 4:
-            value = value + R * (1 - (W * d).cos()).sum(-1)
-        if self.complexity >= 5 and self.dim > 1:
+        level = self.complexity
+        if level == 1:
+            return (d * d).sum(-1)
+        if level == 2:
+            return (self.weights * d * d).sum(-1)
+        if level >= 4 and self.dim > 1:  # the valley: odd coordinates measured from a parabola
             m = self.dim // 2
-            valley = d[..., 1 : 2 * m : 2] - d[..., 0 : 2 * m : 2] ** 2
-            value = value + B * (valley * valley).sum(-1)
-        return value
+            bent = d[..., 1: 2 * m: 2] - B * d[..., 0: 2 * m: 2] ** 2
+            d = d.clone()
+            d[..., 1: 2 * m: 2] = bent
+        value = _anchor(level) * (d * d).sum(-1)
+        if self.dim > 1:
+            diff = d[..., :-1] - d[..., 1:]
+            value = value + (diff * diff).sum(-1)
+        if level == 5:
+            value = value + R * (1 - (W * d).cos()).sum(-1)
+        return _scale(level, self.dim) * value
 
     def to(self, device: torch.device | str, dtype: torch.dtype) -> "Landscape":
         move = lambda t: None if t is None else t.to(device=device, dtype=dtype)  # noqa: E731
@@ -94,8 +172,8 @@ def generate_function(dim: int, complexity: int = 1, seed: int = 0) -> Landscape
     center = torch.rand(dim, generator=g, dtype=torch.float64) * 4 - 2
     start = center + (torch.rand(dim, generator=g, dtype=torch.float64) * 2 - 1) * START
     weights = None
-    if complexity >= 2:
-        exponents = torch.linspace(0, 1, dim, dtype=torch.float64) if dim > 1 else torch.zeros(1, dtype=torch.float64)
-        weights = KAPPA**exponents
+    if complexity == 2:
+        exponents = torch.linspace(0, 1, dim, dtype=torch.float64) if dim > 1 else torch.ones(1, dtype=torch.float64)
+        weights = K2 ** (exponents - 1)
         weights = weights[torch.randperm(dim, generator=g)]
     return Landscape(dim, complexity, seed, center, start, weights)

@@ -57,7 +57,13 @@ class ClipStats:
     step_total: int = 0
 
     def add(self, grad: torch.Tensor, bound: float) -> torch.Tensor:
-        """Clamp ``grad`` to [-bound, bound], count what changed; return the clamped tensor."""
+        """Clamp ``grad`` to [-bound, bound], count what changed; return the clamped tensor.
+
+        A backward pass that is itself differentiated (a Hessian-vector product measuring
+        the sharpness: its gradients require grad) is not a training step: it clamps
+        without counting."""
+        if grad.requires_grad:
+            return grad.clamp(-bound, bound)
         magnitude = grad.abs()
         over = (magnitude > bound).sum()
         self.clipped = self.clipped + over

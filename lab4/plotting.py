@@ -405,13 +405,17 @@ def _draw_phase(fig: Any, runs: list[Run], painter: _Painter) -> bool:
     _, phase = phases[0]
     lrs, betas, rate = phase["lr"], phase["beta"], phase["rate"]
     levels = [0.5, 0.8, 0.9, 0.95, 0.99]
+    if phase.get("optimizer"):
+        fig.title(f"Rate of {phase['optimizer']} over (lr, beta)")
     for level, (px, py) in contour_levels(lrs, betas, rate, levels):
         color, marker = painter.next(f"rate {level:g}")
         fig.scatter(px, py, marker="dot" if not painter.style.monochrome else marker, color=color)
     edge = contour_levels(lrs, betas, rate, [1.0])
     if edge:
-        color, marker = painter.next("rate 1: stability edge")
-        fig.scatter(*edge[0][1], marker="braille" if not painter.style.monochrome else "#", color=color)
+        color, _ = painter.next("rate 1: stability edge")
+        marker = "braille" if not painter.style.monochrome else "#"
+        painter.drawing.entries[-1] = Entry(painter.drawing.entries[-1].label, color, marker)
+        fig.scatter(*edge[0][1], marker=marker, color=color)
     best = phase.get("optimal")
     if best:
         color, _ = painter.next(f"optimal lr {short_number(best['lr'])}, beta {short_number(best['beta'])}")

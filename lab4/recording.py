@@ -33,6 +33,7 @@ class StepRecorder:
         suffix: str = "",
         total: int | None = None,
         offset: int = 0,
+        growth: float | None = None,
     ):
         self.names = names
         self.buffers = {n: torch.full((steps + 1,), math.nan, dtype=dtype, device=device) for n in names}
@@ -45,6 +46,8 @@ class StepRecorder:
         self.offset = offset
         self.done = 0
         self.host: dict[str, list[float]] = {n: [] for n in names}
+        #: the watched value above ``growth`` times its first value also diverged
+        self.growth = growth
 
     def record(self, t: int, **values: Any) -> None:
         for name, value in values.items():
@@ -60,6 +63,12 @@ class StepRecorder:
         blocks = {n: b[start:upto].tolist() for n, b in self.buffers.items()}
         watched = blocks[self.watch]
         bad = next((i for i, v in enumerate(watched) if not math.isfinite(v)), None)
+        grew = None
+        if self.growth is not None and watched:
+            first = self.host[self.watch][0] if self.host[self.watch] else watched[0]
+            limit = self.growth * abs(first)
+            grew = next((i for i, v in enumerate(watched[: bad]) if abs(v) > limit), None) if limit > 0 else None
+            bad = grew if grew is not None else bad
         keep = len(watched) if bad is None else bad
         self.done = start + keep
         if keep:
@@ -71,6 +80,8 @@ class StepRecorder:
                 if finite:
                     yield Points(self.series_name(name), [x for x, _ in finite], [v for _, v in finite])
         yield Progress(self.offset + max(0, self.done - 1), self.total)
+        if grew is not None:
+            raise Diverged(start + bad, f"{self.watch} grew more than {self.growth:.0e} x its start; {self.hint}")
         if bad is not None:
             raise Diverged(start + bad, self.hint)
 

@@ -198,11 +198,17 @@ class IntParam(_Bounded):
 
 @dataclass(frozen=True)
 class FloatParam(_Bounded):
+    """A number; ``symbols`` are words it also takes (``optimal``), resolved by the task
+    into numbers before it runs."""
+
+    symbols: tuple[str, ...] = ()
     kind: str = field(default="float", init=False)
 
-    def parse(self, value: Any) -> float:
+    def parse(self, value: Any) -> float | str:
         if isinstance(value, bool):
             raise self.error(f"must be a number, got {value!r}")
+        if isinstance(value, str) and value.strip().lower() in self.symbols:
+            return value.strip().lower()
         if isinstance(value, (int, float)):
             number = float(value)
         else:
@@ -215,18 +221,20 @@ class FloatParam(_Bounded):
             try:
                 number = float(text)
             except (ValueError, OverflowError):
-                raise self.error(f"must be a number, got {_short(text)!r}") from None
+                words = "".join(f" or {s}" for s in self.symbols)
+                raise self.error(f"must be a number{words}, got {_short(text)!r}") from None
         if not math.isfinite(number):
             raise self.error(f"must be a finite number, got {format_number(number)}")
         self.check_bounds(number)
         return number
 
     def format(self, value: Any) -> str:
-        return format_number(float(value))
+        return value if isinstance(value, str) else format_number(float(value))
 
     def describe(self) -> str:
         bounds = super().describe()
-        return f"number{', ' + bounds if bounds else ''}"
+        words = "".join(f" or {s}" for s in self.symbols)
+        return f"number{', ' + bounds if bounds else ''}{words}"
 
 
 @dataclass(frozen=True)

@@ -20,13 +20,14 @@ from typing import Any, Callable, Iterator, Sequence
 
 import torch
 
-from lab4.events import Artifact
+from lab4.events import Artifact, Points
 from lab4.optim import apply_step, lookahead
 from lab4.recording import StepRecorder
 
 __all__ = ["init_mlp", "forward", "TrainConfig", "train", "train_variants", "Variant", "decision_boundary", "make_step"]
 
 FLUSH = 50  # steps between host copies of the recorded values
+SHARPNESS_COLD, SHARPNESS_WARM = 10, 3  # power iterations: the first measurement, then each next
 #: mini-batches are drawn from seed + SHUFFLE_SEED_OFFSET (a prime: apart from the other draws)
 SHUFFLE_SEED_OFFSET = 104729
 
@@ -72,6 +73,8 @@ class TrainConfig:
     eval_every: int = 10
     target_loss: float | None = None
     target_accuracy: float | None = None
+    #: steps between two measurements of the sharpness (0: not measured)
+    sharpness_every: int = 0
 
 
 def make_step(
@@ -113,11 +116,15 @@ def train(
     total: int | None = None,
     offset: int = 0,
     per_step: dict[str, Callable[[], Tensor]] | None = None,
+    sharpness: bool = False,
 ) -> Iterator[Any]:
     """Train ``weights`` in place; yields events, returns a summary dict (``yield from``).
 
     ``per_step`` adds series recorded after every update (for example the clipped
-    fraction), each a function returning a 0-d tensor.
+    fraction), each a function returning a 0-d tensor.  With ``sharpness`` (and
+    ``config.sharpness_every``), the top eigenvalue of the full-batch loss's Hessian is
+    measured every so many steps (series ``sharpness``), with the stability edge of the
+    run's (lr, beta) beside it (series ``theory edge``).
     """
     per_step = per_step or {}
     velocity = [torch.zeros_like(w) for w in weights]
@@ -130,7 +137,8 @@ def train(
     cursor = n
     has_test = split.x_test.shape[0] > 0
     record = StepRecorder(
-        ("loss", "train_accuracy", "test_accuracy", *per_step), config.steps, x.device, x.dtype, watch="loss",
+        ("loss", "train_accuracy", "test_accuracy", *per_step, *(("sharpness",) if sharpness else ())),
+        config.steps, x.device, x.dtype, watch="loss",
         hint=f"the loss is no longer finite; lr = {config.lr:g} is too large (try a smaller lr)",
         suffix=suffix, total=total, offset=offset,
     )
@@ -141,8 +149,12 @@ def train(
                 logits = forward(weights, split.x_test, config.activation)
                 record.record(t, test_accuracy=(logits.argmax(1) == split.y_test).to(x.dtype).mean())
 
+    curvature = _Sharpness(weights, loss_fn, x, y, config) if sharpness and config.sharpness_every > 0 else None
+
     for t in range(config.steps):
         yield from record.check(ctx, t)
+        if curvature is not None and t % config.sharpness_every == 0:
+            record.record(t, sharpness=curvature.measure())
         if full:
             xb, yb = x, y
         else:
@@ -166,11 +178,16 @@ def train(
         logits = forward(weights, x, config.activation)
         record.record(t, loss=loss_fn(logits, y), train_accuracy=(logits.argmax(1) == y).to(x.dtype).mean())
     evaluate(t)
+    if curvature is not None:
+        record.record(t, sharpness=curvature.measure())
     yield from record.flush(t + 1)
+    if curvature is not None:
+        yield Points("theory edge" + suffix, [0, config.steps], [curvature.edge, curvature.edge])
 
     for w in weights:
         w.requires_grad_(False)
     losses = record.host["loss"]
+    measured = [v for v in record.host.get("sharpness", []) if math.isfinite(v)]
     train_acc = record.host["train_accuracy"]
     test_acc = [v for v in record.host["test_accuracy"] if math.isfinite(v)]
     return {
@@ -185,6 +202,8 @@ def train(
         ),
         "losses": losses,
         "series": record.host,
+        "sharpness_final": measured[-1] if measured else None,
+        "stability_edge": curvature.edge if curvature is not None else None,
     }
 
 
@@ -196,6 +215,28 @@ class Variant:
     loss_fn: LossFn
     grad_transform: Callable[[list[Tensor]], list[Tensor]] | None = None
     per_step: dict[str, Callable[[], Tensor]] | None = None
+
+
+class _Sharpness:
+    """The top Hessian eigenvalue of the full-batch loss, followed by warm-started power
+    iteration: SHARPNESS_COLD iterations the first time, SHARPNESS_WARM after (each costs
+    about three training steps)."""
+
+    def __init__(self, weights: list[Tensor], loss_fn: LossFn, x: Tensor, y: Tensor, config: TrainConfig):
+        from lab4.optim_theory import stability_edge
+
+        self.weights, self.loss_fn, self.x, self.y, self.config = weights, loss_fn, x, y, config
+        self.vector: list[Tensor] | None = None
+        self.edge = stability_edge(config.optimizer, config.lr, config.beta if config.optimizer != "gd" else 0.0)
+
+    def measure(self) -> float:
+        from lab4.curvature import top_eigenvalue
+
+        iterations = SHARPNESS_WARM if self.vector is not None else SHARPNESS_COLD
+        value, self.vector = top_eigenvalue(
+            lambda p: self.loss_fn(forward(p, self.x, self.config.activation), self.y),
+            [w.detach() for w in self.weights], iterations, self.vector)
+        return value
 
 
 def train_variants(
@@ -210,7 +251,7 @@ def train_variants(
         summary = yield from train(
             split, weights, variant.loss_fn, config, ctx, suffix=_suffix(i, variant),
             grad_transform=variant.grad_transform, total=config.steps * len(variants),
-            offset=config.steps * i, per_step=variant.per_step,
+            offset=config.steps * i, per_step=variant.per_step, sharpness=i == 0,
         )
         results.append((summary, weights))
     return results

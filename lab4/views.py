@@ -50,6 +50,8 @@ TRAINING_VIEWS = (
     PlotView("loss", "Loss", ("loss",), ylabel="train loss", ylog=True),
     PlotView("accuracy", "Accuracy", ("train_accuracy", "test_accuracy"), ylabel="accuracy",
              names=(("train_accuracy", "train"), ("test_accuracy", "test"))),
+    PlotView("sharpness", "Sharpness", ("sharpness", "theory edge"), ylabel="top Hessian eigenvalue",
+             names=(("theory edge", "theory stability edge"),), needs="measured when sharpness_every > 0"),
     PlotView("boundary", "Boundary", (), xlabel="x1", ylabel="x2", kind="boundary",
              needs="drawn for 2-D datasets only"),
 )

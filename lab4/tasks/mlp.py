@@ -51,6 +51,8 @@ def training_params(lr: float = 0.1, steps: int = 1000, optimizer: str = "moment
         IntParam("steps", steps, help="number of updates", ge=1, le=10_000_000),
         IntParam("batch_size", 0, help="samples per step; 0 = full batch (gradient descent)", ge=0, le=10_000_000),
         FloatParam("test_fraction", 0.25, help="share of the data held out for testing", ge=0, lt=0.9),
+        IntParam("sharpness_every", 100, help="steps between measurements of the loss Hessian's top eigenvalue "
+                                              "(0: off; each costs ~10 steps)", ge=0, le=10_000_000),
     )
 
 
@@ -68,6 +70,7 @@ def setup(params: dict[str, Any], ctx: Any) -> tuple[Any, list[Any], Any]:
         batch_size=params["batch_size"], activation=params["activation"],
         eval_every=max(1, params["steps"] // EVAL_POINTS),
         target_loss=params.get("target_loss"), target_accuracy=params.get("target_accuracy"),
+        sharpness_every=params["sharpness_every"],
     )
     return split, weights, config
 
@@ -81,10 +84,23 @@ def describe_data(split: Any, params: dict[str, Any]) -> str:
     )
 
 
-def summary_metrics(summary: dict[str, Any]) -> Iterator[Metric]:
-    """The metrics every training task reports for its (first) training."""
-    for key in ("final_loss", "train_accuracy", "test_accuracy"):
+def summary_metrics(summary: dict[str, Any]) -> Iterator[Any]:
+    """The metrics every training task reports for its (first) training, and what the
+    sharpness did against the run's stability edge."""
+    for key in ("final_loss", "train_accuracy", "test_accuracy", "sharpness_final", "stability_edge"):
         yield Metric(key, summary[key])
+    sharp, edge = summary["sharpness_final"], summary["stability_edge"]
+    if sharp is not None and edge:
+        series = [v for v in summary["series"].get("sharpness", []) if v == v]
+        peak = max(series) if series else sharp
+        start = series[0]
+        rose = peak > 1.05 * start and peak >= 0.8 * edge and sharp >= 0.7 * edge
+        yield Observation(
+            f"Sharpness (top eigenvalue of the loss Hessian) against the stability edge {edge:.3g} of this "
+            f"(lr, beta): {start:.3g} ({start / edge:.0%} of the edge) at the start, {peak:.3g} ({peak / edge:.0%}) "
+            f"at its highest, {sharp:.3g} ({sharp / edge:.0%}) at the end"
+            + (": it rose to the edge and stayed near it, the edge of stability." if rose else ".")
+        )
 
 
 def comparison_table(variants: list[Any], results: list[Any], target_accuracy: float) -> Table:
@@ -110,7 +126,7 @@ def run(params: dict[str, Any], ctx: Any) -> Iterator[Any]:
 
     split, weights, config = setup(params, ctx)
     yield Observation(describe_data(split, params))
-    summary = yield from train(split, weights, F.cross_entropy, config, ctx)
+    summary = yield from train(split, weights, F.cross_entropy, config, ctx, sharpness=True)
     yield from summary_metrics(summary)
     yield Metric("best_test_accuracy", summary["best_test_accuracy"])
     yield Metric("steps_to_target_loss", summary["steps_to_target_loss"])

@@ -283,7 +283,9 @@ def test_export_writes_json_and_csv(tmp_path):
     paths = export_run(store, store.load_run(r.id))
     assert json.loads(paths[0].read_text())["id"] == r.id
     lines = paths[1].read_text().splitlines()
-    assert lines[0] == "series,x,y" and len(lines) == 1 + 2 * 11 + 11  # loss, distance, trajectory
+    assert lines[0] == "series,x,y" and len(lines) == 1 + sum(len(s["x"]) for s in r.series.values())
+    for name in ("loss", "distance", "trajectory"):  # 10 steps: 11 points each
+        assert sum(line.startswith(name + ",") for line in lines) == 11
     assert series_csv(r) == paths[1].read_text()
 
 
