@@ -305,6 +305,25 @@ def bench_app(device: str, quick: bool) -> list[Row]:
     ]
 
 
+def bench_sharpness(device: str, quick: bool) -> Row:
+    """What following the sharpness costs a default mlp run (every 100 steps, warm-started)."""
+    from lab4.context import RunContext
+    from lab4.runner import execute
+    from lab4.tasks import TASKS
+
+    steps = 1000 if quick else 2000
+    spec = TASKS["mlp"].spec
+
+    def seconds(every: int) -> float:
+        return execute("mlp", spec.parse({"steps": steps, "sharpness_every": every}), RunContext(device=device)).duration_s
+
+    seconds(0)  # warm
+    pairs = [(seconds(100), seconds(0)) for _ in range(2 if quick else 3)]
+    ours, base = statistics.median(a for a, _ in pairs), statistics.median(b for _, b in pairs)
+    return _ratio_row(f"mlp {steps} steps with the sharpness every 100 steps vs without", ours, base, 1.2,
+                      "ratio <= 1.2 (cost under ~20%)")
+
+
 def bench_minimize(device: str, quick: bool) -> list[Row]:
     from lab4.context import RunContext
     from lab4.runner import execute
@@ -353,6 +372,7 @@ def run_bench(device: str = "cpu", quick: bool = False, app: bool = True,
         ("custom losses", lambda: bench_losses(device, quick)),
         ("minimize 1e6", lambda: bench_minimize(device, quick)),
         ("cancel", lambda: [bench_cancel(device, quick)]),
+        ("sharpness", lambda: [bench_sharpness(device, quick)]),
         ("import", lambda: bench_import(quick)),
         ("first paint", lambda: [bench_first_paint(quick)]),
         ("store", lambda: _store_rows(quick, app)),

@@ -56,19 +56,19 @@ LEVELS = {
     1: "isotropic quadratic: f = sum_i (x_i - c_i)^2",
     2: f"ill-conditioned: f = sum_i a_i d_i^2, a_i log-spaced in [1/{K2:g}, 1]",
     3: f"coupled chain: f = s [{EPS:g} sum_i d_i^2 + sum_i (d_i - d_(i+1))^2]",
-    4: f"curved valley: the chain with {EPS_VALLEY:g}, d_(2k+1) -> d_(2k+1) - {B:g} d_(2k)^2",
+    4: f"curved valley: the chain, e = {EPS_VALLEY:g}, of d_(2k+1) - {B:g} d_(2k)^2",
     5: f"rippled valley: level 4 + {R:g} sum_i (1 - cos({W:g} d_i)), rescaled",
 }
 #: each level's formula, curvature and how kappa depends on dim (help and README)
 LEVEL_FORMULAS = {
     1: "H = 2 I: L = mu = 2, kappa = 1 at any dim",
     2: f"H = diag(2 a): L = 2, mu = {2 / K2:g}, kappa = {K2:g} (dim >= 2)",
-    3: f"H = 2 s (e I + T), T the chain Laplacian, eigenvalues 2 - 2cos(k pi/n):\n"
-       f"kappa = 1 + (2 + 2cos(pi/n))/e = {1 + 2 / EPS:g} at dim 2, -> {1 + 4 / EPS:g} as dim grows",
-    4: f"the chain with e = {EPS_VALLEY:g} (bend: Jacobian I at c): kappa {1 + 2 / EPS_VALLEY:g}\n"
-       f"at dim 2, -> {1 + 4 / EPS_VALLEY:g}; the path to c curves",
-    5: "at c: level 4's Hessian + R W^2 I, rescaled: a smaller kappa, but\n"
-       "the ripples make local minima where gd settles (not convex)",
+    3: f"H = 2 s (e I + T), T the chain Laplacian (2 - 2cos(k pi/n)):\n"
+       f"kappa = 1 + (2 + 2cos(pi/n))/e: {1 + 2 / EPS:g} at dim 2, -> {1 + 4 / EPS:g}",
+    4: f"bent coordinates (Jacobian I at c): kappa {1 + 2 / EPS_VALLEY:g} at dim 2,"
+       f" -> {1 + 4 / EPS_VALLEY:g};\nthe path to c curves",
+    5: "at c: level 4's Hessian + R W^2 I, rescaled: a smaller kappa,\n"
+       "but the ripples make local minima where gd settles",
 }
 
 

@@ -28,6 +28,8 @@ def commands(app: Any, screen: Any) -> Iterable[SystemCommand]:
     yield SystemCommand("Run this task", "Same as ctrl+r", screen.action_run)
     yield SystemCommand("Cancel the run", "Same as escape outside fields",
                         lambda: screen.session and screen.session.cancel())
-    yield SystemCommand("Compare preset", "Sweep that answers the handout's compare question", screen.action_preset)
+    for label in screen.task_def.presets or {}:
+        yield SystemCommand(f"Compare preset: {label}", "Fill the compare field with it and run",
+                            partial(screen.action_preset, label))
     yield SystemCommand("Export the shown run(s)", "JSON and CSV", screen.action_export)
     yield SystemCommand("Copy the command and the results", "To the clipboard (OSC 52)", screen.action_copy)

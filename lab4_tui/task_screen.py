@@ -66,6 +66,7 @@ class TaskScreen(Screen):
         self.shown_command = ""
         self.showing_live = False
         self._last_plot = 0.0
+        self._preset = -1  # the compare preset c ran last
         self.title = f"{task_id} - handout task {self.task_def.number}"
 
     def compose(self) -> ComposeResult:
@@ -175,12 +176,17 @@ class TaskScreen(Screen):
             self.session.cancel()
             self.control.set_status("cancelling...")
 
-    def action_preset(self) -> None:
-        presets = self.task_def.presets or {}
+    def action_preset(self, label: str | None = None) -> None:
+        """Fill the compare field with a preset and run it; pressed again, the next preset."""
+        presets = list((self.task_def.presets or {}).items())
         if not presets:
             self.notify("This task has no compare preset; type one in the compare field.")
             return
-        label, axes = next(iter(presets.items()))
+        if label is None:
+            self._preset = (self._preset + 1) % len(presets)
+            label, axes = presets[self._preset]
+        else:
+            axes = dict(presets)[label]
         text = compare_text(self.task_def.spec, axes)
         self.control.set_compare(text)
         self.notify(f"Preset: {label}" + (f" ({text})" if text else " (this task compares within one run)"))

@@ -315,7 +315,8 @@ TASK = Task(
     ),
     help=(
         "f has its global minimum f* = 0 at a seeded point c; d = x - c.\n"
-        + "".join(f"level {k}  {text}\n          {LEVEL_FORMULAS[k]}\n" for k, text in LEVELS.items())
+        + "".join(f"level {k}  {text}\n" + "".join(f"   {line}\n" for line in LEVEL_FORMULAS[k].splitlines())
+                  for k, text in LEVELS.items())
         + "gd:       w = w - lr grad f(w)\n"
         "momentum: v = beta v - lr grad f(w);          w = w + v\n"
         "nesterov: v = beta v - lr grad f(w + beta v); w = w + v\n"

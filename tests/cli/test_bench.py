@@ -29,6 +29,7 @@ EXPECTED = [
     "the 10,000,000-step run on disk",
     "app opens the 10,000,000-step run",
     "listing 1,000 runs of 20,000 steps",
+    "mlp 1000 steps with the sharpness",
 ]
 
 

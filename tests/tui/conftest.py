@@ -56,17 +56,39 @@ class TerminalApp:
             os.environ.update(env)
             os.execv(sys.executable, [sys.executable, "-m", "lab4_tui", *args])
 
-    def wait_for(self, text: bytes, timeout: float = 30) -> bool:
+    def _read(self, seconds: float) -> bytes:
+        """What the app wrote within ``seconds`` (never blocks longer: the app may be silent)."""
         import os
+        import select
+
+        ready, _, _ = select.select([self.fd], [], [], seconds)
+        if not ready:
+            return b""
+        try:
+            return os.read(self.fd, 65536)
+        except OSError:
+            return b""
+
+    def wait_for(self, text: bytes, timeout: float = 30) -> bool:
+        """Whether ``text`` appeared in the output within ``timeout`` (the app draws in pieces:
+        wait for words of a title, not for a value it may redraw cell by cell)."""
         import time
 
         seen, deadline = b"", time.time() + timeout
         while time.time() < deadline and text not in seen:
-            try:
-                seen += os.read(self.fd, 65536)
-            except OSError:
-                break
+            seen += self._read(0.1)
         return text in seen
+
+    def press_until(self, key: bytes, text: bytes, tries: int = 3, timeout: float = 20) -> bool:
+        """Send ``key`` until ``text`` shows (a key sent while the app still starts can be lost)."""
+        import os
+
+        self.wait_for(b"\x00", timeout=1.0)  # let the first frames settle
+        for _ in range(tries):
+            os.write(self.fd, key)
+            if self.wait_for(text, timeout):
+                return True
+        return False
 
     def wait_exit(self, timeout: float = 20) -> int | None:
         """The exit status, or None if it did not exit in time."""
@@ -75,14 +97,10 @@ class TerminalApp:
 
         end = time.time() + timeout
         while time.time() < end:
-            try:
-                os.read(self.fd, 65536)
-            except OSError:
-                pass
+            self._read(0.05)  # keep the terminal drained: a full pty would block the app's writes
             done, status = os.waitpid(self.pid, os.WNOHANG)
             if done:
                 return os.WEXITSTATUS(status) if os.WIFEXITED(status) else -1
-            time.sleep(0.05)
         return None
 
     def close(self) -> None:

@@ -352,8 +352,8 @@ async def test_next_tab_key_works_inside_a_field_and_palette_opens_tabs(app_fact
             assert tabs.active == expected
         assert lr.value == before and app.focused is lr  # the field kept its text and the focus
         titles = dict(screen.tabs.tab_titles())
-        assert list(titles.values()) == ["f and f'", "Errors", "Error vs h", "Cost vs n", "Results", "Log",
-                                         "Notes", "History"]
+        assert list(titles.values()) == ["f and f'", "Errors", "h float32", "h float64", "Complex step", "Cost vs n",
+                                         "Results", "Log", "Notes", "History"]
         commands = [c.title for c in app.get_system_commands(screen)]
         assert "Tab: History" in commands and "Tab: Results" in commands
         screen.open_tab("tab-history")

@@ -38,7 +38,7 @@ async def test_diverged_run_says_the_step_and_keeps_the_finite_curve(app_factory
         await pilot.press("ctrl+r")
         await finish_run(app, pilot)
         status = str(screen.query_one("#status", Static).render())
-        assert status.startswith("diverged at step") and "smaller lr" in status
+        assert status.startswith("diverged at step") and "lr = 100 is too large" in status
         result = screen.shown[0][1]
         assert len(result.series["loss"]["y"]) == result.step
 

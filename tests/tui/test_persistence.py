@@ -102,9 +102,8 @@ def test_sighup_during_a_long_run_exits_promptly_and_saves_it(tmp_path):
     env = {"LAB4_DATA_DIR": str(tmp_path), "TERM": "xterm-256color", "LAB4_CONFIG": str(tmp_path / "c.toml")}
     app = TerminalApp(["--task", "minimize", "--steps", "10000000", "--dim", "1000"], env)
     try:
-        assert app.wait_for(b"10000000")  # the form is filled in from the options
-        os.write(app.fd, b"\x12")  # ctrl+r
-        assert app.wait_for(b"running step")  # the run has computed its first block
+        assert app.wait_for(b"Minimise")  # the task screen is up, its form filled in from the options
+        assert app.press_until(b"\x12", b"running step")  # ctrl+r: the run has computed its first block
         os.kill(app.pid, signal.SIGHUP)
         assert app.wait_exit(timeout=30) == 0
     finally:
@@ -112,6 +111,7 @@ def test_sighup_during_a_long_run_exits_promptly_and_saves_it(tmp_path):
     runs = Store(tmp_path).list_runs()
     assert runs.warnings == []
     assert [r.status for r in runs.runs] == ["cancelled"]
+    assert runs.runs[0].params["steps"] == 10_000_000 and runs.runs[0].params["dim"] == 1000  # from the options
     assert 0 < len(Store(tmp_path).load_run(runs.runs[0].id).series["loss"]["y"]) < 10_000_001
 
 
@@ -151,7 +151,8 @@ def test_an_unexpected_error_stops_and_saves_the_run_and_exits_1(tmp_path):
     app = TerminalApp.__new__(TerminalApp)
     app.pid, app.fd = pid, fd
     try:
-        assert app.wait_for(b"10000000")
+        assert app.wait_for(b"Minimise")
+        app.wait_for(b"\x00", timeout=1.0)  # let the first frames settle
         os.write(fd, b"\x12")  # ctrl+r: the run starts, then the UI fails
         started = time.time()
         assert app.wait_exit(timeout=60) == 1
