@@ -1,45 +1,55 @@
-"""Save the README's SVG screenshots, taken by the app itself (headless).
+"""Save the README's SVG screenshots, taken by the app itself (headless, 120x36).
 
     python docs/screenshots.py
 """
 
 import asyncio
+import os
 import tempfile
 from pathlib import Path
 
-from lab4_tui.app import make_app
-
 OUT = Path(__file__).with_name("screenshots")
+#: (file, task, form values, key that runs, tab shown)
 SHOTS = [
-    ("home", None, {}, None),
-    ("derivatives", "derivatives", {}, "tab-hsweep"),
-    ("minimize", "minimize", {"complexity": "3", "steps": "400"}, None),
-    ("mlp-compare", "mlp", {"steps": "300"}, "preset"),
-    ("clipped-ce", "clipped-ce", {"steps": "200", "clip": "0.001"}, None),
-    ("autograd", "autograd", {}, None),
+    ("home", None, {}, None, None),
+    ("autograd", "autograd", {}, "ctrl+r", None),
+    ("derivatives", "derivatives", {}, "ctrl+r", "tab-hsweep32"),
+    ("complex-step", "derivatives", {}, "ctrl+r", "tab-complex"),
+    ("minimize", "minimize", {"complexity": "3"}, "c", "tab-distance"),
+    ("phase", "minimize", {"complexity": "3", "optimizer": "momentum", "lr": "0.5", "beta": "0.6"}, "ctrl+r",
+     "tab-phase"),
+    ("mlp-compare", "mlp", {"steps": "300"}, "c", "tab-results"),
+    ("clipped-ce", "clipped-ce", {"steps": "200", "clip": "0.001"}, "ctrl+r", None),
+    ("history", "minimize", {}, None, "tab-history"),
 ]
 
 
-async def shoot(name, task, values, extra, data_dir):
+async def shoot(name, task, values, key, tab, data_dir):
+    from lab4_tui.app import make_app
+
     app = make_app(task=task, data_dir=data_dir, warm_torch=False)
     async with app.run_test(size=(120, 36)) as pilot:
         if task:
             screen = app.screen
-            for key, value in values.items():
-                screen.query_one(f"#in-{key}").value = value
+            for field, value in values.items():
+                screen.query_one(f"#in-{field}").value = value
             await pilot.pause()
-            await pilot.press("c" if extra == "preset" else "ctrl+r")
-            await app.workers.wait_for_complete()
-            screen.drain()
-            if extra and extra.startswith("tab-"):
-                screen.query_one("#tabs").active = extra
-            await pilot.pause()
+            if key:
+                await pilot.press(key)
+                await asyncio.wrap_future(app.compute.submit(int))  # every run computed
+                await pilot.pause()
+            if tab:
+                screen.open_tab(tab)
+            for _ in range(3):  # pictures are built in threads; a legend that grows re-sizes its plot
+                await pilot.pause()
+                await app.workers.wait_for_complete()
         app.save_screenshot(filename=f"{name}.svg", path=str(OUT))
 
 
 async def main():
     OUT.mkdir(exist_ok=True)
     with tempfile.TemporaryDirectory() as data_dir:
+        os.environ["LAB4_CONFIG"] = str(Path(data_dir) / "config.toml")
         for shot in SHOTS:
             await shoot(*shot, data_dir)
             print("saved", OUT / f"{shot[0]}.svg")

@@ -277,6 +277,7 @@ def draw(fig: Any, view: PlotView, runs: Iterable[Run], width: int = 80, height:
         land = runs[0][2]["landscape"]  # level sets first, so the paths are drawn over them
         for _, (cx, cy) in contour_points(land["x"], land["y"], land["z"]):
             fig.scatter(cx, cy, marker="dot", color=style.muted if not style.monochrome else "default")
+    lines = []
     for label, x, y, theory in _collect(view, runs):
         if view.kind == "trajectory":
             stride = max(1, len(x) // budget)
@@ -287,9 +288,11 @@ def draw(fig: Any, view: PlotView, runs: Iterable[Run], width: int = 80, height:
         else:
             px, py = decimate(x, y, budget)
         color, marker = painter.next(label, theory)
-        fig.plot(px, py, marker=marker, color=color)
+        lines.append((theory, px, py, marker, color))
         xs_all.append(px)  # the decimated points keep every bucket's extremes: the same limits
         ys_all.append(py)
+    for _, px, py, marker, color in sorted(lines, key=lambda line: not line[0]):  # theory under the data
+        fig.plot(px, py, marker=marker, color=color)
     if view.kind == "trajectory":
         for run_label, _, artifacts in runs[:1]:
             land = (artifacts or {}).get("landscape")
@@ -412,19 +415,19 @@ def _draw_phase(fig: Any, runs: list[Run], painter: _Painter) -> bool:
         fig.scatter(px, py, marker="dot" if not painter.style.monochrome else marker, color=color)
     edge = contour_levels(lrs, betas, rate, [1.0])
     if edge:
-        color, _ = painter.next("rate 1: stability edge")
+        color, _ = painter.next("rate 1 (edge)")
         marker = "braille" if not painter.style.monochrome else "#"
         painter.drawing.entries[-1] = Entry(painter.drawing.entries[-1].label, color, marker)
         fig.scatter(*edge[0][1], marker=marker, color=color)
     best = phase.get("optimal")
     if best:
-        color, _ = painter.next(f"optimal lr {short_number(best['lr'])}, beta {short_number(best['beta'])}")
+        color, _ = painter.next(f"best: lr {short_number(best['lr'])}, beta {short_number(best['beta'])}")
         painter.drawing.entries[-1] = Entry(painter.drawing.entries[-1].label, color, "*")
         fig.scatter([best["lr"]], [best["beta"]], marker="*", color=color)
     for label, p in phases:
         own = p.get("run")
         if own:
-            color, _ = painter.next(f"this run{f' ({label})' if label else ''}: rate {short_number(own['rate'])}")
+            color, _ = painter.next(f"run{f' {label}' if label else ''}: rate {short_number(own['rate'])}")
             painter.drawing.entries[-1] = Entry(painter.drawing.entries[-1].label, color, "R")
             fig.scatter([own["lr"]], [own["beta"]], marker="R", color=color)
     fig.xlim(min(lrs), max(lrs))

@@ -51,4 +51,5 @@ class GraphPane(Vertical):
 
         add(tree.root, graph)
         tree.root.expand_all()
-        self.query_one("#graph-summary", Static).update("\n".join(result.observations[:2]))
+        said = [o for o in result.observations if o.startswith(("f(", "Chain rule", "Check:"))]
+        self.query_one("#graph-summary", Static).update("\n".join(said))

@@ -26,7 +26,7 @@ from lab4.store import StoreError
 __all__ = ["HistoryPane", "parse_filter", "labels_for"]
 
 PAGE = 100  # rows loaded at a time
-HINT = "enter show · m mark · o overlay marked · g its comparison · filter: name=value sort=metric"
+HINT = "enter show · m mark · o overlay marked · g comparison"
 
 
 def parse_filter(text: str) -> tuple[dict[str, str], str | None, bool]:
@@ -55,9 +55,9 @@ def labels_for(results: list[Result]) -> list[str]:
 
 class HistoryPane(Vertical):
     BINDINGS = [
-        Binding("m", "mark", "Mark", id="history-mark"),
-        Binding("o", "overlay", "Overlay marked", id="history-overlay"),
-        Binding("g", "comparison", "Its comparison", id="history-comparison"),
+        Binding("m", "mark", "Mark", show=False, id="history-mark"),
+        Binding("o", "overlay", "Overlay marked", show=False, id="history-overlay"),
+        Binding("g", "comparison", "Its comparison", show=False, id="history-comparison"),
     ]
     DEFAULT_CSS = """
     HistoryPane > #history-hint { color: $text-muted; height: 1; }
@@ -126,7 +126,7 @@ class HistoryPane(Vertical):
         headline = self.task_def.headline or "metric"
         table.add_columns(" ", "when", "status", *differ, "in comparison", headline)
         for r in self.rows:
-            table.add_row("*" if r.id in self.marked else " ", r.started[:19].replace("T", " "), r.status,
+            table.add_row("*" if r.id in self.marked else " ", r.started[5:16].replace("T", " "), r.status,
                           *[format_value(r.params.get(k, getattr(r, k, None))) for k in differ],
                           r.label or "-", format_value(r.metrics.get(self.task_def.headline)), key=r.id)
         if self.rows:

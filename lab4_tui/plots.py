@@ -137,9 +137,13 @@ class SeriesPlot(PlotextPlot):
             self.parent.show_legend(drawing)
 
     def render_line(self, y: int) -> Strip:
-        """The lines were rendered in the worker: showing them costs the UI thread nothing."""
+        """The lines were rendered in the worker: showing them costs the UI thread nothing.
+        Rows the last picture does not cover (the pane just grew) take the canvas colour."""
         if self.picture is None or y >= len(self.picture):
-            return Strip.blank(self.size.width, self.rich_style)
+            canvas = plot_style(self.app).canvas
+            style = RichStyle(bgcolor=f"rgb({canvas[0]},{canvas[1]},{canvas[2]})") if isinstance(canvas, tuple) \
+                else self.rich_style
+            return Strip.blank(self.size.width, style)
         return self.picture[y]
 
     def on_resize(self) -> None:

@@ -79,15 +79,15 @@ class ResultsPane(VerticalScroll):
                                 if part)
 
     @staticmethod
-    def _tables(runs: Sequence[tuple[str, Result]]) -> list[RichTable]:
-        out = []
+    def _tables(runs: Sequence[tuple[str, Result]]) -> list[Any]:
+        """Each run's tables, each under a line that names it and its run."""
+        out: list[Any] = []
         for label, result in runs:
             for name, data in result.tables.items():
-                t = RichTable(title=f"{name}" + (f"  [{label}]" if label else ""), title_justify="left",
-                              expand=False)
+                t = RichTable(expand=False)
                 for col in data["columns"]:
                     t.add_column(str(col))
                 for row in data["rows"]:
                     t.add_row(*[format_value(v) for v in row])
-                out.append(t)
+                out += [Text(name + (f" - {label}" if label else ""), style="italic"), t]
         return out

@@ -189,8 +189,9 @@ def test_runs_where_sort_group_and_limit(cli):
     cli("run", "minimize", "--steps", 5)
     momentum = json.loads(cli("runs", "minimize", "--where", "optimizer=momentum", "--json").output)
     assert [r["params"]["optimizer"] for r in momentum] == ["momentum"]
-    # values compare as the spec parses them: 0.010 is lr 0.01
-    assert len(json.loads(cli("runs", "--where", "lr=0.010", "--json").output)) == 4
+    # values compare as the spec parses them: 0.250 is lr 0.25 (the default)
+    assert len(json.loads(cli("runs", "--where", "lr=0.250", "--json").output)) == 4
+    assert json.loads(cli("runs", "--where", "lr=0.01", "--json").output) == []
     grouped = json.loads(cli("runs", "--group", group, "--json").output)
     assert [r["label"] for r in grouped] == ["optimizer=gd", "optimizer=momentum", "optimizer=nesterov"]
     ranked = json.loads(cli("runs", "minimize", "--sort", "final_loss", "--json").output)

@@ -104,3 +104,29 @@ def test_every_task_default_is_valid_and_json_ready(task_id):
     assert set(spec.to_json(values)) == set(spec.names)
     # formatted text parses back to the same values (forms and CLI show formatted text)
     assert spec.parse(spec.format(values)) == values
+
+
+def test_one_integer_rule_for_numbers_and_lists():
+    from lab4.spec import IntListParam, IntParam
+
+    single, many = IntParam("steps", 1, ge=1), IntListParam("hidden", "8", ge=1)
+    for text, value in (("1e3", 1000), ("4.0", 4), ("1_000", 1000), (" 7 ", 7), (12.0, 12)):
+        assert single.parse(text) == value and many.parse(text) == (value,), text
+    for text in ("4.5", "1e400", "nan", "abc", "0x10", True):
+        with pytest.raises(ParamError):
+            single.parse(text)
+        with pytest.raises(ParamError):
+            many.parse(text)
+
+
+def test_no_task_imports_the_benchmarks():
+    import ast
+    import pathlib
+
+    import lab4.tasks
+
+    for path in pathlib.Path(lab4.tasks.__file__).parent.glob("*.py"):
+        tree = ast.parse(path.read_text())
+        imported = {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
+        imported |= {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
+        assert not any(name and name.startswith("lab4.bench") for name in imported), path.name

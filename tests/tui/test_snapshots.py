@@ -1,4 +1,5 @@
-"""Snapshots of the home screen and of each task screen after a short deterministic run.
+"""Snapshots of the screens: home, each task after a short deterministic run, a comparison,
+History, settings, an error state, NO_COLOR and a light theme.
 
 Review a changed snapshot (pytest --snapshot-report) before accepting it with
 --snapshot-update.
@@ -6,6 +7,7 @@ Review a changed snapshot (pytest --snapshot-report) before accepting it with
 
 import pytest
 
+from lab4.events import Result
 from lab4_tui.app import make_app
 
 from .conftest import finish_run
@@ -15,11 +17,35 @@ SIZE = (100, 30)
 SHORT_RUNS = {
     "autograd": {},
     "derivatives": {"points": "200"},
-    "minimize": {"steps": "100"},
+    "minimize": {"steps": "100", "complexity": "3"},
     "mlp": {"steps": "40", "hidden": "16"},
     "clipped-ce": {"steps": "20", "hidden": "8"},
     "scaled-mse": {"steps": "20", "hidden": "8", "scale": "1,10"},
 }
+
+
+@pytest.fixture(autouse=True)
+def quiet_config(tmp_path, monkeypatch):
+    monkeypatch.setenv("LAB4_CONFIG", str(tmp_path / "config.toml"))
+
+
+def runner(app, values, key="ctrl+r", tab=None):
+    async def run_before(pilot):
+        screen = app.screen
+        for name, value in values.items():
+            screen.query_one(f"#in-{name}").value = value
+        await pilot.pause()
+        await pilot.press(key)
+        await finish_run(app, pilot)
+        await app.workers.wait_for_complete()  # a legend that grew re-sizes its plot: the last picture
+        await pilot.pause()
+        if tab:
+            screen.open_tab(tab)
+            await pilot.pause()
+            await app.workers.wait_for_complete()
+            await pilot.pause()
+
+    return run_before
 
 
 def test_home_screen(snap_compare, tmp_path):
@@ -29,13 +55,69 @@ def test_home_screen(snap_compare, tmp_path):
 @pytest.mark.parametrize("task_id", list(SHORT_RUNS))
 def test_task_screen_after_a_run(snap_compare, tmp_path, task_id):
     app = make_app(task=task_id, data_dir=tmp_path, warm_torch=False)
+    assert snap_compare(app, terminal_size=SIZE, run_before=runner(app, SHORT_RUNS[task_id]))
 
-    async def run_before(pilot):
-        screen = app.screen
-        for name, value in SHORT_RUNS[task_id].items():
-            screen.query_one(f"#in-{name}").value = value
+
+def test_compare_with_its_sentence(snap_compare, tmp_path):
+    app = make_app(task="mlp", data_dir=tmp_path, warm_torch=False)
+    assert snap_compare(app, terminal_size=SIZE,
+                        run_before=runner(app, {"steps": "250", "hidden": "16"}, key="c", tab="tab-results"))
+
+
+def test_minimize_phase_diagram_at_80x24(snap_compare, tmp_path):
+    app = make_app(task="minimize", data_dir=tmp_path, warm_torch=False)
+    assert snap_compare(app, terminal_size=(80, 24), run_before=runner(
+        app, {"complexity": "3", "optimizer": "momentum", "lr": "0.5", "beta": "0.6"}, tab="tab-phase"))
+
+
+def test_history(snap_compare, tmp_path):
+    app = make_app(task="minimize", data_dir=tmp_path, warm_torch=False)
+    app.store.save_runs([
+        Result(id=f"2026010{i}T000000-minimize-abcdef", task="minimize", started=f"2026-01-0{i}T00:00:00",
+               params={"dim": 2, "complexity": 3, "optimizer": opt, "lr": 0.25, "beta": 0.9, "steps": 1000, "tol": 1e-6},
+               metrics={"final_loss": 10.0 ** -i}, group="g1" if i < 4 else "", label=f"optimizer={opt}" if i < 4 else "",
+               marked=i == 2)
+        for i, opt in enumerate(["gd", "momentum", "nesterov", "gd"], 1)])
+    app.store.set_marked(["20260102T000000-minimize-abcdef"])
+
+    async def open_history(pilot):
+        app.screen.open_tab("tab-history")
+        await pilot.pause()
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+
+    assert snap_compare(app, terminal_size=SIZE, run_before=open_history)
+
+
+def test_settings(snap_compare, tmp_path):
+    app = make_app(data_dir=tmp_path, warm_torch=False)
+    assert snap_compare(app, terminal_size=SIZE, press=["s"])
+
+
+def test_an_error_in_the_form(snap_compare, tmp_path):
+    app = make_app(task="minimize", data_dir=tmp_path, warm_torch=False)
+
+    async def bad_values(pilot):
+        app.screen.query_one("#in-lr").value = "-1"
+        app.screen.query_one("#compare").value = "dim=2,x"
         await pilot.pause()
         await pilot.press("ctrl+r")
-        await finish_run(app, pilot)
+        await pilot.pause()
 
-    assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
+    assert snap_compare(app, terminal_size=SIZE, run_before=bad_values)
+
+
+def test_no_color(snap_compare, tmp_path, monkeypatch):
+    monkeypatch.setenv("NO_COLOR", "1")
+    app = make_app(task="derivatives", data_dir=tmp_path, warm_torch=False)
+    assert snap_compare(app, terminal_size=SIZE, run_before=runner(app, {"points": "200"}, tab="tab-errors"))
+
+
+def test_light_theme(snap_compare, tmp_path):
+    app = make_app(task="minimize", data_dir=tmp_path, warm_torch=False)
+
+    async def light(pilot):
+        app.theme = "textual-light"
+        await runner(app, {"steps": "100", "complexity": "2"})(pilot)
+
+    assert snap_compare(app, terminal_size=SIZE, run_before=light)

@@ -1,6 +1,7 @@
 """Space: legends outside the data, one entry per distinct series, ticks that fit, colours that
 follow the theme, distinct markers without colour, the run key in the footer at 80x24."""
 
+import io
 import re
 
 import pytest
@@ -173,3 +174,34 @@ def test_help_and_formulas_fit_the_help_screen():
     for task in TASKS.values():
         for line in task.help.splitlines():
             assert len(line) <= 76, (task.id, line)
+
+
+async def test_a_view_without_data_says_why(app_factory):
+    app = app_factory(task="minimize")
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = await run_with(app, pilot, {"dim": "3", "steps": "20"})
+        screen.open_tab("tab-trajectory")
+        for _ in range(2):
+            await pilot.pause()
+            await app.workers.wait_for_complete()
+        text = "\n".join(picture_text(pane(screen, "trajectory")))
+        assert "drawn for dim = 2 only" in text and "no data yet" not in text
+
+
+async def test_results_label_each_runs_tables_and_whose_metrics(app_factory):
+    from textual.widgets import Static
+
+    app = app_factory(task="scaled-mse")
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = await run_with(app, pilot, {"steps": "10", "hidden": "8", "scale": "1,10"})
+        sentence = str(screen.query_one("#sentence", Static).render())
+        assert sentence.startswith("These metrics are the first variant's (S=1)")
+        screen.query_one("#compare").value = "optimizer=gd,momentum"
+        await pilot.press("ctrl+r")
+        await finish_run(app, pilot)
+        from rich.console import Console
+
+        console = Console(width=100, record=True, file=io.StringIO())
+        console.print(screen.query_one("#tables", Static).content)
+        text = console.export_text()
+        assert "comparison - optimizer=gd" in text and "comparison - optimizer=momentum" in text
