@@ -446,6 +446,7 @@ def render_text(view: PlotView, runs: Iterable[Run], width: int = 78, height: in
     if drawing is None:
         return None
     fig.plotsize(width, height)
+    fig._set_size(width, height)
     fig.theme("clear")
     legend = [f"  {e.symbol} {e.label}" for e in drawing.entries]
     return plotext.uncolorize(fig.build()).rstrip() + "\n" + "\n".join(legend)

@@ -106,6 +106,7 @@ class SeriesPlot(PlotextPlot):
             figure.clear_figure()
             figure.title(self._empty_text(bool(runs)))
         figure.plotsize(*size)
+        figure._set_size(*size)  # plotext clamps plotsize to the terminal it guesses: set both
         if style.monochrome:
             figure.theme("clear")
         else:

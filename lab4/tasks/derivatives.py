@@ -226,7 +226,8 @@ def run(params: dict[str, Any], ctx: Any) -> Iterator[Any]:
                                      "floor": floor}
             yield Points(f"h-sweep {name} {dt}", hs, errs)
             model = [(s, c * s**p + r / s + floor) for s in steps if name == "complex_step" or s >= min(H_SWEEP)]
-            model = [(s, e) for s, e in model if math.isfinite(e) and e > 0]
+            ceiling = 10 * max(errs) if errs else math.inf  # drawn where it can be compared
+            model = [(s, e) for s, e in model if math.isfinite(e) and 0 < e <= ceiling]
             if model and math.isfinite(c):
                 yield Points(f"model {name} {dt}", [s for s, _ in model], [e for _, e in model])
         done += len(H_SWEEP)
