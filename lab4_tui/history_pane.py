@@ -121,10 +121,14 @@ class HistoryPane(Vertical):
         self.marked |= {r.id for r in runs if r.marked}
         table = self.table
         cursor = table.cursor_row if offset else 0
-        table.clear(columns=True)
         differ = differing(self.rows)[:4]
         headline = self.task_def.headline or "metric"
-        table.add_columns(" ", "when", "status", *differ, "in comparison", headline)
+        columns = (" ", "when", "status", *differ, "in comparison", headline)
+        if tuple(str(c.label) for c in table.ordered_columns) == columns:
+            table.clear()  # the same columns keep their widths: a reload does not flicker
+        else:
+            table.clear(columns=True)
+            table.add_columns(*columns)
         for r in self.rows:
             table.add_row("*" if r.id in self.marked else " ", r.started[5:16].replace("T", " "), r.status,
                           *[format_value(r.params.get(k, getattr(r, k, None))) for k in differ],

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
-from rich.console import Group
+from rich.console import Console, ConsoleOptions, Group, RenderResult
 from rich.table import Table as RichTable
 from rich.text import Text
 from textual.app import ComposeResult
@@ -84,10 +84,57 @@ class ResultsPane(VerticalScroll):
         out: list[Any] = []
         for label, result in runs:
             for name, data in result.tables.items():
-                t = RichTable(expand=False)
-                for col in data["columns"]:
-                    t.add_column(str(col))
-                for row in data["rows"]:
-                    t.add_row(*[format_value(v) for v in row])
-                out += [Text(name + (f" - {label}" if label else ""), style="italic"), t]
+                out += [Text(name + (f" - {label}" if label else ""), style="italic"),
+                        FittedTable([str(c) for c in data["columns"]], data["rows"])]
         return out
+
+
+class FittedTable:
+    """A table that fits the width it is drawn at, whatever the pane.
+
+    Numbers keep every digit ("0.001044..." would hide what was measured): their columns keep
+    their width and names wrap.  Where even that does not fit, each row is drawn as a record,
+    its first cell on a line and ``column: value`` under it.  Drawn again on every resize.
+    """
+
+    def __init__(self, columns: Sequence[str], rows: Sequence[Sequence[Any]]):
+        self.columns = list(columns)
+        self.cells = [[format_value(v) for v in row] for row in rows]
+        # each column's narrowest (a number whole, a name down to its longest word) and widest
+        self.least, self.most = [], []
+        for i, col in enumerate(self.columns):
+            numeric = all(not isinstance(row[i], str) for row in rows)
+            words = [row[i] for row in self.cells] if numeric else \
+                [w for row in self.cells for w in row[i].split()]
+            self.least.append(max(map(len, [*col.split(), *words]), default=1))
+            self.most.append(max(map(len, [col, *(row[i] for row in self.cells)])))
+
+    def widths(self, room: int) -> list[int] | None:
+        """Column widths for ``room`` cells of text (borders apart); None when it is too narrow."""
+        if sum(self.most) <= room:
+            return self.most
+        spare = room - sum(self.least)
+        if spare < 0:
+            return None
+        give = [m - n for m, n in zip(self.most, self.least)]
+        total = sum(give)
+        return [n + spare * g // total for n, g in zip(self.least, give)]
+
+    def table(self, widths: list[int]) -> RichTable:
+        t = RichTable(expand=False)
+        for col, width in zip(self.columns, widths):
+            t.add_column(col, width=width)
+        for row in self.cells:
+            t.add_row(*row)
+        return t
+
+    def records(self) -> Text:
+        lines = []
+        for row in self.cells:
+            lines.append(Text(row[0], style="bold"))
+            lines += [Text(f"  {col}: {value}") for col, value in zip(self.columns[1:], row[1:])]
+        return Text("\n").join(lines)
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        widths = self.widths(options.max_width - (3 * len(self.columns) + 1))
+        yield self.records() if widths is None else self.table(widths)

@@ -374,7 +374,17 @@ async def test_escape_leaves_the_tab_strip(app_factory):
         assert app.focused is None
 
 
-async def test_the_log_wraps_at_its_pane_width(app_factory):
+def shown_lines(log) -> list[str]:
+    """The log's text as the pane draws it."""
+    from textual.geometry import Region
+
+    static = log.text_widget
+    return ["".join(seg.text for seg in strip).rstrip()
+            for strip in static.render_lines(Region(0, 0, static.size.width, static.size.height))]
+
+
+@pytest.mark.parametrize("reach", ["open_tab", "ctrl+t"])
+async def test_the_log_wraps_at_its_pane_width(app_factory, reach):
     app = app_factory(task="clipped-ce")
     async with app.run_test(size=SIZE) as pilot:
         screen = app.screen
@@ -382,18 +392,26 @@ async def test_the_log_wraps_at_its_pane_width(app_factory):
         await set_field(pilot, screen, "hidden", "8")
         await pilot.press("ctrl+r")
         await finish_run(app, pilot)
-        screen.open_tab("tab-log")
+        if reach == "open_tab":
+            screen.open_tab("tab-log")
+        else:  # the way a user gets there: a tab never shown before, reached by keys
+            while screen.query_one("#tabs").active != "tab-log":
+                await pilot.press("ctrl+t")
+                await pilot.pause()
         await pilot.pause()
         log = screen.log_pane
         longest = max(len(e) for e in log.entries)
-        assert longest > log.size.width  # observations longer than the pane...
-        assert all(line.cell_length <= log.size.width for line in log.lines)  # ...are wrapped, none cut
-        text = "".join(seg.text for line in log.lines for seg in line).replace(" ", "")
+        width = log.text_widget.size.width
+        assert 0 < width < longest  # observations longer than the pane...
+        lines = shown_lines(log)
+        assert all(len(line) <= width for line in lines)  # ...are wrapped, none cut
+        text = "".join(lines).replace(" ", "")
         for entry in log.entries:
             assert entry.replace(" ", "") in text
         await pilot.resize_terminal(80, 24)
         await pilot.pause()
-        assert all(line.cell_length <= log.size.width for line in log.lines)
+        narrower = log.text_widget.size.width
+        assert narrower < width and all(len(line) <= narrower for line in shown_lines(log))
 
 
 async def test_copy_sends_the_command_and_the_table(app_factory):

@@ -6,6 +6,7 @@ Review a changed snapshot (pytest --snapshot-report) before accepting it with
 """
 
 import pytest
+from textual.geometry import Region
 
 from lab4.events import Result
 from lab4_tui.app import make_app
@@ -84,7 +85,12 @@ def test_history(snap_compare, tmp_path):
         app.screen.open_tab("tab-history")
         await pilot.pause()
         await app.workers.wait_for_complete()
-        await pilot.pause()
+        table = app.screen.query_one("#history")
+        for _ in range(100):  # the table sizes its columns to the rows when idle: wait for it
+            await pilot.pause(0.02)
+            first = table.render_lines(Region(0, 1, table.size.width, 1))[0]
+            if not app.workers and "01-04 00:00" in first.text:
+                break
 
     assert snap_compare(app, terminal_size=SIZE, run_before=open_history)
 

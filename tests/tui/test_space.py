@@ -205,3 +205,18 @@ async def test_results_label_each_runs_tables_and_whose_metrics(app_factory):
         console.print(screen.query_one("#tables", Static).content)
         text = console.export_text()
         assert "comparison - optimizer=gd" in text and "comparison - optimizer=momentum" in text
+        from lab4.events import format_value
+
+        tables = screen.query_one("#tables", Static).content
+        for width in (30, 44, 100):  # records, squeezed columns, the whole table
+            narrow = Console(width=width, record=True, file=io.StringIO())
+            narrow.print(tables)
+            narrow_text = narrow.export_text()
+            assert max(map(len, narrow_text.splitlines())) <= width
+            assert "…" not in narrow_text
+            for _, result in screen.shown:
+                for data in result.tables.values():
+                    for row in data["rows"]:
+                        for v in row:
+                            if not isinstance(v, str):  # numbers keep every digit in a narrow pane
+                                assert format_value(v) in narrow_text, (width, format_value(v), narrow_text)
