@@ -37,6 +37,17 @@ async def finish_run(app, pilot):
     await pilot.pause()
 
 
+async def run_with(app, pilot, values, key="ctrl+r"):
+    """Type ``values`` into the form, press ``key`` (ctrl+r runs, c a preset) and wait for the end."""
+    screen = app.screen
+    for name, value in values.items():
+        screen.query_one(f"#in-{name}").value = value
+    await pilot.pause()
+    await pilot.press(key)
+    await finish_run(app, pilot)
+    return screen
+
+
 async def started(app, pilot, screen):
     """Wait until the live session has its first events (a long run is under way)."""
     while screen.session is None or not screen.session.runs or not screen.session.runs[0].builder.progress.step:

@@ -11,7 +11,7 @@ from textual.geometry import Region
 from lab4.events import Result
 from lab4_tui.app import make_app
 
-from .conftest import finish_run
+from .conftest import run_with
 
 SIZE = (100, 30)
 
@@ -32,12 +32,7 @@ def quiet_config(tmp_path, monkeypatch):
 
 def runner(app, values, key="ctrl+r", tab=None):
     async def run_before(pilot):
-        screen = app.screen
-        for name, value in values.items():
-            screen.query_one(f"#in-{name}").value = value
-        await pilot.pause()
-        await pilot.press(key)
-        await finish_run(app, pilot)
+        screen = await run_with(app, pilot, values, key)
         await app.workers.wait_for_complete()  # a legend that grew re-sizes its plot: the last picture
         await pilot.pause()
         if tab:

@@ -11,17 +11,7 @@ from lab4.plotting import short_number
 from lab4.tasks import TASKS
 from lab4_tui.plots import LEGEND_LINES, PlotPane
 
-from .conftest import finish_run
-
-
-async def run_with(app, pilot, values, key="ctrl+r"):
-    screen = app.screen
-    for name, value in values.items():
-        screen.query_one(f"#in-{name}").value = value
-    await pilot.pause()
-    await pilot.press(key)
-    await finish_run(app, pilot)
-    return screen
+from .conftest import finish_run, run_with
 
 
 def pane(screen, view_id) -> PlotPane:
