@@ -85,17 +85,22 @@ class ClipStats:
         return float(self.clipped) / self.total if self.total else 0.0
 
 
+def _onehot_like(values: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """One-hot rows of ``target`` in the shape and dtype of ``values`` (N, K).
+
+    A scatter into zeros: F.one_hot first reduces ``target`` to check its range and then
+    converts from int64, which made it the most expensive kernel of a small loss."""
+    return torch.zeros_like(values).scatter_(1, target.unsqueeze(1), 1.0)
+
+
 def _nll_from_logits(logits: torch.Tensor, target: torch.Tensor, variant: str) -> tuple[torch.Tensor, torch.Tensor]:
-    n = logits.shape[0]
-    rows = torch.arange(n, device=logits.device)
+    """The mean negative log-likelihood and what the backward needs: the log-probabilities
+    (stable variant) or the probabilities (handout variant)."""
     if variant == "handout":
         probs = torch.softmax(logits, dim=1)
-        loss = -torch.log(probs[rows, target] + 1e-9).mean()
-    else:
-        log_probs = torch.log_softmax(logits, dim=1)
-        loss = -log_probs[rows, target].mean()
-        probs = log_probs.exp()
-    return loss, probs
+        return -torch.log(probs.gather(1, target.unsqueeze(1)) + 1e-9).mean(), probs
+    log_probs = torch.log_softmax(logits, dim=1)
+    return F.nll_loss(log_probs, target), log_probs
 
 
 class CustomCrossEntropyLoss(torch.autograd.Function):
@@ -108,20 +113,24 @@ class CustomCrossEntropyLoss(torch.autograd.Function):
     @staticmethod
     def forward(ctx: Any, logits: torch.Tensor, target: torch.Tensor, clip: float | None = None,
                 stats: ClipStats | None = None, variant: str = "stable") -> torch.Tensor:
-        loss, probs = _nll_from_logits(logits, target, variant)
-        ctx.save_for_backward(logits, probs, target)
+        loss, saved = _nll_from_logits(logits, target, variant)
+        ctx.save_for_backward(logits, saved, target)
         ctx.clip = clip
         ctx.stats = stats
+        ctx.variant = variant
         return loss
 
     @staticmethod
     def backward(ctx: Any, grad_output: torch.Tensor) -> tuple[Any, ...]:
-        logits, probs, target = ctx.saved_tensors
+        logits, saved, target = ctx.saved_tensors
         if torch.is_grad_enabled():  # double backward: the softmax as a function of the logits
             probs = torch.softmax(logits, dim=1)
+        else:
+            probs = saved.exp() if ctx.variant == "stable" else saved
         n = target.shape[0]
-        onehot = F.one_hot(target, probs.shape[1]).to(probs.dtype)
-        grad = (probs - onehot) * (grad_output / n)
+        scale = grad_output / n
+        grad = probs * scale  # (p - onehot) * scale, the onehot subtracted in place:
+        grad.scatter_add_(1, target.unsqueeze(1), scale.neg().expand(n, 1))
         if ctx.clip is not None:
             if ctx.stats is not None:
                 grad = ctx.stats.add(grad, ctx.clip)
@@ -142,22 +151,22 @@ class ScaledMSELoss(torch.autograd.Function):
     def forward(ctx: Any, logits: torch.Tensor, target: torch.Tensor, scale: float = 1.0,
                 output: str = "softmax") -> torch.Tensor:
         y_hat = torch.softmax(logits, dim=1) if output == "softmax" else logits
-        onehot = F.one_hot(target, logits.shape[1]).to(logits.dtype)
-        diff = y_hat - onehot
-        ctx.save_for_backward(logits, y_hat, onehot)
+        diff = y_hat - _onehot_like(logits, target)
+        ctx.save_for_backward(logits, y_hat, diff, target)
         ctx.scale = scale
         ctx.output = output
-        return scale * (diff * diff).mean()
+        flat = diff.reshape(-1)
+        return torch.dot(flat, flat) * (scale / flat.numel())
 
     @staticmethod
     def backward(ctx: Any, grad_output: torch.Tensor) -> tuple[Any, ...]:
-        logits, y_hat, onehot = ctx.saved_tensors
+        logits, y_hat, diff, target = ctx.saved_tensors
         if torch.is_grad_enabled():  # double backward: y_hat as a function of the logits
             y_hat = torch.softmax(logits, dim=1) if ctx.output == "softmax" else logits
-        diff = y_hat - onehot
-        g = diff * (2.0 * ctx.scale / diff.numel()) * grad_output
+            diff = y_hat - _onehot_like(y_hat, target)
+        g = diff * (grad_output * (2.0 * ctx.scale / diff.numel()))
         if ctx.output == "softmax":
-            g = y_hat * (g - (g * y_hat).sum(dim=1, keepdim=True))
+            g = y_hat * (g - torch.linalg.vecdot(g, y_hat).unsqueeze(1))
         return g, None, None, None
 
 
