@@ -9,6 +9,7 @@ never triggers a single-key command of the app: digits and letters stop here, so
 
 from __future__ import annotations
 
+from functools import cached_property
 from typing import Any
 
 from textual import events
@@ -76,7 +77,7 @@ class ControlPane(Vertical):
     def read(self) -> tuple[dict[str, Any], dict[str, list[Any]]]:
         """The validated parameters and compare axes; raise ParamError after marking the
         field that is wrong (the compare field's message under it)."""
-        params = self.query_one(ParamForm).to_model()
+        params = self.form.to_model()
         error = self.query_one("#compare-error", Static)
         try:
             axes = parse_compare(self.task_def.spec, self.query_one("#compare", Input).value)
@@ -89,7 +90,7 @@ class ControlPane(Vertical):
 
     def load(self, params: dict[str, Any], axes: dict[str, list[Any]] | None = None) -> None:
         """Fill the form (and the compare field) with a run's values."""
-        self.query_one(ParamForm).set_values(params)
+        self.form.set_values(params)
         self.query_one("#compare", Input).value = compare_text(self.task_def.spec, axes or {})
 
     def set_compare(self, text: str) -> None:
@@ -97,14 +98,25 @@ class ControlPane(Vertical):
 
     # ---- run controls
 
+    @cached_property
+    def form(self) -> ParamForm:
+        return self.query_one(ParamForm)
+
+    @cached_property
+    def _status(self) -> Static:  # reached on every batch of a run: looked up once
+        return self.query_one("#status", Static)
+
+    @cached_property
+    def _progress(self) -> RunProgress:
+        return self.query_one("#progress", RunProgress)
+
     def set_status(self, text: str, error: bool = False, layout: bool = True) -> None:
-        status = self.query_one("#status", Static)
-        status.update(text, layout=layout)
-        status.set_class(error, "-error")
+        self._status.update(text, layout=layout)
+        self._status.set_class(error, "-error")
 
     @property
     def status_text(self) -> str:
-        return str(self.query_one("#status", Static).render())
+        return str(self._status.render())
 
     def show_progress(self, fraction: float) -> None:
-        self.query_one("#progress", RunProgress).show(fraction)
+        self._progress.show(fraction)

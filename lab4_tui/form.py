@@ -9,6 +9,7 @@ fields.
 
 from __future__ import annotations
 
+from functools import cached_property
 from typing import Any
 
 from textual.app import ComposeResult
@@ -36,6 +37,7 @@ class ParamField(Vertical):
         super().__init__(id=f"field-{param.name}")
         self.param = param
         self.initial = value
+        self._marked: str | None = None  # the message the field shows
 
     def compose(self) -> ComposeResult:
         p = self.param
@@ -55,9 +57,13 @@ class ParamField(Vertical):
         yield widget
         yield Static("", classes="field-error")
 
-    @property
-    def editor(self) -> Any:
+    @cached_property
+    def editor(self) -> Any:  # looked up once: the form is read on every run
         return self.query_one(f"#in-{self.param.name}")
+
+    @cached_property
+    def _error(self) -> Static:
+        return self.query_one(".field-error", Static)
 
     @property
     def text(self) -> Any:
@@ -77,7 +83,9 @@ class ParamField(Vertical):
 
     def mark(self, message: str | None) -> None:
         self.set_class(bool(message), "-invalid")
-        self.query_one(".field-error", Static).update(message or "")
+        if message != self._marked:  # an update re-lays out the screen: only when it changes
+            self._marked = message
+            self._error.update(message or "")
 
 
 class ParamForm(Vertical):
@@ -99,13 +107,16 @@ class ParamForm(Vertical):
         super().__init__(id=id)
         self.spec = spec
         self.initial = values or spec.defaults()
+        self._fields: list[ParamField] = []
 
     def compose(self) -> ComposeResult:
         for p in self.spec:
             yield ParamField(p, self.initial.get(p.name, p.parse(p.default)))
 
     def fields(self) -> list[ParamField]:
-        return list(self.query(ParamField))
+        if not self._fields:  # composed once; a query walks the form's every widget
+            self._fields = list(self.query(ParamField))
+        return self._fields
 
     def field(self, name: str) -> ParamField:
         return self.query_one(f"#field-{name}", ParamField)

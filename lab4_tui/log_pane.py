@@ -5,6 +5,10 @@ a Resize event; a Log tab first shown with ``ctrl+t`` may never get one (Textual
 lines stay deferred: a blank tab.  This log is a ``Static`` in a scrolling container: the
 layout wraps its text at whatever width the pane has, every time, so an observation never
 loses its end and never waits for an event.
+
+The text is rebuilt only while the tab is shown (and once when it is shown again): a
+``Static`` update re-lays out the screen, and a run adds lines while its plot is what the
+student is watching.
 """
 
 from __future__ import annotations
@@ -27,6 +31,8 @@ class LogPane(VerticalScroll, can_focus=True):
     def __init__(self, **kwargs: Any):
         super().__init__(**kwargs)
         self.entries: list[str] = []
+        self._shown = False  # on screen now (Show / Hide from the compositor)
+        self._stale = False  # entries the text does not hold yet
 
     def compose(self) -> ComposeResult:
         yield Static(id="log-text", markup=False)
@@ -39,11 +45,20 @@ class LogPane(VerticalScroll, can_focus=True):
         """Append an entry; a reader at the end keeps following, one scrolled back stays put."""
         following = self.scroll_y >= self.max_scroll_y
         self.entries.append(text)
-        if self.is_mounted:
-            self.text_widget.update(Text("\n".join(self.entries)))
-            if following:
-                self.call_after_refresh(self.scroll_end, animate=False)
+        self._stale = True
+        if self._shown:
+            self._render_entries(following)
 
-    def on_mount(self) -> None:
-        if self.entries:
-            self.text_widget.update(Text("\n".join(self.entries)))
+    def _render_entries(self, following: bool) -> None:
+        self._stale = False
+        self.text_widget.update(Text("\n".join(self.entries)))
+        if following:
+            self.call_after_refresh(self.scroll_end, animate=False)
+
+    def on_show(self) -> None:
+        self._shown = True
+        if self._stale:
+            self._render_entries(following=True)
+
+    def on_hide(self) -> None:
+        self._shown = False

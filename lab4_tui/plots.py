@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import io
 import time
+from functools import cached_property
 from typing import Any
 
 from rich.console import Console
@@ -166,12 +167,13 @@ class PlotPane(Vertical):
     def __init__(self, view: PlotView, **kwargs: Any):
         super().__init__(**kwargs)
         self.view = view
+        self._legend = Text()  # what the legend shows
 
     def compose(self) -> ComposeResult:
         yield SeriesPlot(self.view, id=f"plot-{self.view.id}")
         yield Static("", classes="legend")
 
-    @property
+    @cached_property
     def plot(self) -> SeriesPlot:
         return self.query_one(SeriesPlot)
 
@@ -203,5 +205,9 @@ class PlotPane(Vertical):
                 lines[-1].append(f"  +{len(entries) - k} more")
                 break
         legend = Text("\n").join(lines)
+        if legend == self._legend:  # each live picture: an update would re-lay out the screen
+            return
+        height_changes = len(lines) != (self._legend.plain.count("\n") + 1 if self._legend.plain else 0)
+        self._legend = legend
         self.legend_text = legend.plain
-        self.query_one(".legend", Static).update(legend)
+        self.query_one(".legend", Static).update(legend, layout=height_changes)

@@ -35,6 +35,8 @@ class ResultsPane(VerticalScroll):
         super().__init__(**kwargs)
         self.task_def = task
         self.text = ""  # the table as plain text (what the copy key sends)
+        self._key: tuple[Any, ...] | None = None  # what the pane shows now
+        self._held: list[Result] = []
 
     def compose(self) -> ComposeResult:
         yield Static("", id="command")
@@ -43,7 +45,14 @@ class ResultsPane(VerticalScroll):
         yield Static("", id="tables")
 
     def show(self, runs: Sequence[tuple[str, Result]], command: str = "") -> None:
-        """Rebuild for ``runs`` (label, result); ``command`` reproduces them."""
+        """Rebuild for ``runs`` (label, result); ``command`` reproduces them.
+
+        The same runs in the same state are not rebuilt: a rebuild re-lays out the screen,
+        and the end of a run asks for one twice (the run ended; the session finished)."""
+        key = (command, *((label, id(r), r.status, r.ended, len(r.metrics)) for label, r in runs))
+        if key == self._key:
+            return
+        self._key, self._held = key, [r for _, r in runs]  # held: an id stays theirs
         table = self.query_one("#metrics", DataTable)
         table.clear(columns=True)
         self.query_one("#command", Static).update(Text(f"reproduce: {command}" if command else ""))

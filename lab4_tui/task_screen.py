@@ -12,6 +12,7 @@ widget of its own.
 from __future__ import annotations
 
 import time
+from functools import cached_property
 from typing import Any
 
 from textual import on
@@ -80,17 +81,45 @@ class TaskScreen(Screen):
                         yield content
         yield Footer()
 
-    @property
+    def on_mount(self) -> None:
+        self.call_after_refresh(self._look_up_panes)
+
+    def _look_up_panes(self) -> None:
+        """Fill the caches below after the first paint, so that a run never pays for it."""
+        for name in ("control", "log_pane", "tabs", "results_pane", "history_pane", "plot_panes", "graph_panes"):
+            getattr(self, name)
+        self.control.form.fields()
+
+    # The panes never change once composed; a query walks the whole screen (~600 widgets),
+    # and a run reaches them several times a second.
+
+    @cached_property
     def control(self) -> ControlPane:
         return self.query_one(ControlPane)
 
-    @property
+    @cached_property
     def log_pane(self) -> LogPane:
         return self.query_one(LogPane)
 
-    @property
+    @cached_property
     def tabs(self) -> ViewTabs:
         return self.query_one(ViewTabs)
+
+    @cached_property
+    def results_pane(self) -> ResultsPane:
+        return self.query_one(ResultsPane)
+
+    @cached_property
+    def history_pane(self) -> HistoryPane:
+        return self.query_one(HistoryPane)
+
+    @cached_property
+    def plot_panes(self) -> list[PlotPane]:
+        return list(self.query(PlotPane))
+
+    @cached_property
+    def graph_panes(self) -> list[GraphPane]:
+        return list(self.query(GraphPane))
 
     @property
     def running(self) -> bool:
@@ -167,7 +196,7 @@ class TaskScreen(Screen):
             self.show_runs(results, session.command)
         elif results:
             self.notify(f"The run finished ({results[-1][1].describe()}); it is first in History.")
-        self.query_one(HistoryPane).reload()
+        self.history_pane.reload()
 
     def action_escape(self) -> None:
         if self.focused is not None:
@@ -227,18 +256,18 @@ class TaskScreen(Screen):
         self._last_plot = time.monotonic()
         runs = self.displayed()
         pictures = [(label, r.series, r.artifacts) for label, r in runs]
-        for pane in self.query(PlotPane):
+        for pane in self.plot_panes:
             pane.set_runs(pictures)
         self.tabs.replot_visible()
         if settled:
             command = self.session.command if self.showing_live and self.session else self.shown_command
-            self.query_one(ResultsPane).show(runs, command)
-            for graph in self.query(GraphPane):
+            self.results_pane.show(runs, command)
+            for graph in self.graph_panes:
                 graph.show(runs[-1][1] if runs else None)
 
     def _plot_interval(self) -> float:
         """Live redraws are paced by what the last picture cost, within PLOT_INTERVAL."""
-        cost = max((p.plot.build_seconds for p in self.query(PlotPane)), default=0.0)
+        cost = max((p.plot.build_seconds for p in self.plot_panes), default=0.0)
         low, high = PLOT_INTERVAL
         return min(high, max(low, cost / PLOT_SHARE))
 
@@ -252,7 +281,7 @@ class TaskScreen(Screen):
     def _tab_activated(self, event: TabbedContent.TabActivated) -> None:
         self.tabs.replot_visible()
         if event.pane.id == "tab-history":
-            self.query_one(HistoryPane).reload()
+            self.history_pane.reload()
 
     # ---- export and copy (the shown runs only)
 
@@ -269,7 +298,7 @@ class TaskScreen(Screen):
         self.notify("Exported " + ", ".join(str(p) for p in paths), timeout=8)
 
     def action_copy(self) -> None:
-        text = self.query_one(ResultsPane).text
+        text = self.results_pane.text
         if not text:
             self.notify("Nothing to copy yet: run the task first.")
             return

@@ -27,6 +27,7 @@ class ViewTabs(TabbedContent):
     def __init__(self, task: Any, **kwargs: Any):
         super().__init__(**kwargs)
         self.task_def = task
+        self._plots_of: dict[str, list[PlotPane]] = {}
 
     @staticmethod
     def panes(task: Any) -> list[tuple[str, str, Widget]]:
@@ -58,5 +59,10 @@ class ViewTabs(TabbedContent):
             self.query_one(target).focus()
 
     def replot_visible(self) -> None:
-        for pane in self.query(f"#{self.active} PlotPane").results(PlotPane) if self.active else ():
+        if not self.active:
+            return
+        panes = self._plots_of.get(self.active)
+        if panes is None:  # once per tab: a query walks every widget of the tabs
+            panes = self._plots_of[self.active] = list(self.query(f"#{self.active} PlotPane").results(PlotPane))
+        for pane in panes:
             pane.replot()
