@@ -6,9 +6,10 @@ lines stay deferred: a blank tab.  This log is a ``Static`` in a scrolling conta
 layout wraps its text at whatever width the pane has, every time, so an observation never
 loses its end and never waits for an event.
 
-The text is rebuilt only while the tab is shown (and once when it is shown again): a
-``Static`` update re-lays out the screen, and a run adds lines while its plot is what the
-student is watching.
+The text is rebuilt only while the tab is shown, and caught up when the tab is activated:
+a ``Static`` update re-lays out the screen, and a run adds lines while its plot is what the
+student is watching.  (Whether it is shown is read from the tab's ``display``: Textual
+sends no Show event to a pane of a tab reached in a real terminal.)
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Any
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import VerticalScroll
+from textual.widget import Widget
 from textual.widgets import Static
 
 __all__ = ["LogPane"]
@@ -31,7 +33,6 @@ class LogPane(VerticalScroll, can_focus=True):
     def __init__(self, **kwargs: Any):
         super().__init__(**kwargs)
         self.entries: list[str] = []
-        self._shown = False  # on screen now (Show / Hide from the compositor)
         self._stale = False  # entries the text does not hold yet
 
     def compose(self) -> ComposeResult:
@@ -46,8 +47,21 @@ class LogPane(VerticalScroll, can_focus=True):
         following = self.scroll_y >= self.max_scroll_y
         self.entries.append(text)
         self._stale = True
-        if self._shown:
+        if self.is_mounted and self._tab_shown():
             self._render_entries(following)
+
+    def _tab_shown(self) -> bool:
+        node = self
+        while isinstance(node, Widget):
+            if not node.display:
+                return False
+            node = node.parent
+        return True
+
+    def catch_up(self) -> None:
+        """The tab is shown: bring the text up to the entries (and follow the end)."""
+        if self._stale:
+            self._render_entries(following=True)
 
     def _render_entries(self, following: bool) -> None:
         self._stale = False
@@ -55,10 +69,5 @@ class LogPane(VerticalScroll, can_focus=True):
         if following:
             self.call_after_refresh(self.scroll_end, animate=False)
 
-    def on_show(self) -> None:
-        self._shown = True
-        if self._stale:
-            self._render_entries(following=True)
-
-    def on_hide(self) -> None:
-        self._shown = False
+    def on_mount(self) -> None:
+        self.catch_up()

@@ -282,6 +282,8 @@ class TaskScreen(Screen):
         self.tabs.replot_visible()
         if event.pane.id == "tab-history":
             self.history_pane.reload()
+        elif event.pane.id == "tab-log":
+            self.log_pane.catch_up()
 
     # ---- export and copy (the shown runs only)
 

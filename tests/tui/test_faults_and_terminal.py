@@ -109,3 +109,21 @@ def test_real_terminal_types_start_and_quit(tmp_path, term):
         assert app.wait_exit() == 0
     finally:
         app.close()
+
+
+def test_the_log_tab_shows_the_runs_lines_in_a_real_terminal(tmp_path):
+    """Reached with ctrl+t after a run, the Log tab draws its lines. (A pilot gets a Show event
+    for the pane; a real terminal does not: a log that waited for one stayed blank there.)"""
+    env = {"LAB4_DATA_DIR": str(tmp_path), "TERM": "xterm-256color", "LAB4_CONFIG": str(tmp_path / "c.toml")}
+    app = TerminalApp(["--task", "minimize", "--steps", "50"], env)
+    try:
+        assert app.wait_for(b"Minimise")
+        assert app.press_until(b"\x12", b"100%")  # ctrl+r; the run ended
+        for _ in range(4):  # Loss -> Distance -> Trajectory -> Phase -> Results
+            os.write(app.fd, b"\x14")
+            app.wait_for(b"\x00", timeout=1.0)  # drain what that tab drew
+        assert not app.wait_for(b"isotropic", timeout=0.5)  # the log's words are not on screen yet
+        os.write(app.fd, b"\x14")  # -> Log
+        assert app.wait_for(b"isotropic", timeout=10), "the Log tab stayed blank"
+    finally:
+        app.close()
