@@ -217,12 +217,16 @@ def _observations(params: dict[str, Any], t: dict[str, Any], reached: int | None
         )
     if t["stable"] and t["lr_optimal"] and abs(lr - t["lr_optimal"]) > 1e-12 * t["lr_optimal"]:
         best = rate(optimizer, t["lr_optimal"], t["beta_optimal"] or 0.0, spectrum(params["dim"], params["complexity"]))
-        predicted = math.ceil(math.log(tol / loss[0]) / (2 * math.log(best))) if 0 < best < 1 and loss[0] > tol else 0
-        yield Observation(
-            f"At its optimal parameters (lr = {t['lr_optimal']:.4g}"
-            + (f", beta = {t['beta_optimal']:.4g}" if t["beta_optimal"] is not None else "")
-            + f") {optimizer} would converge at rate {best:.4g}: about {predicted} steps to tol by theory."
-        )
+        at = (f"At its optimal parameters (lr = {t['lr_optimal']:.4g}"
+              + (f", beta = {t['beta_optimal']:.4g}" if t["beta_optimal"] is not None else "") + f") {optimizer}")
+        if loss[0] <= tol:
+            pass  # the start is within tol: no count to predict
+        elif best == 0.0:  # kappa = 1: the optimal step lands on c (the model is the function at level 1)
+            yield Observation(f"{at} would, on the quadratic model at c, land on the optimum in one step "
+                              "(rate 0: kappa = 1).")
+        elif best < 1:
+            predicted = math.ceil(math.log(tol / loss[0]) / (2 * math.log(best)))
+            yield Observation(f"{at} would converge at rate {best:.4g}: about {predicted} steps to tol by theory.")
     if params["complexity"] >= 4 and reached is None and distance[-1] > 1e-2:
         if grad_at_end < 1e-3 * max(1.0, math.sqrt(loss[0])):
             yield Observation(

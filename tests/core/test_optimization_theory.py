@@ -66,6 +66,28 @@ def test_optimal_parameters_reach_the_optimal_rate(optimizer, expected):
     assert r.params["lr"] == pytest.approx(lr) and isinstance(r.params["lr"], float)  # saved as numbers
 
 
+@pytest.mark.parametrize("level", [1, 2, 3])
+def test_the_predicted_steps_at_the_optimum_are_what_a_run_there_takes(level):
+    """The sentence a default run prints about its optimum, checked by running at that optimum.
+    Level 1 (kappa = 1) used to say "about 0 steps"; the optimal step lands on c in one."""
+    said = [o for o in run("float32", complexity=level).observations if o.startswith("At its optimal parameters")]
+    at_optimum = run("float32", complexity=level, lr="optimal").metrics["steps_to_tol"]
+    assert len(said) == 1
+    if level == 1:
+        assert "in one step" in said[0] and at_optimum == 1
+    else:
+        predicted = int(said[0].split("about ")[1].split(" steps")[0])
+        assert abs(predicted - at_optimum) <= 1, (said[0], at_optimum)
+    f = generate_function(2, level, seed=0)
+    eig = torch.linalg.eigvalsh(torch.func.hessian(f)(f.center.double()))
+    kappa = float(eig.max() / eig.min())
+    rho = (kappa - 1) / (kappa + 1)  # gd's rate at lr = 2 / (L + mu), from the autograd Hessian
+    if level == 1:
+        assert rho == pytest.approx(0, abs=1e-12) and "rate 0: kappa = 1" in said[0]
+    else:
+        assert float(said[0].split("rate ")[1].split(":")[0]) == pytest.approx(rho, rel=1e-3)
+
+
 @pytest.mark.parametrize("optimizer, lr, beta", [("gd", 0.3, 0.0), ("momentum", 0.4, 0.5), ("nesterov", 0.7, 0.3)])
 def test_rate_theory_is_the_measured_rate_at_any_parameters(optimizer, lr, beta):
     r = run(dim=30, complexity=3, optimizer=optimizer, lr=lr, beta=beta, steps=600, tol=1e-30)
