@@ -394,13 +394,12 @@ _DATA_DIR = click.option(
 
 
 def _where(ctx: click.Context, option: click.Parameter, values: tuple[str, ...]) -> dict[str, str]:
-    out = {}
-    for item in values:
-        name, sep, value = item.partition("=")
-        if not sep or not name.strip():
-            raise click.BadParameter(f"needs name=value, got {item!r}", ctx=ctx, param=option)
-        out[name.strip().replace("-", "_")] = value.strip()
-    return out
+    from lab4.store import where_term
+
+    try:
+        return dict(where_term(item) for item in values)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), ctx=ctx, param=option) from None
 
 
 @main.command()

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
 from lab4.context import parse_dtype, parse_seed
-from lab4.events import format_value
+from lab4.events import format_value, scalar_metric_names
 from lab4.spec import ParamError, Spec
 
 __all__ = [
@@ -33,6 +33,9 @@ __all__ = [
     "command_line",
     "comparison_sentence",
     "differing",
+    "param_value",
+    "axes_of",
+    "comparison_rows",
     "unique",
     "race_sentence",
 ]
@@ -111,6 +114,27 @@ def differing(results: Sequence[Any]) -> list[str]:
     out = [k for k in names if any(r.params.get(k) != first.params.get(k) for r in results)]
     out += [k for k in CONTEXT_AXES if any(getattr(r, k) != getattr(first, k) for r in results)]
     return out
+
+
+def param_value(result: Any, name: str) -> Any:
+    """A run's value of a parameter, or of a context axis (``dtype``, ``seed``) for those."""
+    return result.params[name] if name in result.params else getattr(result, name, None)
+
+
+def axes_of(results: Sequence[Any]) -> dict[str, list[Any]]:
+    """The compare axes that reproduce ``results``: each differing parameter's values, in order."""
+    return {k: unique(param_value(r, k) for r in results) for k in differing(results)}
+
+
+def comparison_rows(task: Any, results: Sequence[Any], limit: int = 6) -> tuple[list[str], list[list[Any]]]:
+    """The table of several runs (the app's Results, the report): the parameters that differ,
+    the status (``running`` for a run still computing), then the scalar metrics, the one the
+    comparison is about first.  Values as they are (format them where they are drawn)."""
+    varied = differing(results)
+    metrics = scalar_metric_names(list(results), task.compare_metrics(), limit=limit)
+    rows = [[param_value(r, k) for k in varied] + [r.describe() if r.ended else "running"]
+            + [r.metrics.get(m) for m in metrics] for r in results]
+    return [*varied, "status", *metrics], rows
 
 
 def unique(values: Any) -> list[Any]:
@@ -220,14 +244,8 @@ def comparison_sentence(task: Any, runs: Sequence[tuple[str, Any]]) -> str:
         reached = sorted(((r.metrics.get(comparison.metric), label, r) for label, r in finished
                           if r.metrics.get(comparison.metric) is not None), key=lambda t: t[0])
         never = [(label, r) for label, r in finished if r.metrics.get(comparison.metric) is None]
-        parts = []
-        for k, (steps, label, r) in enumerate(reached):
-            what = f" {comparison.goal(r.params)}" if goal is None else ""
-            if k == 0:
-                parts.append(f"{label} reached {goal or comparison.goal(r.params)} in {steps} steps")
-            else:
-                parts.append(f"{label}{what} in {steps}")
-        text = ", ".join(parts)
+        text = _fastest_first([(steps, label, comparison.goal(r.params)) for steps, label, r in reached],
+                              same_goal=goal is not None)
         if never:
             names = ", ".join(f"{label} never reached {goal or 'its goal'} ({_why_not(r)})" for label, r in never)
             text = (text + "; " if text else "") + names
@@ -244,13 +262,18 @@ def race_sentence(goal: str, entries: Sequence[tuple[str, int | None]], budget: 
     500 steps)": who got to ``goal`` first, from (label, steps or None)."""
     reached = sorted((steps, label) for label, steps in entries if steps is not None)
     never = [label for label, steps in entries if steps is None]
-    parts = []
-    for k, (steps, label) in enumerate(reached):
-        parts.append(f"{label} reached {goal} in {steps} steps" if k == 0 else f"{label} in {steps}")
-    text = ", ".join(parts)
+    text = _fastest_first([(steps, label, goal) for steps, label in reached], same_goal=True)
     if never:
         text += ("; " if text else "") + f"{', '.join(never)} never reached {goal} in {budget} steps"
     return text + "."
+
+
+def _fastest_first(reached: Sequence[tuple[Any, str, str]], same_goal: bool) -> str:
+    """"a reached G in 12 steps, b in 30" from (steps, label, goal), already in order; a later
+    run's goal is named only when the goals differ."""
+    return ", ".join(f"{label} reached {goal} in {steps} steps" if k == 0
+                     else f"{label}{'' if same_goal else ' ' + goal} in {steps}"
+                     for k, (steps, label, goal) in enumerate(reached))
 
 
 def _why_not(result: Any) -> str:

@@ -9,7 +9,7 @@ forward, entry by entry.  The training tasks run it on their own initial logits.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Callable
 
 import torch
 

@@ -19,8 +19,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
-from lab4.compare import command_line, compare_text, comparison_sentence, differing, unique
-from lab4.events import Result, format_value, scalar_metric_names
+from lab4.compare import (axes_of, command_line, compare_text, comparison_rows, comparison_sentence, differing,
+                          param_value)
+from lab4.events import Result, format_value
 from lab4.store import Store, atomic_write
 from lab4.tasks import TASKS, Task
 
@@ -82,8 +83,8 @@ def _run_section(result: Result, plots: bool, heading: str = "") -> list[str]:
 def _comparison_section(runs: Sequence[Result], plots: bool) -> list[str]:
     task = TASKS[runs[0].task]
     varied = differing(runs)
-    axes = {k: unique(_value(r, k) for r in runs) for k in varied}
-    labelled = [(r.label or " ".join(f"{k}={format_value(_value(r, k))}" for k in varied) or r.id, r) for r in runs]
+    axes = axes_of(runs)
+    labelled = [(r.label or " ".join(f"{k}={format_value(param_value(r, k))}" for k in varied) or r.id, r) for r in runs]
     first = runs[0]
     out = [
         f"### Comparison `{first.group or first.id}`: {len(runs)} runs, started {first.started}",
@@ -94,20 +95,13 @@ def _comparison_section(runs: Sequence[Result], plots: bool) -> list[str]:
     sentence = comparison_sentence(task, labelled)
     if sentence:
         out += [f"**{sentence}**", ""]
-    metrics = scalar_metric_names(list(runs), task.compare_metrics(), limit=8)
-    out += [_md_table([*varied, "status", *metrics],
-                      [[_value(r, k) for k in varied] + [r.describe()] + [r.metrics.get(m) for m in metrics]
-                       for r in runs]), ""]
+    out += [_md_table(*comparison_rows(task, runs, limit=8)), ""]
     if plots:
         out += _plots(task, labelled)
     for label, r in labelled:
         if r.observations:
             out += [f"Observations ({label}):", ""] + [f"- {o}" for o in r.observations] + [""]
     return out
-
-
-def _value(result: Result, name: str) -> Any:
-    return result.params[name] if name in result.params else getattr(result, name, None)
 
 
 def _chosen(store: Store, task: Task) -> tuple[list[Result], list[Result]]:

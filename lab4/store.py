@@ -38,7 +38,7 @@ from lab4.events import STATUSES, Result
 
 __all__ = [
     "Store", "StoreError", "RunList", "default_data_dir", "atomic_write", "SCHEMA_VERSION", "DB_NAME",
-    "encode_series", "decode_series",
+    "encode_series", "decode_series", "where_term",
 ]
 
 ENV = "LAB4_DATA_DIR"
@@ -761,6 +761,16 @@ def _results_from_rows(rows: Sequence[Sequence[Any]]) -> list[Result]:
             gc.enable()
 
 assert _LIST_COLUMNS[11:16] == ("params", "metrics", "group_id", "label", "marked")
+
+
+def where_term(text: str) -> tuple[str, str]:
+    """One condition of a listing, ``optimizer=momentum`` -> ("optimizer", "momentum") (a dash
+    in the name reads as an underscore); ValueError when it is not name=value."""
+    name, sep, value = text.partition("=")
+    name, value = name.strip(), value.strip()
+    if not sep or not name or not value:
+        raise ValueError(f"needs name=value, got {text!r}")
+    return name.replace("-", "_"), value
 
 
 _CONTEXT_FIELDS = {"status": str, "dtype": str, "device": str, "seed": int, "label": str}

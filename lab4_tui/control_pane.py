@@ -80,7 +80,7 @@ class ControlPane(Vertical):
         params = self.form.to_model()
         error = self.query_one("#compare-error", Static)
         try:
-            axes = parse_compare(self.task_def.spec, self.query_one("#compare", Input).value)
+            axes = parse_compare(self.task_def.spec, self._compare.value)
             plan(self.task_def.spec, params, axes)  # every combination checked before anything runs
         except ParamError as exc:
             error.update(exc.message)
@@ -91,16 +91,20 @@ class ControlPane(Vertical):
     def load(self, params: dict[str, Any], axes: dict[str, list[Any]] | None = None) -> None:
         """Fill the form (and the compare field) with a run's values."""
         self.form.set_values(params)
-        self.query_one("#compare", Input).value = compare_text(self.task_def.spec, axes or {})
+        self._compare.value = compare_text(self.task_def.spec, axes or {})
 
     def set_compare(self, text: str) -> None:
-        self.query_one("#compare", Input).value = text
+        self._compare.value = text
 
     # ---- run controls
 
     @cached_property
     def form(self) -> ParamForm:
         return self.query_one(ParamForm)
+
+    @cached_property
+    def _compare(self) -> Input:
+        return self.query_one("#compare", Input)
 
     @cached_property
     def _status(self) -> Static:  # reached on every batch of a run: looked up once

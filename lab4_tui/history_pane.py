@@ -19,9 +19,9 @@ from textual.containers import Vertical
 from textual.message import Message
 from textual.widgets import DataTable, Input, Static
 
-from lab4.compare import differing, unique
+from lab4.compare import axes_of, differing, param_value
 from lab4.events import Result, format_value
-from lab4.store import StoreError
+from lab4.store import StoreError, where_term
 
 __all__ = ["HistoryPane", "parse_filter", "labels_for"]
 
@@ -34,21 +34,19 @@ def parse_filter(text: str) -> tuple[dict[str, str], str | None, bool]:
     where: dict[str, str] = {}
     sort, descending = None, True
     for term in text.split():
-        name, sep, value = term.partition("=")
-        if not sep or not name or not value:
-            raise ValueError(f"filter terms are name=value, got {term!r}")
+        name, value = where_term(term)
         if name == "sort":
             descending = value.startswith("-")
             sort = value.lstrip("-")
         else:
-            where[name.replace("-", "_")] = value
+            where[name] = value
     return where, sort, descending if sort else True
 
 
 def labels_for(results: list[Result]) -> list[str]:
     """Short labels that tell ``results`` apart: the parameters that differ between them."""
     names = differing(results)
-    labels = [" ".join(f"{k}={format_value(r.params.get(k, getattr(r, k, None)))}" for k in names)
+    labels = [" ".join(f"{k}={format_value(param_value(r, k))}" for k in names)
               for r in results]
     return [label or r.id[9:15] + "-" + r.id[-6:] for label, r in zip(labels, results)]
 
@@ -131,7 +129,7 @@ class HistoryPane(Vertical):
             table.add_columns(*columns)
         for r in self.rows:
             table.add_row("*" if r.id in self.marked else " ", r.started[5:16].replace("T", " "), r.status,
-                          *[format_value(r.params.get(k, getattr(r, k, None))) for k in differ],
+                          *[format_value(param_value(r, k)) for k in differ],
                           r.label or "-", format_value(r.metrics.get(self.task_def.headline)), key=r.id)
         if self.rows:
             table.move_cursor(row=min(cursor, len(self.rows) - 1))
@@ -202,11 +200,8 @@ class HistoryPane(Vertical):
         ids = [r.id for r in self.app.store.list_runs(self.task_def.id, group=group).runs]
         self._open_ids(ids, "comparison", True)
 
-    def _open(self, ids: list[str], what: str, load: bool) -> None:
-        self._open_worker(ids, what, load)
-
     @work(thread=True, group="history-open")
-    def _open_worker(self, ids: list[str], what: str, load: bool) -> None:
+    def _open(self, ids: list[str], what: str, load: bool) -> None:
         self._open_ids(ids, what, load)
 
     def _open_ids(self, ids: list[str], what: str, load: bool) -> None:
@@ -219,7 +214,5 @@ class HistoryPane(Vertical):
         labels = labels_for(results) if len(results) > 1 else [""]
         form = None
         if load and results:
-            varied = differing(results)
-            axes = {k: unique(r.params.get(k, getattr(r, k, None)) for r in results) for k in varied}
-            form = (results[0].params, axes)
+            form = (results[0].params, axes_of(results))
         self.post_message(self.Open(list(zip(labels, results)), what, form))

@@ -17,8 +17,8 @@ from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 from textual.widgets import DataTable, Static
 
-from lab4.compare import comparison_sentence, differing
-from lab4.events import Result, format_value, scalar_metric_names
+from lab4.compare import comparison_rows, comparison_sentence
+from lab4.events import Result, format_value
 from lab4.textfmt import text_table
 
 __all__ = ["ResultsPane"]
@@ -70,12 +70,8 @@ class ResultsPane(VerticalScroll):
                             "the comparison table below has every variant.")
         else:
             results = [r for _, r in runs]
-            varied = differing(results)
-            names = scalar_metric_names(results, self.task_def.compare_metrics())
-            columns = [*varied, "status", *names]
-            rows = [[format_value(r.params.get(k, getattr(r, k, None))) for k in varied]
-                    + [r.describe() if r.ended else "running"] + [format_value(r.metrics.get(m)) for m in names]
-                    for r in results]
+            columns, values = comparison_rows(self.task_def, results)
+            rows = [[v if isinstance(v, str) else format_value(v) for v in row] for row in values]
             if all(r.ended for r in results):
                 sentence = comparison_sentence(self.task_def, list(runs))
         if columns:

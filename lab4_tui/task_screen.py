@@ -12,6 +12,7 @@ widget of its own.
 from __future__ import annotations
 
 import time
+from collections import Counter
 from functools import cached_property
 from typing import Any
 
@@ -86,8 +87,9 @@ class TaskScreen(Screen):
 
     def _look_up_panes(self) -> None:
         """Fill the caches below after the first paint, so that a run never pays for it."""
-        for name in ("control", "log_pane", "tabs", "results_pane", "history_pane", "plot_panes", "graph_panes"):
-            getattr(self, name)
+        for name, attribute in vars(TaskScreen).items():
+            if isinstance(attribute, cached_property):
+                getattr(self, name)
         self.control.form.fields()
 
     # The panes never change once composed; a query walks the whole screen (~600 widgets),
@@ -186,9 +188,7 @@ class TaskScreen(Screen):
         if not results:
             self.control.set_status("cancelled before the first result")
         else:
-            counts: dict[str, int] = {}
-            for _, r in results:
-                counts[r.status] = counts.get(r.status, 0) + 1
+            counts = Counter(r.status for _, r in results)
             text = results[0][1].describe() if len(results) == 1 else \
                 ", ".join(f"{v} {k}" for k, v in counts.items()) + f" of {session.total} runs"
             self.control.set_status(text, error="error" in counts)
@@ -234,12 +234,11 @@ class TaskScreen(Screen):
 
     @on(HistoryPane.Open)
     def _open_from_history(self, message: HistoryPane.Open) -> None:
-        runs = message.runs
+        runs, axes = message.runs, {}
         if message.load:
             params, axes = message.load
             self.control.load(params, axes)
         first = runs[0][1]
-        axes = message.load[1] if message.load else {}
         self.show_runs(runs, command_line(self.task_def, first.params, first.device, first.dtype, first.seed, axes))
         what = f"{message.what} {first.id}" if len(runs) == 1 else f"{len(runs)} {message.what}"
         self.control.set_status(f"showing {what}" + (": ctrl+r runs it again" if message.load else ""))

@@ -4,7 +4,7 @@ each one and puts the focus in it."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 from textual.widget import Widget
 from textual.widgets import TabbedContent
@@ -18,9 +18,13 @@ from lab4_tui.results_pane import ResultsPane
 
 __all__ = ["ViewTabs", "TABS"]
 
-#: the tabs every task has after its own views: (id, title, what takes the focus there)
-TABS = (("results", "Results", "#metrics"), ("log", "Log", "#log"), ("notes", "Notes", "#notes"),
-        ("history", "History", "#history"))
+#: the tabs every task has after its own views: (id, title, what takes the focus there, the pane)
+TABS: tuple[tuple[str, str, str, Callable[[Any], Widget]], ...] = (
+    ("results", "Results", "#metrics", lambda task: ResultsPane(task)),
+    ("log", "Log", "#log", lambda task: LogPane(id="log")),
+    ("notes", "Notes", "#notes", lambda task: NotesPane(task.id, id="notes")),
+    ("history", "History", "#history", lambda task: HistoryPane(task)),
+)
 
 
 class ViewTabs(TabbedContent):
@@ -33,16 +37,11 @@ class ViewTabs(TabbedContent):
     def panes(task: Any) -> list[tuple[str, str, Widget]]:
         """(title, tab id, content) of every tab, for the screen to compose inside ViewTabs."""
         views = [(v.title, f"tab-{v.id}", PlotPane(v) if v.is_plot else GraphPane()) for v in task.views]
-        return views + [
-            ("Results", "tab-results", ResultsPane(task)),
-            ("Log", "tab-log", LogPane(id="log")),
-            ("Notes", "tab-notes", NotesPane(task.id, id="notes")),
-            ("History", "tab-history", HistoryPane(task)),
-        ]
+        return views + [(title, f"tab-{key}", make(task)) for key, title, _, make in TABS]
 
     def tab_titles(self) -> list[tuple[str, str]]:
         """(tab id, title) of every tab, in order."""
-        return [(f"tab-{v.id}", v.title) for v in self.task_def.views] + [(f"tab-{k}", t) for k, t, _ in TABS]
+        return [(f"tab-{v.id}", v.title) for v in self.task_def.views] + [(f"tab-{k}", t) for k, t, _, _ in TABS]
 
     def tab_ids(self) -> list[str]:
         return [tab_id for tab_id, _ in self.tab_titles()]
@@ -54,7 +53,7 @@ class ViewTabs(TabbedContent):
     def open(self, tab_id: str) -> None:
         """Show a tab and put the focus in it (History: its table; Notes: the text)."""
         self.active = tab_id
-        target = {f"tab-{k}": selector for k, _, selector in TABS}.get(tab_id)
+        target = {f"tab-{k}": selector for k, _, selector, _ in TABS}.get(tab_id)
         if target:
             self.query_one(target).focus()
 

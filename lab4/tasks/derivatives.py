@@ -80,6 +80,15 @@ def _elementwise(fn: Any, x: Any) -> Any:
     return torch.as_tensor(value, dtype=x.dtype, device=x.device).expand_as(x)
 
 
+def _autograd_derivative(fn: Any, x: Any) -> Any:
+    """d fn / dx at every point by one backward pass (0 where fn does not depend on x)."""
+    import torch
+
+    xg = x.detach().clone().requires_grad_(True)
+    y = _elementwise(fn, xg)
+    return torch.autograd.grad(y, xg, torch.ones_like(y))[0] if y.requires_grad else torch.zeros_like(x)
+
+
 def _rmse(estimate: Any, reference: Any, usable: Any) -> float:
     import torch
 
@@ -147,19 +156,14 @@ def run(params: dict[str, Any], ctx: Any) -> Iterator[Any]:
     f_of = lambda t: _elementwise(f, t)  # noqa: E731
 
     # the typed f' against autograd in float64: a wrong formula is said to be wrong
-    x64 = x.double().clone().requires_grad_(True)
-    y64 = _elementwise(f, x64)
-    auto64 = torch.autograd.grad(y64, x64, torch.ones_like(y64))[0] if y64.requires_grad else torch.zeros_like(x64)
+    auto64 = _autograd_derivative(f, x.double())
     gap = (auto64 - reference).abs()
     both = ref_ok & torch.isfinite(auto64)
     worst = int(torch.where(both, gap, torch.zeros_like(gap)).argmax())
     agrees = bool((gap[both] <= AGREE * reference[both].abs().clamp(min=1.0)).all())
     yield Metric("analytic_agrees", agrees)
 
-    xg = x.clone().requires_grad_(True)
-    y = _elementwise(f, xg)
-    estimates = {"autograd": torch.autograd.grad(y, xg, torch.ones_like(y))[0] if y.requires_grad
-                 else torch.zeros_like(x)}
+    estimates = {"autograd": _autograd_derivative(f, x)}
     try:
         estimates["forward_ad"] = forward_ad_derivative(f_of, x)
     except (RuntimeError, NotImplementedError) as exc:

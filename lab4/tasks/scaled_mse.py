@@ -117,7 +117,7 @@ def _initial_gradients(split: Any, initial: list[Any], config: Any, output: str)
     a, b = float(mse.abs().mean()), float(ce.abs().mean())
     yield Observation(
         f"At the initial weights the mean |dL/dlogits| is {a:.3g} for MSE (S = 1, y_hat = {output}) and {b:.3g} "
-        f"for cross-entropy: cross-entropy's steps start {b / a:.2g} x larger." if a > 0 else
+        f"for cross-entropy: cross-entropy's is {b / a:.2g} times the MSE's." if a > 0 else
         "At the initial weights the MSE gradient is 0."
     )
 

@@ -37,6 +37,14 @@ async def finish_run(app, pilot):
     await pilot.pause()
 
 
+async def start_long_run(app, pilot, screen, steps="5000000"):
+    """Run the screen's task for ``steps`` steps and return once it is under way."""
+    screen.query_one("#in-steps").value = steps
+    await pilot.pause()
+    await pilot.press("ctrl+r")
+    await started(app, pilot, screen)
+
+
 async def run_with(app, pilot, values, key="ctrl+r"):
     """Type ``values`` into the form, press ``key`` (ctrl+r runs, c a preset) and wait for the end."""
     screen = app.screen

@@ -9,7 +9,7 @@ from lab4_tui.plots import SeriesPlot
 from lab4_tui.screens import ConfirmScreen, SettingsScreen
 from lab4_tui.task_screen import TaskScreen
 
-from .conftest import finish_run, started
+from .conftest import finish_run, start_long_run
 
 SIZE = (100, 30)
 
@@ -129,9 +129,7 @@ async def test_cancel_keeps_partial_result_and_next_run_is_clean(app_factory):
     app = app_factory(task="minimize")
     async with app.run_test(size=SIZE) as pilot:
         screen = app.screen
-        await set_field(pilot, screen, "steps", "5000000")
-        await pilot.press("ctrl+r")
-        await started(app, pilot, screen)
+        await start_long_run(app, pilot, screen)
         await pilot.press("escape")
         await finish_run(app, pilot)
         assert "cancelled at step" in status(screen)
@@ -316,9 +314,7 @@ async def test_q_during_a_run_asks_first(app_factory):
     app = app_factory(task="minimize")
     async with app.run_test(size=SIZE) as pilot:
         screen = app.screen
-        await set_field(pilot, screen, "steps", "5000000")
-        await pilot.press("ctrl+r")
-        await started(app, pilot, screen)
+        await start_long_run(app, pilot, screen)
         await pilot.press("q")
         assert isinstance(app.screen, ConfirmScreen) and app.focused.id == "no"
         await pilot.press("escape")  # keep running
@@ -426,3 +422,26 @@ async def test_copy_sends_the_command_and_the_table(app_factory):
         await pilot.press("y")
         assert copied and copied[0].startswith("lab4 run autograd\n")
         assert "gradient" in copied[0] and "36" in copied[0]
+
+
+def test_the_help_lists_the_keys_the_bindings_have():
+    """The help's key table is written beside the bindings: each binding's keys must be in it."""
+    from textual.binding import Binding
+
+    from lab4_tui.app import Lab4App
+    from lab4_tui.history_pane import HistoryPane
+    from lab4_tui.screens import KEYS
+    from lab4_tui.task_screen import TaskScreen
+
+    declared = {b.id: b.key for owner in (Lab4App, TaskScreen, HistoryPane) for b in owner.BINDINGS
+                if isinstance(b, Binding) and b.id}
+    shown = {binding_id: {k.strip().lower() for k in keys.split(",")} for binding_id, keys, _ in KEYS}
+    names = {"question_mark": "?"}
+    for binding_id, keys in declared.items():
+        if binding_id.startswith("task-"):
+            continue  # the help's "1-6" is made from the tasks' keys, as the bindings are
+        owner = binding_id.removesuffix("-f5").removesuffix("-f6")
+        owner = "run" if owner == "run-r" else owner
+        for key in keys.split(","):
+            key = names.get(key, key)
+            assert key in shown[owner] or (owner == "run" and key == "r"), (binding_id, key, shown[owner])

@@ -12,7 +12,7 @@ from lab4.context import RunContext
 from lab4.runner import execute, sweep
 from lab4.tasks import TASKS
 
-from .conftest import finish_run, started
+from .conftest import finish_run, start_long_run
 
 SIZE = (100, 30)
 
@@ -45,9 +45,7 @@ async def test_opening_history_during_a_run_never_touches_it(app_factory, key):
         await pilot.press("m")
         history.move_cursor(row=1)
         await pilot.press("m")
-        screen.query_one("#in-steps").value = "40000"
-        await pilot.press("ctrl+r")
-        await started(app, pilot, screen)
+        await start_long_run(app, pilot, screen, "40000")
         history.focus()
         await pilot.press(key)  # during the run
         await app.workers.wait_for_complete()
