@@ -42,7 +42,8 @@ async def shoot(name, task, values, key, tab, data_dir):
                 screen.open_tab(tab)
             for _ in range(3):  # pictures are built in threads; a legend that grows re-sizes its plot
                 await pilot.pause()
-                await app.workers.wait_for_complete()
+                # a picture replaced by a newer one is cancelled: not an error
+                await asyncio.gather(*(w.wait() for w in list(app.workers)), return_exceptions=True)
         app.save_screenshot(filename=f"{name}.svg", path=str(OUT))
 
 

@@ -30,10 +30,23 @@ async def computed(app, pilot):
     await pilot.pause()
 
 
+async def workers_done(app):
+    """Wait for the app's workers.  A plot picture replaced by a newer one is cancelled: that is
+    how the plots keep up, not a failure (Textual's ``wait_for_complete`` raises on it)."""
+    from textual.worker import WorkerState
+
+    while True:
+        live = [w for w in app.workers if w.state in (WorkerState.PENDING, WorkerState.RUNNING)]
+        if not live:
+            return
+        await asyncio.gather(*(w.wait() for w in live), return_exceptions=True)
+        await asyncio.sleep(0.01)  # a pending worker starts
+
+
 async def finish_run(app, pilot):
     """Wait for the runs, their messages, and the plot pictures built in threads."""
     await computed(app, pilot)
-    await app.workers.wait_for_complete()
+    await workers_done(app)
     await pilot.pause()
 
 

@@ -9,7 +9,7 @@ from lab4_tui.plots import SeriesPlot
 from lab4_tui.screens import ConfirmScreen, SettingsScreen
 from lab4_tui.task_screen import TaskScreen
 
-from .conftest import finish_run, start_long_run
+from .conftest import finish_run, start_long_run, workers_done
 
 SIZE = (100, 30)
 
@@ -216,13 +216,13 @@ async def test_notes_are_saved_as_typed(app_factory, tmp_path):
     async with app.run_test(size=SIZE) as pilot:
         screen = app.screen
         await pilot.press("ctrl+e")  # a report with nothing yet must not crash
-        await app.workers.wait_for_complete()
+        await workers_done(app)
         area = screen.query_one("#notes", TextArea)
         area.focus()
         await pilot.press(*"central", "ctrl+e", *" wins")  # ctrl+e stays an editing key in the notes
         assert area.text == "central wins"
         await pilot.press("f6")  # the report key that works inside fields
-        await app.workers.wait_for_complete()
+        await workers_done(app)
         assert (tmp_path / "data" / "report.md").read_text().startswith("# Laboratory 4")
         screen.save_note()  # what the debounce timer calls
         assert (tmp_path / "data" / "notes" / "derivatives.md").read_text() == "central wins"
@@ -239,7 +239,7 @@ async def test_settings_open_focused_refuse_missing_cuda_and_are_kept(app_factor
         if not torch.cuda.is_available():
             modal.query_one("#device", Input).value = "cuda"
             await pilot.press("enter")  # in the device field: apply
-            await app.workers.wait_for_complete()
+            await workers_done(app)
             await pilot.pause()
             assert "not available" in str(modal.query_one("#settings-error", Static).render())
             assert "--device" not in str(modal.query_one("#settings-error", Static).render())  # no CLI flags here
@@ -250,7 +250,7 @@ async def test_settings_open_focused_refuse_missing_cuda_and_are_kept(app_factor
         modal.query_one("#theme", Select).value = "textual-light"
         modal.query_one("#apply").focus()
         await pilot.press("enter")
-        await app.workers.wait_for_complete()
+        await workers_done(app)
         await pilot.pause()
         assert (app.dtype, app.seed, app.theme) == ("float64", 7, "textual-light")
     assert 'dtype = "float64"' in config_file.read_text()

@@ -12,7 +12,7 @@ from lab4.context import RunContext
 from lab4.runner import execute, sweep
 from lab4.tasks import TASKS
 
-from .conftest import finish_run, start_long_run
+from .conftest import finish_run, start_long_run, workers_done
 
 SIZE = (100, 30)
 
@@ -26,7 +26,7 @@ def saved_runs(store, task, **params):
 async def open_history(app, pilot, screen):
     screen.open_tab("tab-history")
     await pilot.pause()
-    await app.workers.wait_for_complete()
+    await workers_done(app)
     await pilot.pause()
     return screen.query_one("#history", DataTable)
 
@@ -48,7 +48,7 @@ async def test_opening_history_during_a_run_never_touches_it(app_factory, key):
         await start_long_run(app, pilot, screen, "40000")
         history.focus()
         await pilot.press(key)  # during the run
-        await app.workers.wait_for_complete()
+        await workers_done(app)
         await pilot.pause()
         assert app.is_running and screen.session is not None  # the run goes on
         assert not screen.showing_live
@@ -68,7 +68,7 @@ async def test_opening_history_during_a_run_never_touches_it(app_factory, key):
         assert history.row_count == 3  # History refreshed when the run ended
         history.move_cursor(row=0)
         await pilot.press(key)
-        await app.workers.wait_for_complete()
+        await workers_done(app)
         await pilot.pause()
         assert screen.shown and app.is_running
 
@@ -86,7 +86,7 @@ async def test_history_shows_what_differs_and_loads_a_run_into_the_form(app_fact
         assert [r[columns.index("expr")] for r in rows] == ["exp(x)", "sin(x)"]  # newest first
         history.move_cursor(row=1)
         await pilot.press("enter")
-        await app.workers.wait_for_complete()
+        await workers_done(app)
         await pilot.pause()
         assert screen.query_one("#in-expr", Input).value == "sin(x)"
         assert screen.query_one("#in-points", Input).value == "50"
@@ -108,7 +108,7 @@ async def test_history_opens_a_whole_comparison_and_filters(app_factory):
         assert history.row_count == 4
         history.move_cursor(row=2)  # a run of the comparison
         await pilot.press("g")
-        await app.workers.wait_for_complete()
+        await workers_done(app)
         await pilot.pause()
         assert [label for label, _ in screen.shown] == ["optimizer=gd", "optimizer=momentum", "optimizer=nesterov"]
         assert screen.query_one("#compare", Input).value == "optimizer=gd,momentum,nesterov"  # ready to run again
@@ -116,12 +116,12 @@ async def test_history_opens_a_whole_comparison_and_filters(app_factory):
         history = await open_history(app, pilot, screen)
         screen.query_one("#history-filter", Input).value = "optimizer=momentum"
         await pilot.pause()
-        await app.workers.wait_for_complete()
+        await workers_done(app)
         await pilot.pause()
         assert history.row_count == 1
         screen.query_one("#history-filter", Input).value = "sort=final_loss"
         await pilot.pause()
-        await app.workers.wait_for_complete()
+        await workers_done(app)
         await pilot.pause()
         losses = [r.metrics["final_loss"] for r in screen.query_one("HistoryPane").rows]
         assert losses == sorted(losses)  # smallest first; sort=-final_loss for largest first
@@ -145,6 +145,6 @@ async def test_history_pages_ten_thousand_runs(app_factory):
         history.focus()
         history.move_cursor(row=99)
         await pilot.pause()
-        await app.workers.wait_for_complete()
+        await workers_done(app)
         await pilot.pause()
         assert history.row_count == 200  # the next page, as the cursor reaches the end

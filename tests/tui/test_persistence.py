@@ -9,7 +9,7 @@ from textual.widgets import DataTable, TextArea
 from lab4.cli import main
 from lab4.store import Store
 
-from .conftest import TerminalApp, finish_run
+from .conftest import TerminalApp, finish_run, workers_done
 
 SIZE = (100, 30)
 
@@ -25,14 +25,14 @@ async def test_runs_saved_by_cli_and_app_are_listed_by_both(app_factory, tmp_pat
         await finish_run(app, pilot)
         screen.open_tab("tab-history")
         await pilot.pause()
-        await app.workers.wait_for_complete()
+        await workers_done(app)
         await pilot.pause()
         history = screen.query_one("#history", DataTable)
         assert history.row_count == 2
         # select the older (CLI) run: its plot comes back, its parameters fill the form
         history.move_cursor(row=1)
         await pilot.press("enter")
-        await app.workers.wait_for_complete()
+        await workers_done(app)
         await pilot.pause()
         assert screen.shown[0][1].params["steps"] == 10 and screen.query_one("#in-steps").value == "10"
         # mark both, overlay
@@ -42,7 +42,7 @@ async def test_runs_saved_by_cli_and_app_are_listed_by_both(app_factory, tmp_pat
         await pilot.press("m")
         history.move_cursor(row=1)
         await pilot.press("m", "o")
-        await app.workers.wait_for_complete()
+        await workers_done(app)
         await pilot.pause()
         assert len(screen.shown) == 2
         assert [label for label, _ in screen.shown] == ["steps=20", "steps=10"]  # labelled by what differs

@@ -11,7 +11,7 @@ from textual.geometry import Region
 from lab4.events import Result
 from lab4_tui.app import make_app
 
-from .conftest import run_with
+from .conftest import run_with, workers_done
 
 SIZE = (100, 30)
 
@@ -33,12 +33,12 @@ def quiet_config(tmp_path, monkeypatch):
 def runner(app, values, key="ctrl+r", tab=None):
     async def run_before(pilot):
         screen = await run_with(app, pilot, values, key)
-        await app.workers.wait_for_complete()  # a legend that grew re-sizes its plot: the last picture
+        await workers_done(app)  # a legend that grew re-sizes its plot: the last picture
         await pilot.pause()
         if tab:
             screen.open_tab(tab)
             await pilot.pause()
-            await app.workers.wait_for_complete()
+            await workers_done(app)
             await pilot.pause()
 
     return run_before
@@ -79,7 +79,7 @@ def test_history(snap_compare, tmp_path):
     async def open_history(pilot):
         app.screen.open_tab("tab-history")
         await pilot.pause()
-        await app.workers.wait_for_complete()
+        await workers_done(app)
         table = app.screen.query_one("#history")
         for _ in range(100):  # the table sizes its columns to the rows when idle: wait for it
             await pilot.pause(0.02)

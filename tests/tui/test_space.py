@@ -11,7 +11,7 @@ from lab4.plotting import short_number
 from lab4.tasks import TASKS
 from lab4_tui.plots import LEGEND_LINES, PlotPane
 
-from .conftest import finish_run, run_with
+from .conftest import finish_run, run_with, workers_done
 
 
 def pane(screen, view_id) -> PlotPane:
@@ -42,7 +42,7 @@ async def test_legends_stay_below_the_plot_and_visible(app_factory, size):
         screen = await run_with(app, pilot, {"steps": "30", "hidden": "8"}, key="c")
         screen.open_tab("tab-accuracy")
         await pilot.pause()
-        await app.workers.wait_for_complete()
+        await workers_done(app)
         await pilot.pause()
         accuracy = pane(screen, "accuracy")
         legend = accuracy.query_one(".legend")
@@ -71,7 +71,7 @@ async def test_without_colour_every_series_has_its_own_marker(app_factory, monke
         for view in TASKS["derivatives"].views:
             screen.open_tab(f"tab-{view.id}")
             await pilot.pause()
-            await app.workers.wait_for_complete()
+            await workers_done(app)
             await pilot.pause()
             symbols = [e.split(" ")[0] for e in re.split(r"   |\n", pane(screen, view.id).legend_text)]
             assert len(symbols) == len(set(symbols)) > 1, (view.id, symbols)
@@ -86,7 +86,7 @@ async def test_plot_colours_follow_the_theme(app_factory):
         for theme in ("textual-light", "textual-dark", "solarized-light"):
             app.theme = theme
             await pilot.pause()
-            await app.workers.wait_for_complete()
+            await workers_done(app)
             await pilot.pause()
             surface = Color.parse(app.theme_variables["surface"]).rgb
             backgrounds = {seg.style.bgcolor.triplet for strip in pane(screen, "loss").plot.picture for seg in strip
@@ -108,7 +108,7 @@ async def test_ticks_are_short_apart_and_inside_the_frame(app_factory):
         for view in ("trajectory", "loss", "distance"):
             screen.open_tab(f"tab-{view}")
             await pilot.pause()
-            await app.workers.wait_for_complete()
+            await workers_done(app)
             await pilot.pause()
             lines = picture_text(pane(screen, view))
             text = "\n".join(lines)
@@ -125,7 +125,7 @@ async def test_error_vs_h_ticks_do_not_collide(app_factory):
         screen = await run_with(app, pilot, {"points": "100"})
         screen.open_tab("tab-hsweep32")
         await pilot.pause()
-        await app.workers.wait_for_complete()
+        await workers_done(app)
         await pilot.pause()
         row = tick_rows(picture_text(pane(screen, "hsweep32")))[0]
         tokens = row.split()
@@ -173,7 +173,7 @@ async def test_a_view_without_data_says_why(app_factory):
         screen.open_tab("tab-trajectory")
         for _ in range(2):
             await pilot.pause()
-            await app.workers.wait_for_complete()
+            await workers_done(app)
         text = "\n".join(picture_text(pane(screen, "trajectory")))
         assert "drawn for dim = 2 only" in text and "no data yet" not in text
 
