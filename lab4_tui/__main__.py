@@ -13,9 +13,9 @@ from pathlib import Path
 
 import click
 
-from lab4.cli import context_value, parse_task_args, usage_error
-from lab4.context import parse_device, parse_dtype, parse_seed
-from lab4.spec import ParamError
+from lab4.cli.main import context_value, parse_task_args, usage_error
+from lab4.core.context import parse_device, parse_dtype, parse_seed
+from lab4.core.spec import ParamError
 from lab4.tasks import TASK_IDS, find_task, task_keys
 
 
@@ -42,7 +42,7 @@ def main(task, compare, device, dtype, seed, data_dir, task_options) -> None:
 
     After --task, the task's own options (see lab4 run TASK --help) fill in its form.
     """
-    from lab4.store import Store, StoreError
+    from lab4.store.database import Store, StoreError
 
     params = None
     if task_options:
@@ -50,7 +50,7 @@ def main(task, compare, device, dtype, seed, data_dir, task_options) -> None:
             raise click.UsageError(f"{' '.join(task_options)[:60]}: task options need --task TASK first")
         params = parse_task_args(find_task(task), list(task_options))
     if compare and task:
-        from lab4.compare import parse_compare
+        from lab4.core.comparison import parse_compare
 
         try:
             parse_compare(find_task(task).spec, compare)

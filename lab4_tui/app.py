@@ -20,20 +20,20 @@ from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
 
-from lab4.context import RunContext, device_label, parse_device
-from lab4.events import Result
-from lab4.spec import ParamError
-from lab4.store import Store, StoreError
+from lab4.core.context import RunContext, device_label, parse_device
+from lab4.core.events import Result
+from lab4.core.spec import ParamError
+from lab4.store.database import Store, StoreError
 from lab4.tasks import TASK_IDS, TASKS
 from lab4_tui.config import Settings, config_path, load_settings, save_settings
-from lab4_tui.screens import ConfirmScreen, HelpScreen, HomeScreen, SettingsScreen
+from lab4_tui.screens.dialogs import ConfirmScreen, HelpScreen, HomeScreen, SettingsScreen
 
 __all__ = ["Lab4App", "make_app"]
 
 
 def _task_screen(task_id: str, params: dict[str, Any] | None = None, compare: str = "") -> Screen:
     """Task screens (and plotext, tables, text areas) load when first opened, not at start."""
-    from lab4_tui.task_screen import TaskScreen
+    from lab4_tui.screens.task_screen import TaskScreen
 
     return TaskScreen(task_id, params, compare)
 
@@ -144,7 +144,7 @@ class Lab4App(App):
                 pass
 
     def _task_screens(self) -> Iterable[Any]:
-        from lab4_tui.task_screen import TaskScreen
+        from lab4_tui.screens.task_screen import TaskScreen
 
         for stack in self._screen_stacks.values():
             for screen in stack:
@@ -199,7 +199,7 @@ class Lab4App(App):
         self.run_worker(self._write_report, thread=True, exclusive=True, group="report")
 
     def _write_report(self) -> None:
-        from lab4.report import write_report
+        from lab4.present.report import write_report
 
         try:
             path, _ = write_report(self.store)
@@ -246,7 +246,7 @@ class Lab4App(App):
         return True
 
     def export_results(self, results: list[Result]) -> list[Path]:
-        from lab4.report import export_run
+        from lab4.present.report import export_run
 
         return [p for r in results for p in export_run(self.store, r)]
 

@@ -59,8 +59,8 @@ def _read_toml(text: str) -> dict[str, Any]:
 
 def load_settings(path: Path | None = None) -> tuple[Settings, list[str]]:
     """The saved settings (defaults where absent) and warnings about what was ignored."""
-    from lab4.context import parse_dtype, parse_seed
-    from lab4.spec import ParamError
+    from lab4.core.context import parse_dtype, parse_seed
+    from lab4.core.spec import ParamError
 
     path = path or config_path()
     settings, warnings = Settings(), []
@@ -99,7 +99,7 @@ def _quote(text: str) -> str:
 
 def save_settings(settings: Settings, path: Path | None = None) -> Path:
     """Write the settings (atomically); the key overrides are kept as they are."""
-    from lab4.store import atomic_write
+    from lab4.store.database import atomic_write
 
     path = path or config_path()
     lines = [

@@ -11,9 +11,9 @@ from typing import TYPE_CHECKING, Any
 from textual.message import Message
 
 if TYPE_CHECKING:
-    from lab4.compare import PlannedRun
-    from lab4.context import RunContext
-    from lab4.events import Result
+    from lab4.core.comparison import PlannedRun
+    from lab4.core.context import RunContext
+    from lab4.core.events import Result
     from lab4_tui.session import RunSession
 
 __all__ = ["RunStarted", "RunEvents", "RunEnded", "SessionFinished"]

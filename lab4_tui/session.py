@@ -14,10 +14,10 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from lab4.compare import PlannedRun, command_line, plan
-from lab4.context import RunContext
-from lab4.events import Observation, Result, ResultBuilder
-from lab4.runner import new_group_id
+from lab4.core.comparison import PlannedRun, command_line, plan
+from lab4.core.context import RunContext
+from lab4.core.events import Observation, Result, ResultBuilder
+from lab4.engine.runner import new_group_id
 from lab4_tui.messages import RunEnded, RunEvents, RunStarted, SessionFinished
 
 __all__ = ["RunSession", "LiveRun", "BATCH_INTERVAL"]
@@ -126,7 +126,7 @@ class RunSession:
 
     def body(self) -> None:
         """Every run of the plan, through the engine's sweep; saved as each ends."""
-        from lab4.runner import sweep
+        from lab4.engine.runner import sweep
 
         try:
             runs = sweep(self.task.id, self.params, self.axes, self.ctx, on_start=self._on_start,

@@ -11,9 +11,9 @@ import importlib
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator
 
-from lab4.compare import Comparison
-from lab4.spec import Spec
-from lab4.views import PlotView
+from lab4.core.comparison import Comparison
+from lab4.core.spec import Spec
+from lab4.core.views import PlotView
 
 __all__ = ["Task", "Comparison", "TASKS", "TASK_IDS", "get_task", "find_task", "task_keys"]
 

@@ -20,11 +20,11 @@ from __future__ import annotations
 
 from typing import Any, Iterator
 
-from lab4.events import Artifact, Metric, Observation, Progress, Table
-from lab4.expr import parse_expression
-from lab4.spec import AssignParam, ExprParam, Spec
+from lab4.core.events import Artifact, Metric, Observation, Progress, Table
+from lab4.maths.expr import parse_expression
+from lab4.core.spec import AssignParam, ExprParam, Spec
 from lab4.tasks import Task
-from lab4.views import PlotView
+from lab4.core.views import PlotView
 
 MAX_GRAPH_NODES = 400
 #: the largest relative error of a gradient check called ok, per dtype
@@ -126,7 +126,7 @@ def check_verdict(autograd: list[float], central: list[float], steps: list[float
 def run(params: dict[str, Any], ctx: Any) -> Iterator[Any]:
     import torch
 
-    from lab4.numdiff import auto_step, central_difference_gradient
+    from lab4.maths.numdiff import auto_step, central_difference_gradient
 
     expr = parse_expression(params["expr"])
     fn = expr.compile()

@@ -1,6 +1,6 @@
 """Handout task 5: the custom cross-entropy with its gradient clipped to [-c, c].
 
-The loss is :class:`lab4.losses.CustomCrossEntropyLoss` (explicit backward
+The loss is :class:`lab4.maths.losses.CustomCrossEntropyLoss` (explicit backward
 (softmax - onehot)/N * grad_output).  Clipping happens at the logit gradient (default) or
 on the parameter gradients.  Every entry of (softmax - onehot)/N lies in [-1/N, 1/N], so
 c = 1 clips nothing at the logits; the run measures and says so.  The comparison trains
@@ -13,10 +13,10 @@ from typing import Any, Iterator
 
 GRADCHECK_ROWS = 128  # rows of the initial logits the gradcheck takes (float64, entry by entry)
 
-from lab4.events import Metric, Observation, Table
-from lab4.spec import BoolParam, ChoiceParam, FloatParam, Spec
+from lab4.core.events import Metric, Observation, Table
+from lab4.core.spec import BoolParam, ChoiceParam, FloatParam, Spec
 from lab4.tasks import Comparison, Task
-from lab4.views import TRAINING_VIEWS, PlotView
+from lab4.core.views import TRAINING_VIEWS, PlotView
 from lab4.tasks.mlp import comparison_table, describe_data, setup, summary_metrics, training_params
 
 SPEC = Spec(
@@ -36,8 +36,8 @@ SPEC = Spec(
 def run(params: dict[str, Any], ctx: Any) -> Iterator[Any]:
     import torch.nn.functional as F
 
-    from lab4.losses import ClipStats, clip_, custom_cross_entropy
-    from lab4.training import Variant, decision_boundary, train_variants
+    from lab4.maths.losses import ClipStats, clip_, custom_cross_entropy
+    from lab4.maths.training import Variant, decision_boundary, train_variants
 
     split, initial, config = setup(params, ctx)
     c, site, ce = params["clip"], params["clip_site"], params["ce"]
@@ -108,7 +108,7 @@ def _handout_cap(split: Any, weights: list[Any], activation: str) -> Iterator[An
     """What log(p + 1e-9) did to this run: its samples with p < 1e-9 at the end, and their loss."""
     import torch
 
-    from lab4.training import forward
+    from lab4.maths.training import forward
 
     with torch.no_grad():
         logits = forward(weights, split.x_train, activation)
@@ -133,9 +133,9 @@ def _gradcheck_panel(split: Any, initial: list[Any], config: Any, clip: float | 
     handout's variant where it fails."""
     import torch
 
-    from lab4.gradcheck import check_loss, confident_wrong_logits
-    from lab4.losses import custom_cross_entropy
-    from lab4.training import forward
+    from lab4.maths.gradcheck import check_loss, confident_wrong_logits
+    from lab4.maths.losses import custom_cross_entropy
+    from lab4.maths.training import forward
 
     n_all = split.x_train.shape[0] if config.batch_size <= 0 else min(config.batch_size, split.x_train.shape[0])
     rows = min(n_all, GRADCHECK_ROWS)

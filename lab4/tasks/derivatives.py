@@ -22,11 +22,11 @@ from __future__ import annotations
 import math
 from typing import Any, Iterator
 
-from lab4.context import DTYPES
-from lab4.events import Metric, Observation, Points, Progress, Table
-from lab4.spec import ExprParam, FloatParam, IntParam, Spec
+from lab4.core.context import DTYPES
+from lab4.core.events import Metric, Observation, Points, Progress, Table
+from lab4.core.spec import ExprParam, FloatParam, IntParam, Spec
 from lab4.tasks import Task
-from lab4.views import PlotView
+from lab4.core.views import PlotView
 
 #: the methods that take a step h, in the order of the tables (the differences, then the complex step)
 DIFFERENCES = ("central", "forward", "backward", "richardson")
@@ -107,7 +107,7 @@ def _rms(values: Any) -> float:
 
 
 def _methods() -> dict[str, Any]:
-    from lab4.numdiff import backward_difference, central_difference, complex_step, forward_difference, richardson
+    from lab4.maths.numdiff import backward_difference, central_difference, complex_step, forward_difference, richardson
 
     return {"central": central_difference, "forward": forward_difference, "backward": backward_difference,
             "richardson": richardson, "complex_step": complex_step}
@@ -136,8 +136,8 @@ def error_model(scheme: str, derivs: list[Any], eps: float) -> tuple[float, floa
 def run(params: dict[str, Any], ctx: Any) -> Iterator[Any]:
     import torch
 
-    from lab4.expr import parse_expression
-    from lab4.numdiff import derivatives_up_to, forward_ad_derivative
+    from lab4.maths.expr import parse_expression
+    from lab4.maths.numdiff import derivatives_up_to, forward_ad_derivative
 
     expr = parse_expression(params["expr"])
     f = expr.compile()
@@ -257,7 +257,7 @@ def run(params: dict[str, Any], ctx: Any) -> Iterator[Any]:
                              best_rmse, best_theory, vanished_at)
 
     # the cost of a gradient of n inputs: one backward pass against 2n evaluations of f
-    from lab4.numdiff import gradient_cost
+    from lab4.maths.numdiff import gradient_cost
 
     ctx.check()
     costs = gradient_cost(COST_SIZES, ctx.device, dtype)

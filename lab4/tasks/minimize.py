@@ -2,12 +2,12 @@
 with the theory beside every curve.
 
 Each step takes the gradient with autograd (``torch.autograd.grad``) at w (or at the
-Nesterov look-ahead w + beta v) and applies the handout's update from :mod:`lab4.optim`.
+Nesterov look-ahead w + beta v) and applies the handout's update from :mod:`lab4.maths.optim`.
 The loss f(w_t) - f* (f* = 0) and the distance ||w_t - c|| are recorded from t = 0, the
 start point.  Values stay on the device and are copied to the host in blocks, so a step
 costs no host-device synchronisation.
 
-Theory (:mod:`lab4.optim_theory`, the landscape's exact spectrum at c): L, mu, kappa; the
+Theory (:mod:`lab4.maths.optim_theory`, the landscape's exact spectrum at c): L, mu, kappa; the
 optimal (lr, beta) of the chosen optimizer (``lr = optimal`` and ``beta = optimal`` take
 them); the rate of the run's own (lr, beta) on the quadratic model, drawn over the measured
 curves (rho^t for the distance, rho^2t for the loss) and against the rate fitted on the
@@ -20,13 +20,13 @@ from __future__ import annotations
 import math
 from typing import Any, Iterator
 
-from lab4.events import Artifact, Metric, Observation, Points, Table
-from lab4.landscapes import LEVEL_FORMULAS, LEVELS, curvature, spectrum
-from lab4.optim import OPTIMIZERS
-from lab4.optim_theory import fit_rate, optimal, phase, rate, steps_to_grow
-from lab4.spec import ChoiceParam, FloatParam, IntParam, Spec
+from lab4.core.events import Artifact, Metric, Observation, Points, Table
+from lab4.maths.landscapes import LEVEL_FORMULAS, LEVELS, curvature, spectrum
+from lab4.maths.optim import OPTIMIZERS
+from lab4.maths.optim_theory import fit_rate, optimal, phase, rate, steps_to_grow
+from lab4.core.spec import ChoiceParam, FloatParam, IntParam, Spec
 from lab4.tasks import Comparison, Task
-from lab4.views import PlotView
+from lab4.core.views import PlotView
 
 FLUSH = 64  # steps between host copies of the recorded values
 GROWTH = 1e6  # a loss above GROWTH x its start has diverged
@@ -98,9 +98,9 @@ def preflight(params: dict[str, Any]) -> list[str]:
 def run(params: dict[str, Any], ctx: Any) -> Iterator[Any]:
     import torch
 
-    from lab4.landscapes import generate_function
-    from lab4.optim import apply_step, lookahead
-    from lab4.recording import StepRecorder
+    from lab4.maths.landscapes import generate_function
+    from lab4.maths.optim import apply_step, lookahead
+    from lab4.maths.recording import StepRecorder
 
     dim, steps, lr, beta, tol = params["dim"], params["steps"], params["lr"], params["beta"], params["tol"]
     optimizer, level = params["optimizer"], params["complexity"]

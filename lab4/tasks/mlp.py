@@ -14,13 +14,13 @@ from __future__ import annotations
 
 from typing import Any, Iterator
 
-from lab4.events import Metric, Observation, Table
-from lab4.optim import OPTIMIZERS
-from lab4.spec import ChoiceParam, FloatParam, IntListParam, IntParam, Param, Spec, TextParam
+from lab4.core.events import Metric, Observation, Table
+from lab4.maths.optim import OPTIMIZERS
+from lab4.core.spec import ChoiceParam, FloatParam, IntListParam, IntParam, Param, Spec, TextParam
 from lab4.tasks import Comparison, Task
-from lab4.views import TRAINING_VIEWS
+from lab4.core.views import TRAINING_VIEWS
 
-#: hidden activations: the names of torch functions (lab4.training.forward calls torch.<name>)
+#: hidden activations: the names of torch functions (lab4.maths.training.forward calls torch.<name>)
 ACTIVATIONS = ("relu", "tanh", "sigmoid")
 #: the initial weights draw from seed + INIT_SEED_OFFSET, so they differ from the data's draws
 INIT_SEED_OFFSET = 1
@@ -29,7 +29,7 @@ EVAL_POINTS = 200
 
 
 def _check_dataset(value: str) -> None:
-    from lab4.datasets import check_dataset
+    from lab4.maths.datasets import check_dataset
 
     check_dataset(value)
 
@@ -58,8 +58,8 @@ def training_params(lr: float = 0.1, steps: int = 1000, optimizer: str = "moment
 
 def setup(params: dict[str, Any], ctx: Any) -> tuple[Any, list[Any], Any]:
     """Data split, seeded initial weights, and the training config from the parameters."""
-    from lab4.datasets import load, prepare
-    from lab4.training import TrainConfig, init_mlp
+    from lab4.maths.datasets import load, prepare
+    from lab4.maths.training import TrainConfig, init_mlp
 
     data = load(params["dataset"], params["samples"], params["noise"], ctx.seed)
     split = prepare(data, params["test_fraction"], ctx.seed, ctx.torch_device, ctx.torch_dtype)
@@ -122,7 +122,7 @@ SPEC = Spec(
 def run(params: dict[str, Any], ctx: Any) -> Iterator[Any]:
     import torch.nn.functional as F
 
-    from lab4.training import decision_boundary, train
+    from lab4.maths.training import decision_boundary, train
 
     split, weights, config = setup(params, ctx)
     yield Observation(describe_data(split, params))

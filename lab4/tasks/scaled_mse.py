@@ -1,7 +1,7 @@
 """Handout task 6: a custom MSE loss with a scale S, in place of cross-entropy.
 
 L = S * mean((y_hat - y)^2) over all N*K entries, y one-hot, y_hat = softmax(logits) (or
-the raw logits), with the explicit backward of :class:`lab4.losses.ScaledMSELoss`.  One
+the raw logits), with the explicit backward of :class:`lab4.maths.losses.ScaledMSELoss`.  One
 training per S, and one with cross-entropy, all from the same initial weights.  The
 gradient is linear in S and every update here (gd, momentum, Nesterov) is linear in lr g,
 so (S, lr) moves the weights as (1, S lr): the run measures it rather than asserting it.
@@ -19,11 +19,11 @@ EQUIVALENCE_STEPS = 20
 EQUIVALENT = 1e-5
 GRADCHECK_ROWS = 128
 
-from lab4.compare import race_sentence
-from lab4.events import Metric, Observation, Table
-from lab4.spec import BoolParam, ChoiceParam, FloatListParam, FloatParam, Spec
+from lab4.core.comparison import race_sentence
+from lab4.core.events import Metric, Observation, Table
+from lab4.core.spec import BoolParam, ChoiceParam, FloatListParam, FloatParam, Spec
 from lab4.tasks import Comparison, Task
-from lab4.views import TRAINING_VIEWS
+from lab4.core.views import TRAINING_VIEWS
 from lab4.tasks.mlp import comparison_table, describe_data, setup, summary_metrics, training_params
 
 SPEC = Spec(
@@ -40,8 +40,8 @@ SPEC = Spec(
 def run(params: dict[str, Any], ctx: Any) -> Iterator[Any]:
     import torch.nn.functional as F
 
-    from lab4.losses import scaled_mse
-    from lab4.training import Variant, decision_boundary, train_variants
+    from lab4.maths.losses import scaled_mse
+    from lab4.maths.training import Variant, decision_boundary, train_variants
 
     split, initial, config = setup(params, ctx)
     output = params["output"]
@@ -76,8 +76,8 @@ def _equivalence(split: Any, initial: list[Any], config: Any, scales: tuple[floa
     own optimizer, from the same weights."""
     import torch
 
-    from lab4.losses import scaled_mse
-    from lab4.training import make_step
+    from lab4.maths.losses import scaled_mse
+    from lab4.maths.training import make_step
 
     s = max(scales, key=lambda v: abs(math.log(v)))
     if s == 1:
@@ -108,8 +108,8 @@ def _initial_gradients(split: Any, initial: list[Any], config: Any, output: str)
     import torch
     import torch.nn.functional as F
 
-    from lab4.losses import scaled_mse
-    from lab4.training import forward
+    from lab4.maths.losses import scaled_mse
+    from lab4.maths.training import forward
 
     logits = forward(initial, split.x_train, config.activation).detach().requires_grad_(True)
     (mse,) = torch.autograd.grad(scaled_mse(logits, split.y_train, 1.0, output), logits)
@@ -125,9 +125,9 @@ def _initial_gradients(split: Any, initial: list[Any], config: Any, output: str)
 def _gradcheck_panel(split: Any, initial: list[Any], config: Any, scale: float, output: str) -> Iterator[Any]:
     import torch
 
-    from lab4.gradcheck import check_loss
-    from lab4.losses import scaled_mse
-    from lab4.training import forward
+    from lab4.maths.gradcheck import check_loss
+    from lab4.maths.losses import scaled_mse
+    from lab4.maths.training import forward
 
     rows = min(split.x_train.shape[0], GRADCHECK_ROWS)
     with torch.no_grad():

@@ -34,7 +34,7 @@ EXPECTED = [
 
 
 def test_bench_quick_json_reports_every_row():
-    out = subprocess.run([sys.executable, "-m", "lab4.cli", "bench", "--quick", "--json"],
+    out = subprocess.run([sys.executable, "-m", "lab4.cli.main", "bench", "--quick", "--json"],
                          capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stderr
     rows = json.loads(out.stdout)

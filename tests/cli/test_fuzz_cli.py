@@ -4,7 +4,7 @@ import click
 import pytest
 from hypothesis import HealthCheck, given, settings
 
-from lab4.cli import _make_run_command, _make_sweep_command
+from lab4.cli.main import _make_run_command, _make_sweep_command
 from lab4.tasks import TASKS
 from tests.strategies import nasty_values
 

@@ -10,10 +10,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from lab4.context import RunContext
-from lab4.losses import custom_cross_entropy, scaled_mse
-from lab4.numdiff import complex_step, forward_ad_derivative, richardson
-from lab4.runner import execute
+from lab4.core.context import RunContext
+from lab4.maths.losses import custom_cross_entropy, scaled_mse
+from lab4.maths.numdiff import complex_step, forward_ad_derivative, richardson
+from lab4.engine.runner import execute
 from lab4.tasks import TASKS
 from lab4.tasks.autograd import check_verdict
 
@@ -219,7 +219,7 @@ def test_scaled_mse_says_what_it_measured():
 @pytest.mark.parametrize("optimizer", ["gd", "momentum", "nesterov"])
 def test_scale_equals_learning_rate_for_every_optimizer(optimizer):
     """Independent: torch's own MSE through softmax, a hand-written loop, (S, lr) vs (1, S lr)."""
-    from lab4.optim import apply_step, lookahead
+    from lab4.maths.optim import apply_step, lookahead
 
     g = torch.Generator().manual_seed(0)
     x = torch.randn(64, 2, generator=g, dtype=torch.float64)

@@ -6,7 +6,7 @@ import time
 import pytest
 import torch
 
-from lab4.expr import ExprError, FUNCTIONS, parse_expression
+from lab4.maths.expr import ExprError, FUNCTIONS, parse_expression
 
 
 def test_default_expression_matches_the_analytic_gradient():

@@ -5,9 +5,9 @@ import math
 import pytest
 import torch
 
-from lab4.context import RunContext, parse_device
-from lab4.runner import execute
-from lab4.spec import ParamError
+from lab4.core.context import RunContext, parse_device
+from lab4.engine.runner import execute
+from lab4.core.spec import ParamError
 from lab4.tasks import TASKS
 
 
@@ -34,12 +34,12 @@ def test_divergence_stops_with_step_hint_and_finite_series(task, params):
 
 
 def test_an_exception_inside_a_run_becomes_an_error_result(monkeypatch):
-    import lab4.landscapes
+    import lab4.maths.landscapes
 
     def broken(*args, **kwargs):
         raise RuntimeError("simulated failure")
 
-    monkeypatch.setattr(lab4.landscapes, "generate_function", broken)
+    monkeypatch.setattr(lab4.maths.landscapes, "generate_function", broken)
     r = run("minimize")
     assert r.status == "error" and "simulated failure" in r.message
     monkeypatch.undo()
@@ -47,12 +47,12 @@ def test_an_exception_inside_a_run_becomes_an_error_result(monkeypatch):
 
 
 def test_out_of_memory_is_a_clear_message(monkeypatch):
-    import lab4.training
+    import lab4.maths.training
 
     def oom(*args, **kwargs):
         raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 80.00 GiB")
 
-    monkeypatch.setattr(lab4.training, "init_mlp", oom)
+    monkeypatch.setattr(lab4.maths.training, "init_mlp", oom)
     r = run("mlp", steps=5)
     assert r.status == "error"
     assert r.message.startswith("out of memory on the device") and "smaller" in r.message
@@ -98,7 +98,7 @@ def test_cancel_stops_within_one_flush():
     seen = {"steps": 0}
 
     def on_event(event):
-        from lab4.events import Progress
+        from lab4.core.events import Progress
 
         if isinstance(event, Progress) and event.step > 0 and not ctx.cancelled:
             seen["steps"] = event.step

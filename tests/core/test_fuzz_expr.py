@@ -6,7 +6,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lab4.expr import ExprError, parse_expression
+from lab4.maths.expr import ExprError, parse_expression
 from tests.strategies import expression_soup
 
 EXAMPLES = 2000

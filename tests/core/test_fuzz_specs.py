@@ -3,7 +3,7 @@
 import pytest
 from hypothesis import HealthCheck, given, settings
 
-from lab4.spec import ParamError
+from lab4.core.spec import ParamError
 from lab4.tasks import TASKS
 from tests.strategies import NASTY_TEXT, nasty_values
 

@@ -11,7 +11,7 @@ def _imported(code: str) -> set[str]:
 
 
 def test_lab4_tasks_import_no_ui_no_click_no_torch():
-    mods = _imported("import lab4, lab4.spec, lab4.tasks, lab4.events, lab4.store")
+    mods = _imported("import lab4, lab4.core.spec, lab4.tasks, lab4.core.events, lab4.store.database")
     assert "textual" not in mods
     assert "click" not in mods
     assert "torch" not in mods
@@ -19,7 +19,7 @@ def test_lab4_tasks_import_no_ui_no_click_no_torch():
 
 def test_lab4_never_imports_textual_even_when_running():
     mods = _imported(
-        "from lab4.runner import execute\nfrom lab4.tasks import TASKS\n"
+        "from lab4.engine.runner import execute\nfrom lab4.tasks import TASKS\n"
         "for t in TASKS.values():\n    pass\n"
         "execute('autograd', TASKS['autograd'].spec.defaults())"
     )

@@ -4,7 +4,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from lab4.losses import ClipStats, custom_cross_entropy, scaled_mse
+from lab4.maths.losses import ClipStats, custom_cross_entropy, scaled_mse
 
 
 def _data(n=7, k=4, seed=0, scale=1.0):

@@ -4,8 +4,8 @@
 import pytest
 import torch
 
-from lab4.landscapes import generate_function
-from lab4.numdiff import (
+from lab4.maths.landscapes import generate_function
+from lab4.maths.numdiff import (
     backward_difference, central_difference, central_difference_gradient, central_difference_gradient_loop,
     forward_difference,
 )

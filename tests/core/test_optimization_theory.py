@@ -10,11 +10,11 @@ import torch
 import torch.nn.functional as F
 from click.testing import CliRunner
 
-from lab4.cli import main
-from lab4.context import RunContext
-from lab4.landscapes import curvature, generate_function
-from lab4.optim_theory import rate
-from lab4.runner import execute, sweep
+from lab4.cli.main import main
+from lab4.core.context import RunContext
+from lab4.maths.landscapes import curvature, generate_function
+from lab4.maths.optim_theory import rate
+from lab4.engine.runner import execute, sweep
 from lab4.tasks import TASKS
 
 SPEC = TASKS["minimize"].spec
@@ -185,8 +185,8 @@ def test_theory_is_drawn_over_the_curves():
 
 
 def test_sharpness_is_the_top_eigenvalue_of_the_loss_hessian():
-    from lab4.curvature import top_eigenvalue
-    from lab4.training import forward, init_mlp
+    from lab4.maths.curvature import top_eigenvalue
+    from lab4.maths.training import forward, init_mlp
 
     g = torch.Generator().manual_seed(0)
     x = torch.randn(40, 2, generator=g, dtype=torch.float64)

@@ -3,7 +3,7 @@
 
 import pytest
 
-from lab4.spec import (
+from lab4.core.spec import (
     AssignParam, BoolParam, ChoiceParam, ExprParam, FloatListParam, FloatParam, IntListParam, IntParam,
     ParamError, Spec,
 )
@@ -107,7 +107,7 @@ def test_every_task_default_is_valid_and_json_ready(task_id):
 
 
 def test_one_integer_rule_for_numbers_and_lists():
-    from lab4.spec import IntListParam, IntParam
+    from lab4.core.spec import IntListParam, IntParam
 
     single, many = IntParam("steps", 1, ge=1), IntListParam("hidden", "8", ge=1)
     for text, value in (("1e3", 1000), ("4.0", 4), ("1_000", 1000), (" 7 ", 7), (12.0, 12)):
@@ -129,4 +129,4 @@ def test_no_task_imports_the_benchmarks():
         tree = ast.parse(path.read_text())
         imported = {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
         imported |= {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
-        assert not any(name and name.startswith("lab4.bench") for name in imported), path.name
+        assert not any(name and name.startswith("lab4.bench.rows") for name in imported), path.name

@@ -12,11 +12,11 @@ from array import array
 import numpy as np
 import pytest
 
-from lab4.context import RunContext
-from lab4.events import Result
-from lab4.report import build_report, export_run, series_csv
-from lab4.runner import execute, sweep
-from lab4.store import SCHEMA_VERSION, Store, StoreError, decode_series, encode_series
+from lab4.core.context import RunContext
+from lab4.core.events import Result
+from lab4.present.report import build_report, export_run, series_csv
+from lab4.engine.runner import execute, sweep
+from lab4.store.database import SCHEMA_VERSION, Store, StoreError, decode_series, encode_series
 from lab4.tasks import TASKS
 
 
@@ -91,7 +91,7 @@ def test_old_json_runs_are_imported_once_and_left_on_disk(tmp_path):
 
 def test_three_concurrent_writers_lose_nothing(tmp_path):
     code = (
-        "import sys\nfrom lab4.store import Store\nfrom lab4.events import Result\n"
+        "import sys\nfrom lab4.store.database import Store\nfrom lab4.core.events import Result\n"
         "s = Store(sys.argv[1])\n"
         "for i in range(40):\n"
         "    r = Result(task='minimize', params={'steps': i}, id=f'{sys.argv[2]}-{i}', started=f'{i:04d}')\n"
@@ -109,7 +109,7 @@ def test_three_concurrent_writers_lose_nothing(tmp_path):
 def test_sigkill_during_writes_loses_at_most_the_run_in_flight(tmp_path):
     """A writer saving big runs in a loop is killed; every saved run is whole."""
     code = (
-        "import sys\nfrom lab4.store import Store\nfrom lab4.events import Result\n"
+        "import sys\nfrom lab4.store.database import Store\nfrom lab4.core.events import Result\n"
         "s = Store(sys.argv[1])\nbig = {'loss': {'x': list(range(300000)), 'y': [0.5 + k * 1e-6 for k in range(300000)]}}\n"
         "i = 0\nwhile True:\n    s.save_run(Result(task='minimize', params={}, series=big, id=f'r{i:05d}', started=f'{i:05d}'))\n"
         "    print(i, flush=True)\n    i += 1\n"
@@ -133,7 +133,7 @@ def test_sigkill_mid_run_leaves_earlier_runs_and_notes_intact(tmp_path):
     store.save_note("minimize", "my notes\n")
     env = dict(os.environ, LAB4_DATA_DIR=str(tmp_path))
     proc = subprocess.Popen(
-        [sys.executable, "-m", "lab4.cli", "run", "minimize", "--dim", "100000", "--steps", "10000000", "-q"],
+        [sys.executable, "-m", "lab4.cli.main", "run", "minimize", "--dim", "100000", "--steps", "10000000", "-q"],
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
     time.sleep(3)  # let it start computing; the kill is the point, not the timing

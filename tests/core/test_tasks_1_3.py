@@ -5,9 +5,9 @@ import math
 import pytest
 import torch
 
-from lab4.context import RunContext
-from lab4.landscapes import generate_function
-from lab4.runner import execute, sweep
+from lab4.core.context import RunContext
+from lab4.maths.landscapes import generate_function
+from lab4.engine.runner import execute, sweep
 from lab4.tasks import TASKS
 
 
@@ -210,7 +210,7 @@ def test_cancel_keeps_partial_series():
     seen = []
 
     def on_event(event):
-        from lab4.events import Points
+        from lab4.core.events import Points
 
         if isinstance(event, Points) and event.series == "loss":
             seen.append(event)
@@ -223,7 +223,7 @@ def test_cancel_keeps_partial_series():
 
 
 def test_contour_points_lie_on_their_level():
-    from lab4.plotting import contour_points
+    from lab4.present.plotting import contour_points
 
     xs = [i / 10 for i in range(-20, 21)]
     ys = xs

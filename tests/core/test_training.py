@@ -7,11 +7,11 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from lab4.context import RunContext
-from lab4.datasets import DatasetError, check_dataset, load, prepare
-from lab4.runner import execute, sweep
+from lab4.core.context import RunContext
+from lab4.maths.datasets import DatasetError, check_dataset, load, prepare
+from lab4.engine.runner import execute, sweep
 from lab4.tasks import TASKS
-from lab4.training import TrainConfig, forward, init_mlp, train
+from lab4.maths.training import TrainConfig, forward, init_mlp, train
 
 
 def run(task, dtype="float32", seed=0, **params):
@@ -64,7 +64,7 @@ def test_beta_zero_is_gd_exactly(optimizer):
 
 def test_scale_s_equals_lr_times_s_for_plain_gd():
     split = _split()
-    from lab4.losses import scaled_mse
+    from lab4.maths.losses import scaled_mse
 
     sizes = [2, 8, 2]
     init = init_mlp(sizes, "relu", 1, "cpu", torch.float64)

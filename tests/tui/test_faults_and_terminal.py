@@ -5,16 +5,16 @@ import os
 import pytest
 from textual.widgets import Static
 
-from lab4_tui.task_screen import TaskScreen
+from lab4_tui.screens.task_screen import TaskScreen
 
 from .conftest import TerminalApp, finish_run
 
 
 async def test_error_in_a_run_is_shown_and_the_next_run_works(app_factory, monkeypatch):
-    import lab4.landscapes
+    import lab4.maths.landscapes
 
-    real = lab4.landscapes.generate_function
-    monkeypatch.setattr(lab4.landscapes, "generate_function", lambda *a, **k: 1 / 0)
+    real = lab4.maths.landscapes.generate_function
+    monkeypatch.setattr(lab4.maths.landscapes, "generate_function", lambda *a, **k: 1 / 0)
     app = app_factory(task="minimize")
     async with app.run_test(size=(100, 30)) as pilot:
         screen = app.screen
@@ -23,7 +23,7 @@ async def test_error_in_a_run_is_shown_and_the_next_run_works(app_factory, monke
         status = str(screen.query_one("#status", Static).render())
         assert status.startswith("error: ZeroDivisionError")
         assert any("ZeroDivisionError" in line for line in screen.log_pane.entries)
-        monkeypatch.setattr(lab4.landscapes, "generate_function", real)
+        monkeypatch.setattr(lab4.maths.landscapes, "generate_function", real)
         screen.query_one("#in-steps").value = "10"
         await pilot.press("ctrl+r")
         await finish_run(app, pilot)
@@ -46,7 +46,7 @@ async def test_diverged_run_says_the_step_and_keeps_the_finite_curve(app_factory
 async def test_full_disk_warns_and_keeps_the_result(app_factory, monkeypatch):
     import sqlite3
 
-    import lab4.store
+    import lab4.store.database
 
     def full(*args, **kwargs):  # what SQLite raises when the disk is full (SQLITE_FULL)
         raise sqlite3.OperationalError("database or disk is full")
@@ -54,8 +54,8 @@ async def test_full_disk_warns_and_keeps_the_result(app_factory, monkeypatch):
     def no_space(*args, **kwargs):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(lab4.store.Store, "_write", full)
-    monkeypatch.setattr(lab4.store, "atomic_write", no_space)
+    monkeypatch.setattr(lab4.store.database.Store, "_write", full)
+    monkeypatch.setattr(lab4.store.database, "atomic_write", no_space)
     app = app_factory(task="autograd")
     told = []
     real_notify = app.notify

@@ -3,7 +3,7 @@
 import pytest
 from textual.widgets import Input, Static
 
-from lab4.spec import ParamError
+from lab4.core.spec import ParamError
 from lab4.tasks import TASKS
 
 SIZE = (100, 30)

@@ -8,8 +8,8 @@ what History shows and does.
 import pytest
 from textual.widgets import DataTable, Input, Static
 
-from lab4.context import RunContext
-from lab4.runner import execute, sweep
+from lab4.core.context import RunContext
+from lab4.engine.runner import execute, sweep
 from lab4.tasks import TASKS
 
 from .conftest import finish_run, start_long_run, workers_done
@@ -131,7 +131,7 @@ async def test_history_opens_a_whole_comparison_and_filters(app_factory):
 
 
 async def test_history_pages_ten_thousand_runs(app_factory):
-    from lab4.events import Result
+    from lab4.core.events import Result
 
     app = app_factory(task="mlp")
     app.store.save_runs([Result(id=f"r{i:05d}", task="mlp", started=f"2026-01-01T{i:05d}",

@@ -6,8 +6,8 @@ import signal
 from click.testing import CliRunner
 from textual.widgets import DataTable, TextArea
 
-from lab4.cli import main
-from lab4.store import Store
+from lab4.cli.main import main
+from lab4.store.database import Store
 
 from .conftest import TerminalApp, finish_run, workers_done
 
@@ -117,7 +117,7 @@ def test_sighup_during_a_long_run_exits_promptly_and_saves_it(tmp_path):
 
 CRASHING_APP = """
 import sys
-import lab4_tui.results_pane as panes
+import lab4_tui.widgets.results_pane as panes
 
 calls = {"n": 0}
 show = panes.ResultsPane.show

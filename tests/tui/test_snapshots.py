@@ -8,7 +8,7 @@ Review a changed snapshot (pytest --snapshot-report) before accepting it with
 import pytest
 from textual.geometry import Region
 
-from lab4.events import Result
+from lab4.core.events import Result
 from lab4_tui.app import make_app
 
 from .conftest import run_with, workers_done

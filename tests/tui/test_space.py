@@ -7,9 +7,9 @@ import re
 import pytest
 from textual.widgets import Footer
 
-from lab4.plotting import short_number
+from lab4.present.plotting import short_number
 from lab4.tasks import TASKS
-from lab4_tui.plots import LEGEND_LINES, PlotPane
+from lab4_tui.widgets.plots import LEGEND_LINES, PlotPane
 
 from .conftest import finish_run, run_with, workers_done
 
@@ -195,7 +195,7 @@ async def test_results_label_each_runs_tables_and_whose_metrics(app_factory):
         console.print(screen.query_one("#tables", Static).content)
         text = console.export_text()
         assert "comparison - optimizer=gd" in text and "comparison - optimizer=momentum" in text
-        from lab4.events import format_value
+        from lab4.core.events import format_value
 
         tables = screen.query_one("#tables", Static).content
         for width in (30, 44, 100):  # records, squeezed columns, the whole table

@@ -1,0 +1,433 @@
+"""``lab4 bench``: each figure measured against a baseline in the same run.
+
+Times are medians of several repeats after a warm-up.  A row is ``figure, ours, baseline,
+ratio, target, met``; ``ratio`` is ours / baseline when both are times.  The app rows start
+the app in a pseudo-terminal of 120x40 through a small driver (:data:`APP_DRIVER`, run with
+``python -c``): it opens the mlp screen, waits for torch, presses Run, records the largest
+gap of a 20 ms timer until the run is shown, and exits; the bench counts the bytes the app
+wrote to the terminal meanwhile.  Nothing in the app's code knows it is being measured.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+from lab4.maths.numdiff import gradient_cost
+from lab4.maths.timing import median_time
+
+__all__ = ["Row", "run_bench", "format_rows"]
+
+
+@dataclass
+class Row:
+    figure: str
+    ours: float | None
+    baseline: float | None
+    ratio: float | None
+    target: str
+    met: bool | None
+    unit: str = "s"
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        for key in ("ours", "baseline", "ratio"):
+            if isinstance(data[key], float) and not math.isfinite(data[key]):
+                data[key] = None
+        return data
+
+
+def _ratio_row(figure: str, ours: float, base: float, limit: float, target: str) -> Row:
+    ratio = ours / base if base > 0 else math.nan
+    return Row(figure, ours, base, ratio, target, ratio <= limit)
+
+
+def bench_central_difference(device: str, quick: bool) -> list[Row]:
+    import torch
+
+    from lab4.maths.landscapes import generate_function
+    from lab4.maths.numdiff import central_difference_gradient, central_difference_gradient_loop
+
+    rows = []
+    for n, limit, target in ((1000, 0.5, ">= 2x faster (ratio <= 0.5)"), (10000, 1.0, "never slower (ratio <= 1)")):
+        f = generate_function(n, 3, 0).to(device, torch.float32)
+        x = f.start.clone()
+        repeats = 1 if (quick or n > 1000) else 3
+        ours = median_time(lambda: central_difference_gradient(f, x), repeats, device)
+        base = median_time(lambda: central_difference_gradient_loop(f, x), 1, device, warmup=0 if n > 1000 else 1)
+        rows.append(_ratio_row(f"central-difference gradient, n = {n} (batched vs loop)", ours, base, limit, target))
+    return rows
+
+
+def bench_gradient_cost(device: str, quick: bool) -> list[Row]:
+    sizes = (10, 100, 1000, 10000) if quick else (10, 30, 100, 300, 1000, 3000, 10000)
+    rows = []
+    for n, autograd_s, central_s in gradient_cost(sizes, device):
+        rows.append(Row(f"gradient cost, n = {n}: autograd (ours) vs central differences", autograd_s, central_s,
+                        autograd_s / central_s if central_s else math.nan, "curve (no target)", None))
+    return rows
+
+
+def bench_mlp_step(device: str, quick: bool) -> Row:
+    import torch
+    import torch.nn.functional as F
+
+    from lab4.maths.datasets import load, prepare
+    from lab4.maths.training import TrainConfig, forward, init_mlp, make_step
+
+    split = prepare(load("spiral", 1000, 0.2, 0), 0.0, 0, device, torch.float32)
+    x, y = split.x_train, split.y_train
+    sizes = [2, 64, 64, 3]
+    ours_w = init_mlp(sizes, "relu", 0, device, torch.float32)
+    velocity = [torch.zeros_like(w) for w in ours_w]
+    step = make_step(ours_w, velocity, F.cross_entropy, TrainConfig("momentum", 0.01, 0.9, 1, 0, "relu"))
+    ref_w = [w.clone().requires_grad_(True) for w in init_mlp(sizes, "relu", 0, device, torch.float32)]
+    opt = torch.optim.SGD(ref_w, lr=0.01, momentum=0.9, foreach=True)
+
+    def baseline() -> None:
+        opt.zero_grad(set_to_none=True)
+        F.cross_entropy(forward(ref_w, x, "relu"), y).backward()
+        opt.step()
+
+    def block(fn: Callable[[], Any]) -> Callable[[], None]:
+        def run() -> None:
+            for _ in range(20):
+                fn()
+        return run
+
+    repeats = 5 if quick else 15
+    # interleave the two so that machine noise hits both alike
+    ours_s, base_s = [], []
+    for _ in range(repeats):
+        ours_s.append(median_time(block(lambda: step(x, y)), 1, device))
+        base_s.append(median_time(block(baseline), 1, device))
+    ours, base = statistics.median(ours_s) / 20, statistics.median(base_s) / 20
+    return _ratio_row("mlp step 2-64-64-3 x 1000 pts: autograd.grad + momentum vs backward + SGD", ours, base,
+                      1.10, "ratio <= 1.10")
+
+
+def bench_losses(device: str, quick: bool) -> list[Row]:
+    import torch
+    import torch.nn.functional as F
+
+    from lab4.maths.losses import custom_cross_entropy, scaled_mse
+
+    g = torch.Generator().manual_seed(0)
+    z = torch.randn(4096, 10, generator=g).to(device).requires_grad_(True)
+    t = torch.randint(0, 10, (4096,), generator=g).to(device)
+    onehot = F.one_hot(t, 10).float()
+
+    def fb(loss_fn: Callable[[], Any]) -> Callable[[], None]:
+        def run() -> None:
+            for _ in range(20):
+                torch.autograd.grad(loss_fn(), z)
+        return run
+
+    repeats = 5 if quick else 15
+    rows = []
+    pairs = (
+        ("custom cross-entropy fwd+bwd 4096x10 vs F.cross_entropy",
+         lambda: custom_cross_entropy(z, t), lambda: F.cross_entropy(z, t)),
+        ("scaled MSE fwd+bwd 4096x10 vs S * F.mse_loss(softmax)",
+         lambda: scaled_mse(z, t, 10.0), lambda: 10.0 * F.mse_loss(torch.softmax(z, 1), onehot)),
+    )
+    for figure, ours_fn, base_fn in pairs:
+        ours_s, base_s = [], []
+        for _ in range(repeats):
+            ours_s.append(median_time(fb(ours_fn), 1, device))
+            base_s.append(median_time(fb(base_fn), 1, device))
+        rows.append(_ratio_row(figure, statistics.median(ours_s) / 20, statistics.median(base_s) / 20, 1.3, "ratio <= 1.3"))
+    return rows
+
+
+def _subprocess_seconds(code: str) -> tuple[float, str]:
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    first, _, rest = out.stdout.strip().partition(" ")
+    return float(first), rest
+
+
+def bench_import(quick: bool) -> list[Row]:
+    probe = ("import time, sys; t = time.perf_counter(); import {m}; "
+             "print(time.perf_counter() - t, 'torch' in sys.modules)")
+    repeats = 3 if quick else 5
+    ours_runs = [_subprocess_seconds(probe.format(m="lab4_tui.app")) for _ in range(repeats)]
+    base = statistics.median(_subprocess_seconds(probe.format(m="torch"))[0] for _ in range(repeats))
+    ours = statistics.median(t for t, _ in ours_runs)
+    torch_loaded = any(flag == "True" for _, flag in ours_runs)
+    return [Row("import lab4_tui.app vs import torch", ours, base, ours / base, "< 0.3 s, torch not imported",
+                ours < 0.3 and not torch_loaded)]
+
+
+def bench_first_paint(quick: bool) -> Row:
+    code = (
+        "import time; t0 = time.perf_counter()\n"
+        "import asyncio, tempfile\nfrom lab4_tui.app import make_app\n"
+        "async def main():\n"
+        "    app = make_app(data_dir=tempfile.mkdtemp(), warm_torch=False)\n"
+        "    async with app.run_test(size=(120, 40)):\n"
+        "        print(time.perf_counter() - t0, 'painted')\n"
+        "asyncio.run(main())\n"
+    )
+    repeats = 3 if quick else 5
+    ours = statistics.median(_subprocess_seconds(code)[0] for _ in range(repeats))
+    return Row("time to the first painted screen (headless run_test)", ours, None, None, "< 0.5 s", ours < 0.5)
+
+
+#: runs the app in the bench's pseudo-terminal and measures it from outside (argv[1]: JSON spec)
+APP_DRIVER = """
+import json, sys, threading, time
+from lab4_tui.app import make_app
+
+spec = json.loads(sys.argv[1])
+app = make_app(task="mlp", params=spec["params"], device=spec["device"], data_dir=spec["data_dir"])
+state = {"gap": 0.0, "last": 0.0, "started": 0.0}
+
+def tick():
+    now = time.perf_counter()
+    state["gap"] = max(state["gap"], now - state["last"])
+    state["last"] = now
+    screen = app.screen
+    if screen.session is None and screen.shown:
+        result = screen.shown[0][1]
+        with open("/proc/self/status") as fh:
+            rss = next(int(line.split()[1]) / 1024 for line in fh if line.startswith("VmRSS"))
+        report = {"run_started": state["started"], "run_ended": time.time(), "duration_s": result.duration_s,
+                  "status": result.status, "max_gap_s": state["gap"], "rss_mb": rss}
+        with open(spec["out"], "w") as fh:
+            json.dump(report, fh)
+        app.exit()
+
+def start():
+    state["started"], state["last"] = time.time(), time.perf_counter()
+    app.set_interval(0.02, tick)
+    app.screen.action_run()
+
+def when_ready():
+    while not app.is_running:
+        time.sleep(0.05)
+    app.compute.submit(int).result()  # torch is loaded on the compute thread
+    time.sleep(1.0)  # the app's own warm-up (gc freeze) is done
+    app.call_from_thread(start)
+
+threading.Thread(target=when_ready, daemon=True).start()
+app.run()
+"""
+
+
+def _app_streaming_run(params: dict[str, Any], device: str, size: tuple[int, int] = (120, 40)) -> dict[str, Any]:
+    """Run the app in a pseudo-terminal through the driver; return its figures and the bytes written."""
+    import fcntl
+    import struct
+    import termios
+
+    tmp = Path(tempfile.mkdtemp(prefix="lab4-bench-"))
+    probe_out = tmp / "probe.json"
+    spec = {"params": params, "device": device, "data_dir": str(tmp / "data"), "out": str(probe_out)}
+    master, slave = os.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", size[1], size[0], 0, 0))
+    env = dict(os.environ, TERM="xterm-256color", COLORTERM="truecolor", LAB4_CONFIG=str(tmp / "config.toml"))
+    env.pop("NO_COLOR", None)
+    proc = subprocess.Popen([sys.executable, "-c", APP_DRIVER, json.dumps(spec)],
+                            stdin=slave, stdout=slave, stderr=slave, env=env, close_fds=True, start_new_session=True)
+    os.close(slave)
+    chunks: list[tuple[float, int]] = []
+
+    def reader() -> None:
+        while True:
+            try:
+                data = os.read(master, 65536)
+            except OSError:
+                return
+            if not data:
+                return
+            chunks.append((time.time(), len(data)))
+
+    thread = threading.Thread(target=reader, daemon=True)
+    thread.start()
+    try:
+        proc.wait(timeout=300)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        thread.join(timeout=5)
+        os.close(master)
+    if not probe_out.exists():
+        raise RuntimeError("the app did not report (driver output missing)")
+    probe = json.loads(probe_out.read_text())
+    start, end = probe["run_started"], probe["run_ended"]
+    probe["bytes_per_s"] = sum(n for t, n in chunks if start <= t <= end) / max(1e-9, end - start)
+    return probe
+
+
+def _headless_seconds(steps: int, device: str) -> float:
+    """The same run through the CLI in a fresh process: the same cold start as the app's."""
+    out = subprocess.run(
+        [sys.executable, "-m", "lab4.cli.main", "run", "mlp", "--steps", str(steps), "--device", device, "--json",
+         "--no-save", "-q"], capture_output=True, text=True, timeout=300, check=True)
+    return float(json.loads(out.stdout)["duration_s"])
+
+
+def bench_app(device: str, quick: bool) -> list[Row]:
+    steps = 3000 if quick else 4000  # long enough that starting and ending the run weigh little
+    repeats = 2 if quick else 3
+    params = {"steps": steps}
+    probes, headless = [], []
+    for _ in range(repeats):  # alternate, so that machine noise hits both alike
+        probes.append(_app_streaming_run(params, device))
+        headless.append(_headless_seconds(steps, device))
+    app_rate = steps / statistics.median(p["duration_s"] for p in probes)
+    base_rate = steps / statistics.median(headless)
+    share = app_rate / base_rate
+    probe = {
+        "max_gap_s": statistics.median(p["max_gap_s"] for p in probes),
+        "bytes_per_s": statistics.median(p["bytes_per_s"] for p in probes),
+        "rss_mb": max(p["rss_mb"] for p in probes),
+    }
+    return [
+        Row("mlp training throughput in the app vs headless (steps/s)", app_rate, base_rate, share, ">= 90%",
+            share >= 0.9, unit="steps/s"),
+        Row("worst event-loop stall during that run (20 ms timer gap, median of runs)", probe["max_gap_s"], None, None, "< 60 ms",
+            probe["max_gap_s"] < 0.060),
+        Row("bytes written to the terminal per second, 120x40", probe["bytes_per_s"] / 1024, None, None,
+            "< 100 KiB/s", probe["bytes_per_s"] < 100 * 1024, unit="KiB/s"),
+        Row("app resident memory after the run (torch loaded)", probe["rss_mb"], None, None, "< 400 MB",
+            probe["rss_mb"] < 400, unit="MB"),
+    ]
+
+
+def bench_sharpness(device: str, quick: bool) -> Row:
+    """What following the sharpness costs a default mlp run (every 100 steps, warm-started)."""
+    from lab4.core.context import RunContext
+    from lab4.engine.runner import execute
+    from lab4.tasks import TASKS
+
+    steps = 1000 if quick else 2000
+    spec = TASKS["mlp"].spec
+
+    def seconds(every: int) -> float:
+        return execute("mlp", spec.parse({"steps": steps, "sharpness_every": every}), RunContext(device=device)).duration_s
+
+    seconds(0)  # warm
+    pairs = [(seconds(100), seconds(0)) for _ in range(2 if quick else 3)]
+    ours, base = statistics.median(a for a, _ in pairs), statistics.median(b for _, b in pairs)
+    return _ratio_row(f"mlp {steps} steps with the sharpness every 100 steps vs without", ours, base, 1.2,
+                      "ratio <= 1.2 (cost under ~20%)")
+
+
+def bench_minimize(device: str, quick: bool) -> list[Row]:
+    from lab4.core.context import RunContext
+    from lab4.engine.runner import execute
+    from lab4.tasks import TASKS
+
+    steps = 100 if quick else 1000
+    rows = []
+    for level in (1, 2, 3):
+        params = TASKS["minimize"].spec.parse({"dim": 1_000_000, "complexity": level, "steps": steps})
+        result = execute("minimize", params, RunContext(device=device))
+        seconds = result.duration_s * (1000 / steps)
+        rows.append(Row(f"minimize dim = 1e6, level {level}, 1000 steps" + (" (100 measured, x10)" if quick else ""),
+                        seconds, None, None, "< 10 s", seconds < 10 and result.status == "ok"))
+    return rows
+
+
+def bench_cancel(device: str, quick: bool) -> Row:
+    """From setting the cancel flag (what escape does) to the run's result, mid-run."""
+    from lab4.core.context import RunContext
+    from lab4.engine.runner import execute
+    from lab4.tasks import TASKS
+
+    latencies = []
+    for task, params in (("mlp", {"steps": 10_000_000}), ("minimize", {"dim": 1_000_000, "steps": 10_000_000})):
+        ctx = RunContext(device=device)
+        box: dict[str, Any] = {}
+        thread = threading.Thread(target=lambda: box.setdefault("r", execute(task, TASKS[task].spec.parse(params), ctx)))
+        thread.start()
+        time.sleep(1.0 if quick else 2.0)
+        t0 = time.perf_counter()
+        ctx.cancel()
+        thread.join()
+        latencies.append(time.perf_counter() - t0)
+        if box["r"].status != "cancelled":
+            raise RuntimeError(f"{task} ended {box['r'].status}, not cancelled")
+    worst = max(latencies)
+    return Row("cancel latency, mid-run (mlp; minimize dim 1e6), worst", worst, None, None, "< 0.5 s", worst < 0.5)
+
+
+def run_bench(device: str = "cpu", quick: bool = False, app: bool = True,
+              progress: Callable[[str], None] | None = None) -> list[Row]:
+    sections: list[tuple[str, Callable[[], Any]]] = [
+        ("central differences", lambda: bench_central_difference(device, quick)),
+        ("gradient cost vs n", lambda: bench_gradient_cost(device, quick)),
+        ("mlp step", lambda: [bench_mlp_step(device, quick)]),
+        ("custom losses", lambda: bench_losses(device, quick)),
+        ("minimize 1e6", lambda: bench_minimize(device, quick)),
+        ("cancel", lambda: [bench_cancel(device, quick)]),
+        ("sharpness", lambda: [bench_sharpness(device, quick)]),
+        ("import", lambda: bench_import(quick)),
+        ("first paint", lambda: [bench_first_paint(quick)]),
+        ("store", lambda: _store_rows(quick, app)),
+    ]
+    if app:
+        sections.append(("app streaming run", lambda: bench_app(device, quick)))
+    rows: list[Row] = []
+    for name, fn in sections:
+        if progress:
+            progress(name)
+        try:
+            rows.extend(fn())
+        except Exception as exc:  # noqa: BLE001 - one broken figure must not hide the others
+            rows.append(Row(f"{name}: failed ({type(exc).__name__}: {str(exc)[:80]})", None, None, None, "-", False))
+    return rows
+
+
+def _store_rows(quick: bool, app: bool) -> list[Row]:
+    from lab4.bench.store_rows import bench_store
+
+    return bench_store(quick, app)
+
+
+def machine_description(device: str) -> str:
+    """CPU model and count, torch version, and the GPU's name when the device is CUDA."""
+    import platform
+
+    import torch
+
+    from lab4.core.context import device_label
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as fh:
+            cpu = next(line.split(":", 1)[1].strip() for line in fh if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    text = f"{os.cpu_count()} x {cpu}, torch {torch.__version__}"
+    return text + (f", {device_label(device)}" if device.startswith("cuda") else "")
+
+
+def _num(value: float | None, unit: str) -> str:
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "-"
+    if unit == "s":
+        return f"{value * 1e3:.3g} ms" if value < 1 else f"{value:.3g} s"
+    return f"{value:.4g} {unit}"
+
+
+def format_rows(rows: list[Row]) -> str:
+    from lab4.present.textfmt import text_table
+
+    cells = []
+    for r in rows:
+        cells.append([r.figure, _num(r.ours, r.unit), _num(r.baseline, r.unit),
+                      "-" if r.ratio is None or not math.isfinite(r.ratio) else f"{r.ratio:.3g}",
+                      r.target, "-" if r.met is None else ("yes" if r.met else "NO")])
+    return text_table(["figure", "ours", "baseline", "ratio", "target", "met"], cells)

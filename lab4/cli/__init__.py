@@ -1,0 +1,1 @@
+"""``lab4``: the headless command line."""

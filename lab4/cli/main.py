@@ -1,0 +1,572 @@
+"""``lab4``: the headless command line.
+
+Commands are built from the task specs: ``lab4 run TASK --help`` lists exactly the
+parameters the spec declares, with defaults and bounds, and a bad value is click's usage
+error (exit 2) carrying the spec's message.  Heavy imports (torch) happen inside commands;
+listing saved runs never imports torch.  Exit status: 0 when a result was produced (ok,
+diverged and cancelled are results), 1 for an internal error or a data directory that
+cannot be used (its message says what to do), 2 for bad usage.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+
+from lab4.core.context import RunContext, parse_device, parse_dtype, parse_seed
+from lab4.core.events import format_value, scalar_metric_names
+from lab4.core.spec import Param, ParamError, Spec
+from lab4.tasks import TASK_IDS, TASKS, Task
+from lab4.present.textfmt import text_table
+
+__all__ = ["main", "parse_task_args", "usage_error"]
+
+
+def usage_error(exc: ParamError, spec: Spec | None = None) -> click.BadParameter:
+    """A spec's ParamError as click's usage error (exit 2), naming the option."""
+    hint = spec[exc.param].option if spec is not None and exc.param in spec else None
+    if exc.param == "compare":  # the compare text (lab4.core.comparison), not a task's own parameter
+        hint = "--axes"
+    return click.BadParameter(exc.message, param_hint=hint)
+
+
+class SpecValue(click.ParamType):
+    """A click type that parses through a spec :class:`Param` (one value, or a sweep list)."""
+
+    def __init__(self, param: Param, sweep: bool = False):
+        self.param = param
+        self.sweep = sweep
+        self.name = param.kind
+
+    def convert(self, value: Any, option: Any, ctx: Any) -> Any:
+        if not isinstance(value, str):
+            return value
+        try:
+            return self.param.sweep_values(value) if self.sweep else self.param.parse(value)
+        except ParamError as exc:
+            self.fail(exc.message, option, ctx)
+
+
+def context_value(parse: Any, sweep: bool = False) -> Any:
+    """A click callback that parses with ``parse`` (which raises ParamError): exit 2 with its
+    message; with ``sweep``, a comma-separated list of such values."""
+    def callback(ctx: click.Context, option: click.Parameter, value: Any) -> Any:
+        if value is None:
+            return None
+        try:
+            if sweep:
+                parts = [p.strip() for p in str(value).split(",")]
+                if any(not p for p in parts):
+                    raise ParamError(option.name, f"{option.name} needs values separated by ',', got {value!r}")
+                return [parse(p) for p in parts]
+            return parse(value)
+        except ParamError as exc:
+            raise click.BadParameter(exc.message, ctx=ctx, param=option) from None
+
+    return callback
+
+
+def _common_options(sweep: bool) -> list[click.Option]:
+    return [
+        click.Option(
+            ["--device"],
+            default=lambda: os.environ.get("LAB4_DEVICE", "cpu"),
+            show_default="cpu, or $LAB4_DEVICE",
+            help="cpu, cuda, cuda:N, mps or auto",
+            callback=context_value(parse_device),
+        ),
+        click.Option(
+            ["--dtype"],
+            default="float32",
+            show_default=True,
+            help="float32 or float64" + (" (a list sweeps it)" if sweep else ""),
+            callback=context_value(parse_dtype, sweep),
+        ),
+        click.Option(
+            ["--seed"],
+            default="0",
+            show_default=True,
+            help="seed of every random choice" + (" (a list sweeps it)" if sweep else ""),
+            callback=context_value(parse_seed, sweep),
+        ),
+        click.Option(["--json", "as_json"], is_flag=True, help="print the result as one JSON object"),
+        click.Option(["--out"], type=click.Path(dir_okay=False, path_type=Path), help="also write the JSON to FILE"),
+        click.Option(
+            ["--data-dir"],
+            type=click.Path(file_okay=False, path_type=Path),
+            envvar="LAB4_DATA_DIR",
+            help="where runs are saved [default: the user data dir, or $LAB4_DATA_DIR]",
+        ),
+        click.Option(["--no-save"], is_flag=True, help="do not save the run in the data directory"),
+        click.Option(["--quiet", "-q"], is_flag=True, help="no progress bar on stderr"),
+    ]
+
+
+def _task_options(task: Task, sweep: bool) -> list[click.Option]:
+    options = []
+    for p in task.spec:
+        hint = p.describe()
+        extra = ""
+        if sweep:
+            extra = " (values separated by ';')" if p.kind in ("ints", "floats", "assign") else " (values separated by ',')"
+        options.append(
+            click.Option(
+                [p.option, p.name],
+                type=SpecValue(p, sweep),
+                default=p.format(p.parse(p.default)),
+                show_default=True,
+                help=f"{p.help}{'; ' + hint if hint else ''}{extra}",
+            )
+        )
+    return options
+
+
+class _Progress:
+    """A one-line progress bar on stderr, redrawn at most 10 times a second."""
+
+    def __init__(self, enabled: bool, label: str):
+        self.enabled = enabled and sys.stderr.isatty()
+        self.label = label
+        self.last = 0.0
+
+    def __call__(self, event: Any) -> None:
+        from lab4.core.events import Progress
+
+        if not self.enabled or not isinstance(event, Progress) or event.total <= 0:
+            return
+        now = time.monotonic()
+        if now - self.last < 0.1 and event.step < event.total:
+            return
+        self.last = now
+        frac = min(1.0, max(0.0, event.step / event.total))
+        bar = "#" * int(frac * 30)
+        sys.stderr.write(f"\r{self.label} [{bar:<30}] {frac:4.0%} {event.step}/{event.total}")
+        sys.stderr.flush()
+
+    def close(self) -> None:
+        if self.enabled and self.last:
+            sys.stderr.write("\r" + " " * 70 + "\r")
+            sys.stderr.flush()
+
+
+class _CancelOnInterrupt:
+    """Ctrl-C sets the run's cancel flag: the run stops at its next check, a result is kept."""
+
+    def __init__(self, ctx: RunContext):
+        self.ctx = ctx
+        self.previous: Any = None
+
+    def __enter__(self) -> "_CancelOnInterrupt":
+        try:
+            self.previous = signal.signal(signal.SIGINT, lambda *_: self.ctx.cancel())
+        except ValueError:  # not the main thread (tests)
+            self.previous = None
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.previous is not None:
+            signal.signal(signal.SIGINT, self.previous)
+
+
+def _summary(result: Any, task: Task, saved: bool = False) -> str:
+    from lab4.core.comparison import command_line
+
+    out = [f"{task.id} ({task.title}): {result.status}" + (f" - {result.message}" if result.message else "")]
+    out.append(f"device {result.device}, dtype {result.dtype}, seed {result.seed}, {result.duration_s:.2f} s")
+    out.append("")
+    out.append("parameters: " + "; ".join(f"{k} = {format_value(v)}" for k, v in result.params.items()))
+    out.append("reproduce: " + command_line(task, result.params, result.device, result.dtype, result.seed))
+    if result.metrics:
+        out.append("")
+        out.append(text_table(["metric", "value"], [list(kv) for kv in result.flat_metrics()]))
+    for name, table in result.tables.items():
+        out.append("")
+        out.append(f"[{name}]")
+        out.append(text_table(table["columns"], table["rows"]))
+    if result.observations:
+        out.append("")
+        out += [f"- {o}" for o in result.observations]
+    if saved:
+        out.append("")
+        out.append(f"saved as {result.id} (lab4 show {result.id})")
+    return "\n".join(out)
+
+
+def _write_json(data: Any, out: Path | None, as_json: bool) -> None:
+    text = json.dumps(data, indent=None if as_json else 2, allow_nan=False)
+    if out is not None:
+        try:
+            out.parent.mkdir(parents=True, exist_ok=True)
+            out.write_text(text + "\n", encoding="utf-8")
+        except OSError as exc:
+            raise click.ClickException(f"cannot write {out}: {exc.strerror or exc}") from None
+    if as_json:
+        click.echo(text)
+
+
+def _store(data_dir: Path | None) -> Any:
+    """The data directory's store, checked: a damaged or foreign database is exit 1 with its
+    path and what to do."""
+    from lab4.store.database import Store, StoreError
+
+    store = Store(data_dir)
+    try:
+        store.count()
+    except StoreError as exc:
+        raise click.ClickException(str(exc)) from None
+    return store
+
+
+def _save(result: Any, data_dir: Path | None, no_save: bool) -> bool:
+    if no_save:
+        return False
+    from lab4.store.database import StoreError
+
+    try:
+        _store(data_dir).save_run(result)
+    except (OSError, StoreError) as exc:
+        click.echo(f"warning: the run was not saved ({exc}); use --out to keep it", err=True)
+        return False
+    return True
+
+
+def _preflight(task: Task, params: dict[str, Any], quiet: bool) -> None:
+    if task.preflight is not None and not quiet:
+        for warning in task.preflight(params):
+            click.echo(f"warning: {warning}", err=True)
+
+
+def _make_run_command(task: Task) -> click.Command:
+    def callback(device: str, dtype: str, seed: int, as_json: bool, out: Path | None, data_dir: Path | None,
+                 no_save: bool, quiet: bool, **values: Any) -> None:
+        from lab4.engine.runner import execute
+
+        given = {k: v for k, v in values.items() if v is not None}
+        try:
+            params = task.spec.parse(given)
+        except ParamError as exc:
+            raise usage_error(exc, task.spec) from None
+        if not no_save:
+            _store(data_dir)  # a data directory that cannot be used stops us before the run
+        _preflight(task, params, quiet or as_json)
+        ctx = RunContext(device=device, dtype=dtype, seed=seed)
+        progress = _Progress(not quiet and not as_json, task.id)
+        with _CancelOnInterrupt(ctx):
+            result = execute(task.id, params, ctx, on_event=progress)
+        progress.close()
+        saved = _save(result, data_dir, no_save)
+        _write_json(result.to_json(), out, as_json)
+        if not as_json:
+            click.echo(_summary(result, task, saved))
+        if result.status == "error":
+            if as_json:
+                click.echo(f"error: {result.message}", err=True)
+            sys.exit(1)
+
+    return click.Command(
+        task.id,
+        callback=callback,
+        params=_task_options(task, sweep=False) + _common_options(sweep=False),
+        help=f"Handout task {task.number}: {task.summary}.\n\n\b\n{task.help}",
+        short_help=task.summary,
+        context_settings={"max_content_width": 100},
+    )
+
+
+def _make_sweep_command(task: Task) -> click.Command:
+    def callback(device: str, dtype: list[str], seed: list[int], as_json: bool, out: Path | None,
+                 data_dir: Path | None, no_save: bool, quiet: bool, axes_text: str | None, **values: Any) -> None:
+        from lab4.core.comparison import comparison_sentence, parse_compare, plan, varying
+        from lab4.engine.runner import sweep
+
+        axes = {k: v for k, v in values.items() if v is not None}
+        if len(dtype) > 1:
+            axes["dtype"] = dtype
+        if len(seed) > 1:
+            axes["seed"] = seed
+        try:
+            if axes_text:
+                axes.update(parse_compare(task.spec, axes_text))
+            base = {k: v[0] for k, v in axes.items() if k in task.spec}
+            total = len(plan(task.spec, base, axes))  # every combination checked before the first run
+        except ParamError as exc:
+            raise usage_error(exc, task.spec) from None
+        if not no_save:
+            _store(data_dir)
+        _preflight(task, task.spec.parse(base), quiet or as_json)
+        varied = varying(axes)
+        ctx = RunContext(device=device, dtype=axes.get("dtype", dtype)[0], seed=axes.get("seed", seed)[0])
+        runs = []
+        with _CancelOnInterrupt(ctx):
+            for i, (combo, result) in enumerate(sweep(task.id, base, axes, ctx)):
+                _save(result, data_dir, no_save)
+                runs.append((combo, result))
+                if not quiet and not as_json and sys.stderr.isatty():
+                    sys.stderr.write(f"\r{task.id}: run {i + 1}/{total} {result.status}   ")
+                    sys.stderr.flush()
+        if not quiet and not as_json and sys.stderr.isatty():
+            sys.stderr.write("\r" + " " * 60 + "\r")
+        data = {
+            "task": task.id,
+            "group": runs[0][1].group if runs else "",
+            "axes": {k: [task.spec[k].to_json(x) if k in task.spec else x for x in v] for k, v in axes.items()},
+            "runs": [r.to_json() for _, r in runs],
+        }
+        _write_json(data, out, as_json)
+        if not as_json:
+            metrics = scalar_metric_names([r for _, r in runs], task.compare_metrics())
+            columns = list(varied) + ["status"] + metrics
+            rows = [[combo[k] for k in varied] + [r.status] + [r.metrics.get(m) for m in metrics] for combo, r in runs]
+            click.echo(f"{task.id}: {len(runs)} run(s)" + (f", comparison {data['group']}" if data["group"] else ""))
+            click.echo(text_table(columns, rows))
+            sentence = comparison_sentence(task, [(r.label, r) for _, r in runs])
+            if sentence:
+                click.echo("")
+                click.echo(sentence)
+        if any(r.status == "error" for _, r in runs):
+            sys.exit(1)
+
+    axes_option = click.Option(["--axes", "axes_text"], default=None,
+                               help="the axes as the app's compare field takes them: 'optimizer=gd,momentum lr=0.1,0.01'")
+    return click.Command(
+        task.id,
+        callback=callback,
+        params=_task_options(task, sweep=True) + [axes_option] + _common_options(sweep=True),
+        help=f"Run {task.id} over every combination of the values given "
+        f"(e.g. --lr 0.1,0.01); print one row per run.\n\n{task.summary}.",
+        short_help=task.summary,
+        context_settings={"max_content_width": 100},
+    )
+
+
+def parse_task_args(task: Task, args: list[str]) -> dict[str, Any]:
+    """The task's own options (``--steps 4000 --dim 3000``) as ``lab4 run TASK`` takes them:
+    the values given, validated; a bad one is click's usage error (exit 2)."""
+    command = click.Command(task.id, params=_task_options(task, sweep=False))
+    ctx = command.make_context(f"lab4-tui --task {task.id}", list(args))
+    given = {k: v for k, v in ctx.params.items()
+             if ctx.get_parameter_source(k) is not click.core.ParameterSource.DEFAULT}
+    try:
+        task.spec.parse(given)
+    except ParamError as exc:
+        raise usage_error(exc, task.spec) from None
+    return given
+
+
+class _TaskGroup(click.Group):
+    def __init__(self, *args: Any, factory: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.factory = factory
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(TASK_IDS)
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        task = TASKS.get(name)
+        return self.factory(task) if task else None
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(package_name="lab4-tui", prog_name="lab4")
+def main() -> None:
+    """Tensor differentiation lab, headless: run the six tasks, sweep them, keep the results."""
+
+
+@main.command()
+def tasks() -> None:
+    """List the tasks, one line each."""
+    width = max(len(t) for t in TASK_IDS)
+    for task in TASKS.values():
+        click.echo(f"{task.key}  {task.id.ljust(width)}  (handout {task.number})  {task.summary}")
+
+
+_DATA_DIR = click.option(
+    "--data-dir", type=click.Path(file_okay=False, path_type=Path), envvar="LAB4_DATA_DIR",
+    help="where runs are saved [default: the user data dir, or $LAB4_DATA_DIR]",
+)
+
+
+def _where(ctx: click.Context, option: click.Parameter, values: tuple[str, ...]) -> dict[str, str]:
+    from lab4.store.database import where_term
+
+    try:
+        return dict(where_term(item) for item in values)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), ctx=ctx, param=option) from None
+
+
+@main.command()
+@click.argument("task", required=False)
+@_DATA_DIR
+@click.option("--where", "where", multiple=True, callback=_where, metavar="NAME=VALUE",
+              help="only runs with this parameter value (repeatable): --where optimizer=momentum; "
+                   "also status, dtype, device, seed")
+@click.option("--status", type=click.Choice(["ok", "diverged", "cancelled", "error"]), help="only runs that ended so")
+@click.option("--sort", "sort", metavar="METRIC", help="order by a metric (or started, duration_s); runs without it last")
+@click.option("--desc", is_flag=True, help="largest first (newest first without --sort)")
+@click.option("--group", help="only the runs of one comparison (its id, shown by lab4 sweep and lab4 runs)")
+@click.option("--marked", is_flag=True, help="only runs marked in the app's History")
+@click.option("--limit", type=click.IntRange(min=1), help="at most this many rows")
+@click.option("--json", "as_json", is_flag=True, help="one JSON list of run summaries")
+def runs(task: str | None, data_dir: Path | None, where: dict[str, str], status: str | None, sort: str | None,
+         desc: bool, group: str | None, marked: bool, limit: int | None, as_json: bool) -> None:
+    """List saved runs (of TASK, if given), oldest first. Never loads a run's series."""
+    from lab4.core.comparison import differing
+
+    if task is not None and task not in TASKS:
+        raise click.BadParameter(f"unknown task {task!r}; known: {', '.join(TASK_IDS)}", param_hint="TASK")
+    for name in where:
+        known = {n for t in ([TASKS[task]] if task else TASKS.values()) for n in t.spec.names}
+        if name not in known and name not in ("status", "dtype", "device", "seed", "label"):
+            raise click.BadParameter(f"unknown parameter {name!r}", param_hint="--where")
+    store = _store(data_dir)
+    listing = store.list_runs(task, status=status, where=where, sort=sort, descending=desc, group=group,
+                              marked=True if marked else None, limit=limit)
+    for warning in listing.warnings:
+        click.echo(f"warning: {warning}", err=True)
+    headlines = {t.id: t.headline for t in TASKS.values()}
+
+    def metric(r: Any) -> str:
+        return sort if sort and sort in r.metrics else headlines.get(r.task, "")
+
+    if as_json:
+        click.echo(json.dumps([{"id": r.id, "task": r.task, "started": r.started, "status": r.status,
+                                "group": r.group, "label": r.label, "marked": r.marked, "params": r.params,
+                                "metric": metric(r), "value": r.metrics.get(metric(r))} for r in listing.runs],
+                              allow_nan=False))
+        return
+    if not listing.runs:
+        click.echo("no saved runs" + (" match" if where or status or group or marked else f" in {store.root}"))
+        return
+    # the parameters that tell one task's runs apart (across tasks, they all differ)
+    differ = differing(listing.runs)[:4] if task or group else []
+    click.echo(text_table(
+        ["id", "task", "status", *differ, "in comparison", "metric", "value"],
+        [[r.id, r.task, r.status, *[format_value(r.params.get(k)) for k in differ], r.label or "-", metric(r),
+          r.metrics.get(metric(r))] for r in listing.runs]))
+    if listing.total > len(listing.runs):
+        click.echo(f"({len(listing.runs)} of {listing.total} runs)")
+
+
+@main.command()
+@click.argument("run_id")
+@_DATA_DIR
+@click.option("--json", "as_json", is_flag=True, help="print the saved JSON")
+def show(run_id: str, data_dir: Path | None, as_json: bool) -> None:
+    """Print one saved run (an id, or a unique prefix of one)."""
+    from lab4.present.report import run_json
+
+    try:
+        result = _store(data_dir).load_run(run_id)
+    except KeyError as exc:
+        raise click.BadParameter(str(exc.args[0]), param_hint="RUN_ID") from None
+    if as_json:
+        click.echo(run_json(result))
+    else:
+        task = TASKS.get(result.task)
+        click.echo(_summary(result, task) if task else run_json(result, indent=1))
+
+
+@main.command()
+@_DATA_DIR
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="where to write [default: DATA_DIR/report.md]")
+@click.option("--run", "run_ids", multiple=True, help="report this run (repeatable) instead of the chosen ones")
+@click.option("--sweep", "groups", multiple=True, help="report this comparison (repeatable: its group id)")
+def report(data_dir: Path | None, out: Path | None, run_ids: tuple[str, ...], groups: tuple[str, ...]) -> None:
+    """Write the lab report: each task's latest comparison and marked runs, plots as text, notes."""
+    from lab4.present.report import write_report
+
+    store = _store(data_dir)
+    try:
+        path, warnings = write_report(store, out, run_ids, groups)
+    except OSError as exc:
+        raise click.ClickException(f"cannot write {out or store.root / 'report.md'}: {exc.strerror or exc}") from None
+    for warning in warnings:
+        click.echo(f"warning: {warning}", err=True)
+    click.echo(f"report written to {path}")
+
+
+@main.command(name="export")
+@click.argument("task", required=False)
+@_DATA_DIR
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path),
+              help="the directory to write to [default: DATA_DIR/exports]")
+def export_command(task: str | None, data_dir: Path | None, out: Path | None) -> None:
+    """Write every saved run (of TASK, if given) as one JSON file each: the way to move or share a lab."""
+    from lab4.present.report import run_json
+    from lab4.store.database import atomic_write
+
+    if task is not None and task not in TASKS:
+        raise click.BadParameter(f"unknown task {task!r}; known: {', '.join(TASK_IDS)}", param_hint="TASK")
+    store = _store(data_dir)
+    directory = out or store.exports_dir
+    count = 0
+    for summary in store.list_runs(task).runs:
+        path = directory / f"{summary.id}.json"
+        try:
+            atomic_write(path, run_json(store.load_run(summary.id)))
+        except OSError as exc:
+            raise click.ClickException(f"cannot write {path}: {exc.strerror or exc}") from None
+        count += 1
+    click.echo(f"exported {count} run(s) to {directory}")
+
+
+@main.command(name="import")
+@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@_DATA_DIR
+def import_command(files: tuple[Path, ...], data_dir: Path | None) -> None:
+    """Read runs exported as JSON (lab4 export, lab4 run --out, the app's export) back in."""
+    from lab4.store.database import StoreError
+
+    store = _store(data_dir)
+    try:
+        imported, warnings = store.import_runs(files)
+    except StoreError as exc:
+        raise click.ClickException(str(exc)) from None
+    for warning in warnings:
+        click.echo(f"warning: {warning}", err=True)
+    click.echo(f"imported {len(imported)} run(s) into {store.db_path}")
+
+
+@main.command()
+@click.option("--quick", is_flag=True, help="fewer repeats and smaller sizes (a few minutes)")
+@click.option("--device", default="cpu", show_default=True, callback=context_value(parse_device),
+              help="cpu, cuda, cuda:N, mps or auto")
+@click.option("--json", "as_json", is_flag=True, help="a JSON list of rows")
+@click.option("--no-app", is_flag=True, help="skip the rows that start the terminal app")
+def bench(quick: bool, device: str, as_json: bool, no_app: bool) -> None:
+    """Measure each performance figure against a baseline run in the same process."""
+    from lab4.bench.rows import format_rows, run_bench
+
+    def progress(name: str) -> None:
+        if not as_json and sys.stderr.isatty():
+            sys.stderr.write(f"\rbench: {name}...{' ' * 30}")
+            sys.stderr.flush()
+
+    rows = run_bench(device=device, quick=quick, app=not no_app, progress=progress)
+    if not as_json and sys.stderr.isatty():
+        sys.stderr.write("\r" + " " * 60 + "\r")
+    if as_json:
+        click.echo(json.dumps([r.to_json() for r in rows], allow_nan=False))
+    else:
+        from lab4.bench.rows import machine_description
+
+        click.echo(f"lab4 bench on {device}: {machine_description(device)}{' (quick)' if quick else ''}")
+        click.echo(format_rows(rows))
+
+
+main.add_command(_TaskGroup("run", factory=_make_run_command, help="Run one task: lab4 run TASK [--param value ...]."))
+main.add_command(
+    _TaskGroup("sweep", factory=_make_sweep_command, help="Run one task over lists of values: lab4 sweep TASK --lr 0.1,0.01.")
+)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,1 @@
+"""Running tasks: a task's generator driven to a result (the runner), one run or a sweep."""

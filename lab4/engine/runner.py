@@ -1,0 +1,160 @@
+"""Drive a task's generator to a :class:`~lab4.core.events.Result`; sweep over parameter values.
+
+The CLI and the TUI both call :func:`execute`; the TUI passes an ``on_event`` callback that
+forwards events to the UI thread in batches.  A task signals divergence by raising
+:class:`~lab4.core.events.Diverged` and notices cancellation through ``ctx.check()``; any other
+exception becomes status ``error`` with its message, so a run always ends in a result.
+"""
+
+from __future__ import annotations
+
+import platform
+import time
+import uuid
+from datetime import datetime, timezone
+from typing import Any, Callable, Iterator, Mapping
+
+from lab4.core.comparison import PlannedRun, plan
+from lab4.core.context import RunContext
+from lab4.core.events import Cancelled, Diverged, Observation, Result, ResultBuilder
+from lab4.tasks import get_task
+
+__all__ = ["execute", "sweep", "versions", "new_run_id", "new_group_id"]
+
+
+def versions() -> dict[str, str]:
+    import numpy
+    import torch
+
+    import lab4
+
+    return {
+        "lab4": lab4.__version__,
+        "torch": torch.__version__,
+        "numpy": numpy.__version__,
+        "python": platform.python_version(),
+    }
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+
+
+def new_run_id(task: str) -> str:
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S")
+    return f"{stamp}-{task}-{uuid.uuid4().hex[:6]}"
+
+
+def new_group_id(task: str) -> str:
+    """The id shared by the runs of one comparison (a sweep, or the app's compare)."""
+    return "g" + new_run_id(task)
+
+
+def execute(
+    task_id: str,
+    params: Mapping[str, Any],
+    ctx: RunContext | None = None,
+    on_event: Callable[[Any], None] | None = None,
+    group: str = "",
+    label: str = "",
+) -> Result:
+    """Run one task with validated ``params``; always return a Result, never raise.
+
+    A task's ``resolve`` turns symbolic values (``lr = optimal``) into numbers first: the
+    result keeps the numbers, and the observations say what was resolved.
+    """
+    task = get_task(task_id)
+    ctx = ctx or RunContext()
+    result = Result(
+        id=new_run_id(task.id),
+        task=task.id,
+        params=task.spec.to_json(params),
+        device=ctx.device,
+        dtype=ctx.dtype,
+        seed=ctx.seed,
+        started=_now(),
+        group=group,
+        label=label,
+    )
+    builder = ResultBuilder(result)
+
+    def emit(event: Any) -> None:
+        builder.add(event)
+        if on_event is not None:
+            on_event(event)
+
+    t0 = time.perf_counter()
+    try:
+        import torch
+
+        t0 = time.perf_counter()  # the duration is the computation's, not torch's import
+        result.versions = versions()
+        torch.manual_seed(ctx.seed % (2**63))
+        params = dict(params)
+        if task.resolve is not None:
+            params, notes = task.resolve(params, ctx)
+            result.params = task.spec.to_json(params)
+            for note in notes:
+                emit(Observation(note))
+        for event in task.run(params, ctx):
+            emit(event)
+    except Diverged as exc:
+        result.status = "diverged"
+        result.step = exc.step
+        result.message = str(exc)
+    except Cancelled:
+        result.status = "cancelled"
+        result.step = builder.progress.step
+        result.message = f"cancelled at step {builder.progress.step}"
+    except Exception as exc:  # noqa: BLE001 - a run ends in a result, whatever happened
+        result.status = "error"
+        result.message = _error_message(exc)
+    result.ended = _now()
+    result.duration_s = round(time.perf_counter() - t0, 6)
+    return result
+
+
+def _error_message(exc: BaseException) -> str:
+    name = type(exc).__name__
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    if "OutOfMemory" in name or "out of memory" in text.lower():
+        return f"out of memory on the device: {text[:200]} (try a smaller size, or the cpu device)"
+    return f"{name}: {text[:300]}" if text else name
+
+
+def sweep(
+    task_id: str,
+    base: Mapping[str, Any],
+    axes: Mapping[str, list[Any]],
+    ctx: RunContext | None = None,
+    on_event: Callable[[int, Any], None] | None = None,
+    on_start: Callable[[int, PlannedRun, RunContext], None] | None = None,
+    group: str | None = None,
+) -> Iterator[tuple[dict[str, Any], Result]]:
+    """Run ``task_id`` for every combination of ``axes`` over ``base``; yield (combo, result).
+
+    The combinations come from :func:`lab4.core.comparison.plan`, validated before the first run.
+    Axes may name task parameters and also ``dtype`` and ``seed`` of the context.  Every
+    run uses the same seed unless ``seed`` is an axis, so runs that differ in, say, the
+    optimizer start from the same initial weights.  The runs of a comparison share a
+    group id and carry their label (``optimizer=gd``).  ``on_start(i, run, ctx)`` is called
+    before run ``i``, ``on_event(i, event)`` for each of its events.
+    """
+    task = get_task(task_id)
+    ctx = ctx or RunContext()
+    runs = plan(task.spec, base, axes)
+    if group is None:
+        group = new_group_id(task.id) if len(runs) > 1 else ""
+    for i, planned in enumerate(runs):
+        if ctx.cancelled:
+            return
+        run_ctx = RunContext(
+            device=ctx.device,
+            dtype=planned.dtype or ctx.dtype,
+            seed=ctx.seed if planned.seed is None else planned.seed,
+            cancel_event=ctx.cancel_event,
+        )
+        if on_start is not None:
+            on_start(i, planned, run_ctx)
+        callback = (lambda e, i=i: on_event(i, e)) if on_event else None
+        yield planned.combo, execute(task_id, planned.params, run_ctx, callback, group=group, label=planned.label)

@@ -1,0 +1,1 @@
+"""Where runs and notes live: one SQLite database, series as compact arrays, notes as Markdown."""

@@ -1,0 +1,1 @@
+"""The app's screens: home, one per task, and the dialogs."""

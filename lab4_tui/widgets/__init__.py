@@ -1,0 +1,1 @@
+"""The task screen's panes and controls, one widget per concern."""

@@ -1,0 +1,126 @@
+"""The left column of a task screen: the form, the compare field, and the run controls.
+
+The form scrolls; the Run button, the progress bar and the status stay in view at any
+height.  A key typed anywhere in this column (a field, a select, a switch, the Run button)
+never triggers a single-key command of the app: digits and letters stop here, so typing
+``1000`` on the Run button does nothing instead of opening task 1.  Keys with a modifier
+(ctrl+r runs) and function keys still work.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from typing import Any
+
+from textual import events
+from textual.app import ComposeResult
+from textual.containers import Vertical, VerticalScroll
+from textual.widgets import Button, Input, Label, Static
+
+from lab4.core.comparison import compare_text, parse_compare, plan
+from lab4.core.spec import ParamError
+from lab4_tui.widgets.form import ParamForm
+
+__all__ = ["ControlPane", "RunProgress"]
+
+
+class RunProgress(Static):
+    """A one-line progress bar: one cheap text update, no layout (the run shares the GIL)."""
+
+    DEFAULT_CSS = "RunProgress { height: 1; }"
+
+    def show(self, fraction: float) -> None:
+        width = max(4, self.size.width - 6)
+        fraction = min(1.0, max(0.0, fraction))
+        filled = round(fraction * width)
+        self.update(f"[$accent]{'━' * filled}[/][$foreground 30%]{'━' * (width - filled)}[/] {fraction:4.0%}",
+                    layout=False)
+
+    def on_mount(self) -> None:
+        self.call_after_refresh(self.show, 0.0)
+
+
+class ControlPane(Vertical):
+    """The task's parameters and the Run controls; :meth:`read` returns what to run."""
+
+    def __init__(self, task: Any, values: dict[str, Any] | None = None, compare: str = "", **kwargs: Any):
+        super().__init__(**kwargs)
+        self.task_def = task
+        self.values = values
+        self.compare = compare
+
+    def compose(self) -> ComposeResult:
+        task = self.task_def
+        with VerticalScroll(id="form-scroll"):
+            yield Static(f"[b]{task.title}[/b]  (task {task.number})", classes="task-title")
+            yield Static(task.summary, classes="task-summary")
+            yield ParamForm(task.spec, self.values, id="form")
+            yield Label("compare (sweep): name=v1,v2 ...", classes="field-label")
+            yield Input(self.compare, placeholder=self._placeholder(), compact=True, id="compare")
+            yield Static("", id="compare-error", classes="field-error")
+        with Vertical(id="controls"):
+            yield Button("Run (ctrl+r)", id="run", variant="primary", compact=True)
+            yield RunProgress(id="progress")
+            yield Static("ready", id="status")
+
+    def _placeholder(self) -> str:
+        axes = next(iter((self.task_def.presets or {}).values()), None)
+        return compare_text(self.task_def.spec, axes) if axes else "e.g. lr=0.1,0.01"
+
+    def on_key(self, event: events.Key) -> None:
+        """Digits and letters typed in the form are the form's: never a command."""
+        if event.is_printable and event.character != " ":  # space toggles switches, opens selects
+            event.stop()
+
+    # ---- what to run
+
+    def read(self) -> tuple[dict[str, Any], dict[str, list[Any]]]:
+        """The validated parameters and compare axes; raise ParamError after marking the
+        field that is wrong (the compare field's message under it)."""
+        params = self.form.to_model()
+        error = self.query_one("#compare-error", Static)
+        try:
+            axes = parse_compare(self.task_def.spec, self._compare.value)
+            plan(self.task_def.spec, params, axes)  # every combination checked before anything runs
+        except ParamError as exc:
+            error.update(exc.message)
+            raise ParamError("compare", exc.message) from None
+        error.update("")
+        return params, axes
+
+    def load(self, params: dict[str, Any], axes: dict[str, list[Any]] | None = None) -> None:
+        """Fill the form (and the compare field) with a run's values."""
+        self.form.set_values(params)
+        self._compare.value = compare_text(self.task_def.spec, axes or {})
+
+    def set_compare(self, text: str) -> None:
+        self._compare.value = text
+
+    # ---- run controls
+
+    @cached_property
+    def form(self) -> ParamForm:
+        return self.query_one(ParamForm)
+
+    @cached_property
+    def _compare(self) -> Input:
+        return self.query_one("#compare", Input)
+
+    @cached_property
+    def _status(self) -> Static:  # reached on every batch of a run: looked up once
+        return self.query_one("#status", Static)
+
+    @cached_property
+    def _progress(self) -> RunProgress:
+        return self.query_one("#progress", RunProgress)
+
+    def set_status(self, text: str, error: bool = False, layout: bool = True) -> None:
+        self._status.update(text, layout=layout)
+        self._status.set_class(error, "-error")
+
+    @property
+    def status_text(self) -> str:
+        return str(self._status.render())
+
+    def show_progress(self, fraction: float) -> None:
+        self._progress.show(fraction)
