@@ -9,13 +9,13 @@ unexpected error (the computation was stopped and saved first), 2 for bad usage.
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 import click
 
-from lab4.cli.main import context_value, parse_task_args, usage_error
-from lab4.core.context import parse_device, parse_dtype, parse_seed
+from lab4.cli.options import DATA_DIR, context_value, parse_task_args, usage_error
+from lab4.core.context import parse_dtype, parse_seed
 from lab4.core.spec import ParamError
+from lab4.maths.device import parse_device
 from lab4.tasks import TASK_IDS, find_task, task_keys
 
 
@@ -33,8 +33,7 @@ def _task(value: str):
               help="cpu, cuda, cuda:N, mps or auto [default: the saved setting, or cpu]")
 @click.option("--dtype", callback=context_value(parse_dtype), help="float32 or float64 [default: saved, or float32]")
 @click.option("--seed", callback=context_value(parse_seed), help="seed of every random choice [default: saved, or 0]")
-@click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), envvar="LAB4_DATA_DIR",
-              help="where runs and notes are kept [default: the user data dir, or $LAB4_DATA_DIR]")
+@click.option("--data-dir", **DATA_DIR)
 @click.argument("task_options", nargs=-1, type=click.UNPROCESSED)
 @click.version_option(package_name="lab4-tui", prog_name="lab4-tui")
 def main(task, compare, device, dtype, seed, data_dir, task_options) -> None:
@@ -42,7 +41,7 @@ def main(task, compare, device, dtype, seed, data_dir, task_options) -> None:
 
     After --task, the task's own options (see lab4 run TASK --help) fill in its form.
     """
-    from lab4.store.database import Store, StoreError
+    from lab4.store import Store, StoreError
 
     params = None
     if task_options:

@@ -20,11 +20,13 @@ from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
 
-from lab4.core.context import RunContext, device_label, parse_device
+from lab4.core.context import RunContext
 from lab4.core.events import Result
 from lab4.core.spec import ParamError
-from lab4.store.database import Store, StoreError
+from lab4.maths.device import device_label, parse_device
+from lab4.store import Store, StoreError
 from lab4.tasks import TASK_IDS, TASKS
+from lab4.tasks import specs as task_specs
 from lab4_tui.config import Settings, config_path, load_settings, save_settings
 from lab4_tui.screens.dialogs import ConfirmScreen, HelpScreen, HomeScreen, SettingsScreen
 
@@ -66,7 +68,7 @@ class Lab4App(App):
         self.device = device or self.settings.device
         self.dtype = dtype or self.settings.dtype
         self.seed = self.settings.seed if seed is None else seed
-        self.store = Store(data_dir)
+        self.store = Store(data_dir, specs=task_specs())
         self.start_task = task
         if task:
             self._modes[task] = partial(_task_screen, task, params, compare)

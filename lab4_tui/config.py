@@ -27,7 +27,7 @@ from typing import Any
 __all__ = ["Settings", "config_path", "load_settings", "save_settings", "CONFIG_ENV"]
 
 CONFIG_ENV = "LAB4_CONFIG"
-_DEVICE = re.compile(r"(cpu|cuda|mps|auto)(:\d{1,3})?\Z")
+
 _KEY_ID = re.compile(r"[a-z0-9][a-z0-9-]*\Z")
 
 
@@ -59,7 +59,7 @@ def _read_toml(text: str) -> dict[str, Any]:
 
 def load_settings(path: Path | None = None) -> tuple[Settings, list[str]]:
     """The saved settings (defaults where absent) and warnings about what was ignored."""
-    from lab4.core.context import parse_dtype, parse_seed
+    from lab4.core.context import DEVICE_SYNTAX, parse_dtype, parse_seed
     from lab4.core.spec import ParamError
 
     path = path or config_path()
@@ -71,7 +71,7 @@ def load_settings(path: Path | None = None) -> tuple[Settings, list[str]]:
     except (OSError, UnicodeDecodeError, ValueError) as exc:
         return settings, [f"{path} was not read ({str(exc)[:100]}); using the defaults"]
     device = str(data.get("device", settings.device)).strip().lower()
-    if _DEVICE.match(device):
+    if DEVICE_SYNTAX.match(device):
         settings.device = device
     else:
         warnings.append(f"{path}: device {device[:20]!r} ignored")
@@ -99,7 +99,7 @@ def _quote(text: str) -> str:
 
 def save_settings(settings: Settings, path: Path | None = None) -> Path:
     """Write the settings (atomically); the key overrides are kept as they are."""
-    from lab4.store.database import atomic_write
+    from lab4.store import atomic_write
 
     path = path or config_path()
     lines = [

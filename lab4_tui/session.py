@@ -14,10 +14,11 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from lab4.core.comparison import PlannedRun, command_line, plan
+from lab4.core.comparison import PlannedRun, plan
 from lab4.core.context import RunContext
 from lab4.core.events import Observation, Result, ResultBuilder
 from lab4.engine.runner import new_group_id
+from lab4.present.reproduce import command_line
 from lab4_tui.messages import RunEnded, RunEvents, RunStarted, SessionFinished
 
 __all__ = ["RunSession", "LiveRun", "BATCH_INTERVAL"]

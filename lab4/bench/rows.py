@@ -2,8 +2,8 @@
 
 Times are medians of several repeats after a warm-up.  A row is ``figure, ours, baseline,
 ratio, target, met``; ``ratio`` is ours / baseline when both are times.  The app rows start
-the app in a pseudo-terminal of 120x40 through a small driver (:data:`APP_DRIVER`, run with
-``python -c``): it opens the mlp screen, waits for torch, presses Run, records the largest
+the app in a pseudo-terminal of 120x40 through a driver (:func:`lab4.bench.drivers.app_stream`,
+run in a fresh process): it opens the mlp screen, waits for torch, presses Run, records the largest
 gap of a 20 ms timer until the run is shown, and exits; the bench counts the bytes the app
 wrote to the terminal meanwhile.  Nothing in the app's code knows it is being measured.
 """
@@ -19,37 +19,16 @@ import sys
 import tempfile
 import threading
 import time
-from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable
 
+from lab4.bench import drivers
+from lab4.bench.figures import Row, ratio_row
+from lab4.bench.store_rows import bench_store
 from lab4.maths.numdiff import gradient_cost
 from lab4.maths.timing import median_time
 
 __all__ = ["Row", "run_bench", "format_rows"]
-
-
-@dataclass
-class Row:
-    figure: str
-    ours: float | None
-    baseline: float | None
-    ratio: float | None
-    target: str
-    met: bool | None
-    unit: str = "s"
-
-    def to_json(self) -> dict[str, Any]:
-        data = asdict(self)
-        for key in ("ours", "baseline", "ratio"):
-            if isinstance(data[key], float) and not math.isfinite(data[key]):
-                data[key] = None
-        return data
-
-
-def _ratio_row(figure: str, ours: float, base: float, limit: float, target: str) -> Row:
-    ratio = ours / base if base > 0 else math.nan
-    return Row(figure, ours, base, ratio, target, ratio <= limit)
 
 
 def bench_central_difference(device: str, quick: bool) -> list[Row]:
@@ -65,7 +44,7 @@ def bench_central_difference(device: str, quick: bool) -> list[Row]:
         repeats = 1 if (quick or n > 1000) else 3
         ours = median_time(lambda: central_difference_gradient(f, x), repeats, device)
         base = median_time(lambda: central_difference_gradient_loop(f, x), 1, device, warmup=0 if n > 1000 else 1)
-        rows.append(_ratio_row(f"central-difference gradient, n = {n} (batched vs loop)", ours, base, limit, target))
+        rows.append(ratio_row(f"central-difference gradient, n = {n} (batched vs loop)", ours, base, limit, target))
     return rows
 
 
@@ -112,7 +91,7 @@ def bench_mlp_step(device: str, quick: bool) -> Row:
         ours_s.append(median_time(block(lambda: step(x, y)), 1, device))
         base_s.append(median_time(block(baseline), 1, device))
     ours, base = statistics.median(ours_s) / 20, statistics.median(base_s) / 20
-    return _ratio_row("mlp step 2-64-64-3 x 1000 pts: autograd.grad + momentum vs backward + SGD", ours, base,
+    return ratio_row("mlp step 2-64-64-3 x 1000 pts: autograd.grad + momentum vs backward + SGD", ours, base,
                       1.10, "ratio <= 1.10")
 
 
@@ -146,22 +125,20 @@ def bench_losses(device: str, quick: bool) -> list[Row]:
         for _ in range(repeats):
             ours_s.append(median_time(fb(ours_fn), 1, device))
             base_s.append(median_time(fb(base_fn), 1, device))
-        rows.append(_ratio_row(figure, statistics.median(ours_s) / 20, statistics.median(base_s) / 20, 1.3, "ratio <= 1.3"))
+        rows.append(ratio_row(figure, statistics.median(ours_s) / 20, statistics.median(base_s) / 20, 1.3, "ratio <= 1.3"))
     return rows
 
 
-def _subprocess_seconds(code: str) -> tuple[float, str]:
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+def _subprocess_seconds(*driver: str) -> tuple[float, str]:
+    out = subprocess.run(drivers.command(*driver), capture_output=True, text=True, timeout=120, check=True)
     first, _, rest = out.stdout.strip().partition(" ")
     return float(first), rest
 
 
 def bench_import(quick: bool) -> list[Row]:
-    probe = ("import time, sys; t = time.perf_counter(); import {m}; "
-             "print(time.perf_counter() - t, 'torch' in sys.modules)")
     repeats = 3 if quick else 5
-    ours_runs = [_subprocess_seconds(probe.format(m="lab4_tui.app")) for _ in range(repeats)]
-    base = statistics.median(_subprocess_seconds(probe.format(m="torch"))[0] for _ in range(repeats))
+    ours_runs = [_subprocess_seconds("import_time", "lab4_tui.app") for _ in range(repeats)]
+    base = statistics.median(_subprocess_seconds("import_time", "torch")[0] for _ in range(repeats))
     ours = statistics.median(t for t, _ in ours_runs)
     torch_loaded = any(flag == "True" for _, flag in ours_runs)
     return [Row("import lab4_tui.app vs import torch", ours, base, ours / base, "< 0.3 s, torch not imported",
@@ -169,59 +146,9 @@ def bench_import(quick: bool) -> list[Row]:
 
 
 def bench_first_paint(quick: bool) -> Row:
-    code = (
-        "import time; t0 = time.perf_counter()\n"
-        "import asyncio, tempfile\nfrom lab4_tui.app import make_app\n"
-        "async def main():\n"
-        "    app = make_app(data_dir=tempfile.mkdtemp(), warm_torch=False)\n"
-        "    async with app.run_test(size=(120, 40)):\n"
-        "        print(time.perf_counter() - t0, 'painted')\n"
-        "asyncio.run(main())\n"
-    )
     repeats = 3 if quick else 5
-    ours = statistics.median(_subprocess_seconds(code)[0] for _ in range(repeats))
+    ours = statistics.median(_subprocess_seconds("first_paint")[0] for _ in range(repeats))
     return Row("time to the first painted screen (headless run_test)", ours, None, None, "< 0.5 s", ours < 0.5)
-
-
-#: runs the app in the bench's pseudo-terminal and measures it from outside (argv[1]: JSON spec)
-APP_DRIVER = """
-import json, sys, threading, time
-from lab4_tui.app import make_app
-
-spec = json.loads(sys.argv[1])
-app = make_app(task="mlp", params=spec["params"], device=spec["device"], data_dir=spec["data_dir"])
-state = {"gap": 0.0, "last": 0.0, "started": 0.0}
-
-def tick():
-    now = time.perf_counter()
-    state["gap"] = max(state["gap"], now - state["last"])
-    state["last"] = now
-    screen = app.screen
-    if screen.session is None and screen.shown:
-        result = screen.shown[0][1]
-        with open("/proc/self/status") as fh:
-            rss = next(int(line.split()[1]) / 1024 for line in fh if line.startswith("VmRSS"))
-        report = {"run_started": state["started"], "run_ended": time.time(), "duration_s": result.duration_s,
-                  "status": result.status, "max_gap_s": state["gap"], "rss_mb": rss}
-        with open(spec["out"], "w") as fh:
-            json.dump(report, fh)
-        app.exit()
-
-def start():
-    state["started"], state["last"] = time.time(), time.perf_counter()
-    app.set_interval(0.02, tick)
-    app.screen.action_run()
-
-def when_ready():
-    while not app.is_running:
-        time.sleep(0.05)
-    app.compute.submit(int).result()  # torch is loaded on the compute thread
-    time.sleep(1.0)  # the app's own warm-up (gc freeze) is done
-    app.call_from_thread(start)
-
-threading.Thread(target=when_ready, daemon=True).start()
-app.run()
-"""
 
 
 def _app_streaming_run(params: dict[str, Any], device: str, size: tuple[int, int] = (120, 40)) -> dict[str, Any]:
@@ -237,7 +164,7 @@ def _app_streaming_run(params: dict[str, Any], device: str, size: tuple[int, int
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", size[1], size[0], 0, 0))
     env = dict(os.environ, TERM="xterm-256color", COLORTERM="truecolor", LAB4_CONFIG=str(tmp / "config.toml"))
     env.pop("NO_COLOR", None)
-    proc = subprocess.Popen([sys.executable, "-c", APP_DRIVER, json.dumps(spec)],
+    proc = subprocess.Popen(drivers.command("app_stream", json.dumps(spec)),
                             stdin=slave, stdout=slave, stderr=slave, env=env, close_fds=True, start_new_session=True)
     os.close(slave)
     chunks: list[tuple[float, int]] = []
@@ -320,7 +247,7 @@ def bench_sharpness(device: str, quick: bool) -> Row:
     seconds(0)  # warm
     pairs = [(seconds(100), seconds(0)) for _ in range(2 if quick else 3)]
     ours, base = statistics.median(a for a, _ in pairs), statistics.median(b for _, b in pairs)
-    return _ratio_row(f"mlp {steps} steps with the sharpness every 100 steps vs without", ours, base, 1.2,
+    return ratio_row(f"mlp {steps} steps with the sharpness every 100 steps vs without", ours, base, 1.2,
                       "ratio <= 1.2 (cost under ~20%)")
 
 
@@ -375,7 +302,7 @@ def run_bench(device: str = "cpu", quick: bool = False, app: bool = True,
         ("sharpness", lambda: [bench_sharpness(device, quick)]),
         ("import", lambda: bench_import(quick)),
         ("first paint", lambda: [bench_first_paint(quick)]),
-        ("store", lambda: _store_rows(quick, app)),
+        ("store", lambda: bench_store(quick, app)),
     ]
     if app:
         sections.append(("app streaming run", lambda: bench_app(device, quick)))
@@ -390,19 +317,13 @@ def run_bench(device: str = "cpu", quick: bool = False, app: bool = True,
     return rows
 
 
-def _store_rows(quick: bool, app: bool) -> list[Row]:
-    from lab4.bench.store_rows import bench_store
-
-    return bench_store(quick, app)
-
-
 def machine_description(device: str) -> str:
     """CPU model and count, torch version, and the GPU's name when the device is CUDA."""
     import platform
 
     import torch
 
-    from lab4.core.context import device_label
+    from lab4.maths.device import device_label
 
     cpu = platform.processor() or platform.machine()
     try:

@@ -23,7 +23,8 @@ from array import array
 from pathlib import Path
 from typing import Any
 
-from lab4.bench.rows import Row, _ratio_row
+from lab4.bench import drivers
+from lab4.bench.figures import Row, ratio_row
 
 __all__ = ["bench_store", "generate_runs", "synthetic_long_run"]
 
@@ -81,91 +82,10 @@ def _seconds(cmd: list[str], env: dict[str, str] | None = None) -> float:
     return time.perf_counter() - t0
 
 
-_JSON_LISTING = """
-import json, sys
-from pathlib import Path
-rows = []
-for path in sorted(Path(sys.argv[1]).glob("*.json")):
-    data = json.loads(path.read_text())
-    rows.append((data["id"], data["task"], data["status"], data["metrics"]))
-print(len(rows))
-"""
-
-#: opens a task screen headless, then its History tab; prints seconds from the key to the
-#: first frame that draws the table with rows (argv: dir, task)
-_HISTORY_OPEN = """
-import asyncio, sys, time
-from lab4_tui.app import make_app
-
-async def main():
-    app = make_app(task=sys.argv[2], data_dir=sys.argv[1], warm_torch=False)
-    async with app.run_test(size=(120, 40)) as pilot:
-        await pilot.pause(1.0)  # the screen as a user first sees it
-        # a picture replaced by a newer one is cancelled: not an error
-        await asyncio.gather(*(w.wait() for w in list(app.workers)), return_exceptions=True)
-        table = app.screen.query_one("#history")
-        drawn = []
-        render_lines = table.render_lines
-
-        def spy(crop):
-            if table.row_count and not drawn:
-                drawn.append(time.perf_counter())
-            return render_lines(crop)
-
-        table.render_lines = spy
-        t0 = time.perf_counter()
-        app.screen.open_tab("tab-history")
-        while not drawn:
-            await pilot.pause(0.002)
-        print(drawn[0] - t0)
-
-asyncio.run(main())
-"""
-
-#: opens a saved run from History headless; prints the largest gap of a 20 ms timer until its
-#: plot is drawn, and the seconds it took (argv: dir, task, the run's row in History)
-_OPEN_LONG_RUN = """
-import asyncio, sys, time
-from lab4_tui.app import make_app
-
-async def main():
-    app = make_app(task=sys.argv[2], data_dir=sys.argv[1], warm_torch=False)
-    async with app.run_test(size=(120, 40)) as pilot:
-        screen = app.screen
-        await pilot.pause(1.0)  # the screen as a user first sees it
-        screen.open_tab("tab-history")
-        table = screen.query_one("#history")
-        while table.row_count == 0:
-            await pilot.pause(0.01)
-        await pilot.pause(0.5)  # the user reads the list
-        plot = screen.query_one("#plot-loss")
-        gap = [0.0, time.perf_counter()]
-
-        def tick():
-            now = time.perf_counter()
-            gap[0] = max(gap[0], now - gap[1])
-            gap[1] = now
-
-        app.set_interval(0.02, tick)
-        t0 = time.perf_counter()
-        table.focus()
-        table.move_cursor(row=int(sys.argv[3]))
-        await pilot.pause()
-        await pilot.press("enter")
-        while not plot.runs or plot.picture is None or plot.stale or plot.version == 0:
-            await pilot.pause(0.01)
-        # a picture replaced by a newer one is cancelled: not an error
-        await asyncio.gather(*(w.wait() for w in list(app.workers)), return_exceptions=True)
-        print(gap[0], time.perf_counter() - t0)
-
-asyncio.run(main())
-"""
-
-
 def bench_store(quick: bool, app: bool = True) -> list[Row]:
-    from lab4.present.report import run_json
     from lab4.engine.runner import execute
-    from lab4.store.database import Store
+    from lab4.present.report import run_json
+    from lab4.store import Store
     from lab4.tasks import TASKS
 
     repeats = 3 if quick else 5
@@ -180,15 +100,14 @@ def bench_store(quick: bool, app: bool = True) -> list[Row]:
     for r in runs:
         (files / f"{r.id}.json").write_text(run_json(r))
     cli = [sys.executable, "-m", "lab4.cli.main", "runs", "--data-dir", str(tmp / "many")]
-    old = [sys.executable, "-c", _JSON_LISTING, str(files)]
+    old = drivers.command("json_listing", str(files))
     ours_s, base_s = [], []
     for _ in range(repeats):  # alternate, so machine noise hits both alike
         ours_s.append(_seconds(cli))
         base_s.append(_seconds(old))
     ours, base = statistics.median(ours_s), statistics.median(base_s)
     torch_free = "torch" not in subprocess.run(
-        [sys.executable, "-c", "import sys\nfrom lab4.cli.main import main\nsys.argv = ['lab4', 'runs', '--data-dir', "
-         f"{str(tmp / 'many')!r}]\ntry:\n    main()\nexcept SystemExit:\n    pass\nprint(' '.join(sys.modules))"],
+        drivers.command("runs_modules", str(tmp / "many")),
         capture_output=True, text=True, check=True, timeout=120).stdout.split()
     rows.append(Row(f"lab4 runs, {MANY:,} saved runs (process, all rows) vs the same from JSON files",
                     ours, base, ours / base, "< 0.5 s, torch not imported", ours < 0.5 and torch_free))
@@ -202,7 +121,7 @@ def bench_store(quick: bool, app: bool = True) -> list[Row]:
 
     if app:
         opened = statistics.median(float(subprocess.run(
-            [sys.executable, "-c", _HISTORY_OPEN, str(tmp / "many"), "mlp"], capture_output=True, text=True,
+            drivers.command("history_open", str(tmp / "many"), "mlp"), capture_output=True, text=True,
             check=True, timeout=300).stdout.split()[-1]) for _ in range(max(1, repeats - 2)))
         rows.append(Row(f"History opens (first page) with {MANY:,} runs", opened, None, None, "< 0.3 s", opened < 0.3))
 
@@ -234,14 +153,14 @@ def bench_store(quick: bool, app: bool = True) -> list[Row]:
     rows.append(Row(f"the {steps:,}-step run on disk", size, None, None, "< 200 MB", size < 200, unit="MB"))
     if app:
         def opened(row: int) -> tuple[float, float]:
-            out = subprocess.run([sys.executable, "-c", _OPEN_LONG_RUN, str(tmp / "big"), "minimize", str(row)],
+            out = subprocess.run(drivers.command("open_long_run", str(tmp / "big"), "minimize", str(row)),
                                  capture_output=True, text=True, check=True, timeout=300).stdout.split()
             return float(out[-2]), float(out[-1])
 
         trials = [(opened(0), opened(1)) for _ in range(max(1, repeats - 2))]  # History: newest first
         gap = statistics.median(big_[0] for big_, _ in trials)
         base = statistics.median(small[0] for _, small in trials)
-        rows.append(_ratio_row(f"app opens the {steps:,}-step run from History vs a 100-step one: worst UI stall",
+        rows.append(ratio_row(f"app opens the {steps:,}-step run from History vs a 100-step one: worst UI stall",
                                gap, base, 1.5, "ratio <= 1.5 (no stall from the size)"))
         rows.append(Row("... and until its plot is drawn", statistics.median(b[1] for b, _ in trials),
                         statistics.median(s[1] for _, s in trials), None, "curve (no target)", None))
@@ -260,7 +179,7 @@ def bench_store(quick: bool, app: bool = True) -> list[Row]:
     pairs = [(listing(long), listing(short)) for _ in range(2 * repeats + 1)]
     ours = statistics.median(a for a, _ in pairs)
     base = statistics.median(b for _, b in pairs)
-    rows.append(_ratio_row("listing 1,000 runs of 20,000 steps vs 1,000 runs of 10 steps", ours, base, 1.5,
+    rows.append(ratio_row("listing 1,000 runs of 20,000 steps vs 1,000 runs of 10 steps", ours, base, 1.5,
                            "ratio <= 1.5 (cost grows with runs, not length)"))
     return rows
 

@@ -11,7 +11,6 @@ cannot be used (its message says what to do), 2 for bad usage.
 from __future__ import annotations
 
 import json
-import os
 import signal
 import sys
 import time
@@ -20,112 +19,16 @@ from typing import Any
 
 import click
 
-from lab4.core.context import RunContext, parse_device, parse_dtype, parse_seed
-from lab4.core.events import format_value, scalar_metric_names
-from lab4.core.spec import Param, ParamError, Spec
-from lab4.tasks import TASK_IDS, TASKS, Task
+from lab4.cli.options import DATA_DIR, common_options, context_value, task_options, usage_error
+from lab4.core.context import RunContext
+from lab4.core.events import STATUSES, format_value, scalar_metric_names
+from lab4.core.spec import ParamError
+from lab4.maths.device import parse_device
 from lab4.present.textfmt import text_table
+from lab4.tasks import TASK_IDS, TASKS, Task
+from lab4.tasks import specs as task_specs
 
-__all__ = ["main", "parse_task_args", "usage_error"]
-
-
-def usage_error(exc: ParamError, spec: Spec | None = None) -> click.BadParameter:
-    """A spec's ParamError as click's usage error (exit 2), naming the option."""
-    hint = spec[exc.param].option if spec is not None and exc.param in spec else None
-    if exc.param == "compare":  # the compare text (lab4.core.comparison), not a task's own parameter
-        hint = "--axes"
-    return click.BadParameter(exc.message, param_hint=hint)
-
-
-class SpecValue(click.ParamType):
-    """A click type that parses through a spec :class:`Param` (one value, or a sweep list)."""
-
-    def __init__(self, param: Param, sweep: bool = False):
-        self.param = param
-        self.sweep = sweep
-        self.name = param.kind
-
-    def convert(self, value: Any, option: Any, ctx: Any) -> Any:
-        if not isinstance(value, str):
-            return value
-        try:
-            return self.param.sweep_values(value) if self.sweep else self.param.parse(value)
-        except ParamError as exc:
-            self.fail(exc.message, option, ctx)
-
-
-def context_value(parse: Any, sweep: bool = False) -> Any:
-    """A click callback that parses with ``parse`` (which raises ParamError): exit 2 with its
-    message; with ``sweep``, a comma-separated list of such values."""
-    def callback(ctx: click.Context, option: click.Parameter, value: Any) -> Any:
-        if value is None:
-            return None
-        try:
-            if sweep:
-                parts = [p.strip() for p in str(value).split(",")]
-                if any(not p for p in parts):
-                    raise ParamError(option.name, f"{option.name} needs values separated by ',', got {value!r}")
-                return [parse(p) for p in parts]
-            return parse(value)
-        except ParamError as exc:
-            raise click.BadParameter(exc.message, ctx=ctx, param=option) from None
-
-    return callback
-
-
-def _common_options(sweep: bool) -> list[click.Option]:
-    return [
-        click.Option(
-            ["--device"],
-            default=lambda: os.environ.get("LAB4_DEVICE", "cpu"),
-            show_default="cpu, or $LAB4_DEVICE",
-            help="cpu, cuda, cuda:N, mps or auto",
-            callback=context_value(parse_device),
-        ),
-        click.Option(
-            ["--dtype"],
-            default="float32",
-            show_default=True,
-            help="float32 or float64" + (" (a list sweeps it)" if sweep else ""),
-            callback=context_value(parse_dtype, sweep),
-        ),
-        click.Option(
-            ["--seed"],
-            default="0",
-            show_default=True,
-            help="seed of every random choice" + (" (a list sweeps it)" if sweep else ""),
-            callback=context_value(parse_seed, sweep),
-        ),
-        click.Option(["--json", "as_json"], is_flag=True, help="print the result as one JSON object"),
-        click.Option(["--out"], type=click.Path(dir_okay=False, path_type=Path), help="also write the JSON to FILE"),
-        click.Option(
-            ["--data-dir"],
-            type=click.Path(file_okay=False, path_type=Path),
-            envvar="LAB4_DATA_DIR",
-            help="where runs are saved [default: the user data dir, or $LAB4_DATA_DIR]",
-        ),
-        click.Option(["--no-save"], is_flag=True, help="do not save the run in the data directory"),
-        click.Option(["--quiet", "-q"], is_flag=True, help="no progress bar on stderr"),
-    ]
-
-
-def _task_options(task: Task, sweep: bool) -> list[click.Option]:
-    options = []
-    for p in task.spec:
-        hint = p.describe()
-        extra = ""
-        if sweep:
-            extra = " (values separated by ';')" if p.kind in ("ints", "floats", "assign") else " (values separated by ',')"
-        options.append(
-            click.Option(
-                [p.option, p.name],
-                type=SpecValue(p, sweep),
-                default=p.format(p.parse(p.default)),
-                show_default=True,
-                help=f"{p.help}{'; ' + hint if hint else ''}{extra}",
-            )
-        )
-    return options
+__all__ = ["main"]
 
 
 class _Progress:
@@ -176,7 +79,7 @@ class _CancelOnInterrupt:
 
 
 def _summary(result: Any, task: Task, saved: bool = False) -> str:
-    from lab4.core.comparison import command_line
+    from lab4.present.reproduce import command_line
 
     out = [f"{task.id} ({task.title}): {result.status}" + (f" - {result.message}" if result.message else "")]
     out.append(f"device {result.device}, dtype {result.dtype}, seed {result.seed}, {result.duration_s:.2f} s")
@@ -214,9 +117,9 @@ def _write_json(data: Any, out: Path | None, as_json: bool) -> None:
 def _store(data_dir: Path | None) -> Any:
     """The data directory's store, checked: a damaged or foreign database is exit 1 with its
     path and what to do."""
-    from lab4.store.database import Store, StoreError
+    from lab4.store import Store, StoreError
 
-    store = Store(data_dir)
+    store = Store(data_dir, specs=task_specs())
     try:
         store.count()
     except StoreError as exc:
@@ -227,7 +130,7 @@ def _store(data_dir: Path | None) -> Any:
 def _save(result: Any, data_dir: Path | None, no_save: bool) -> bool:
     if no_save:
         return False
-    from lab4.store.database import StoreError
+    from lab4.store import StoreError
 
     try:
         _store(data_dir).save_run(result)
@@ -273,7 +176,7 @@ def _make_run_command(task: Task) -> click.Command:
     return click.Command(
         task.id,
         callback=callback,
-        params=_task_options(task, sweep=False) + _common_options(sweep=False),
+        params=task_options(task, sweep=False) + common_options(sweep=False),
         help=f"Handout task {task.number}: {task.summary}.\n\n\b\n{task.help}",
         short_help=task.summary,
         context_settings={"max_content_width": 100},
@@ -338,26 +241,12 @@ def _make_sweep_command(task: Task) -> click.Command:
     return click.Command(
         task.id,
         callback=callback,
-        params=_task_options(task, sweep=True) + [axes_option] + _common_options(sweep=True),
+        params=task_options(task, sweep=True) + [axes_option] + common_options(sweep=True),
         help=f"Run {task.id} over every combination of the values given "
         f"(e.g. --lr 0.1,0.01); print one row per run.\n\n{task.summary}.",
         short_help=task.summary,
         context_settings={"max_content_width": 100},
     )
-
-
-def parse_task_args(task: Task, args: list[str]) -> dict[str, Any]:
-    """The task's own options (``--steps 4000 --dim 3000``) as ``lab4 run TASK`` takes them:
-    the values given, validated; a bad one is click's usage error (exit 2)."""
-    command = click.Command(task.id, params=_task_options(task, sweep=False))
-    ctx = command.make_context(f"lab4-tui --task {task.id}", list(args))
-    given = {k: v for k, v in ctx.params.items()
-             if ctx.get_parameter_source(k) is not click.core.ParameterSource.DEFAULT}
-    try:
-        task.spec.parse(given)
-    except ParamError as exc:
-        raise usage_error(exc, task.spec) from None
-    return given
 
 
 class _TaskGroup(click.Group):
@@ -387,14 +276,11 @@ def tasks() -> None:
         click.echo(f"{task.key}  {task.id.ljust(width)}  (handout {task.number})  {task.summary}")
 
 
-_DATA_DIR = click.option(
-    "--data-dir", type=click.Path(file_okay=False, path_type=Path), envvar="LAB4_DATA_DIR",
-    help="where runs are saved [default: the user data dir, or $LAB4_DATA_DIR]",
-)
+_DATA_DIR = click.option("--data-dir", **DATA_DIR)
 
 
 def _where(ctx: click.Context, option: click.Parameter, values: tuple[str, ...]) -> dict[str, str]:
-    from lab4.store.database import where_term
+    from lab4.store import where_term
 
     try:
         return dict(where_term(item) for item in values)
@@ -408,7 +294,7 @@ def _where(ctx: click.Context, option: click.Parameter, values: tuple[str, ...])
 @click.option("--where", "where", multiple=True, callback=_where, metavar="NAME=VALUE",
               help="only runs with this parameter value (repeatable): --where optimizer=momentum; "
                    "also status, dtype, device, seed")
-@click.option("--status", type=click.Choice(["ok", "diverged", "cancelled", "error"]), help="only runs that ended so")
+@click.option("--status", type=click.Choice(STATUSES), help="only runs that ended so")
 @click.option("--sort", "sort", metavar="METRIC", help="order by a metric (or started, duration_s); runs without it last")
 @click.option("--desc", is_flag=True, help="largest first (newest first without --sort)")
 @click.option("--group", help="only the runs of one comparison (its id, shown by lab4 sweep and lab4 runs)")
@@ -501,7 +387,7 @@ def report(data_dir: Path | None, out: Path | None, run_ids: tuple[str, ...], gr
 def export_command(task: str | None, data_dir: Path | None, out: Path | None) -> None:
     """Write every saved run (of TASK, if given) as one JSON file each: the way to move or share a lab."""
     from lab4.present.report import run_json
-    from lab4.store.database import atomic_write
+    from lab4.store import atomic_write
 
     if task is not None and task not in TASKS:
         raise click.BadParameter(f"unknown task {task!r}; known: {', '.join(TASK_IDS)}", param_hint="TASK")
@@ -523,7 +409,7 @@ def export_command(task: str | None, data_dir: Path | None, out: Path | None) ->
 @_DATA_DIR
 def import_command(files: tuple[Path, ...], data_dir: Path | None) -> None:
     """Read runs exported as JSON (lab4 export, lab4 run --out, the app's export) back in."""
-    from lab4.store.database import StoreError
+    from lab4.store import StoreError
 
     store = _store(data_dir)
     try:

@@ -13,13 +13,13 @@ Pure Python: no torch, no UI.
 from __future__ import annotations
 
 import itertools
-import shlex
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
 from lab4.core.context import parse_dtype, parse_seed
 from lab4.core.events import format_value, scalar_metric_names
 from lab4.core.spec import ParamError, Spec
+from lab4.core.task import Task
 
 __all__ = [
     "CONTEXT_AXES",
@@ -30,7 +30,6 @@ __all__ = [
     "plan",
     "varying",
     "run_label",
-    "command_line",
     "comparison_sentence",
     "differing",
     "param_value",
@@ -45,7 +44,7 @@ CONTEXT_AXES = {"dtype": parse_dtype, "seed": parse_seed}
 _LIST_KINDS = ("ints", "floats", "assign")
 
 
-def _separator(spec: Spec, name: str) -> str:
+def separator(spec: Spec, name: str) -> str:
     return ";" if name in spec and spec[name].kind in _LIST_KINDS else ","
 
 
@@ -87,7 +86,7 @@ def compare_text(spec: Spec, axes: Mapping[str, Sequence[Any]]) -> str:
 
     def values(name: str, items: Sequence[Any]) -> str:
         if name in spec:
-            return _separator(spec, name).join(spec[name].format(v) for v in items)
+            return separator(spec, name).join(spec[name].format(v) for v in items)
         return ",".join(str(v) for v in items)
 
     return " ".join(f"{name}={values(name, items)}" for name, items in axes.items())
@@ -126,7 +125,7 @@ def axes_of(results: Sequence[Any]) -> dict[str, list[Any]]:
     return {k: unique(param_value(r, k) for r in results) for k in differing(results)}
 
 
-def comparison_rows(task: Any, results: Sequence[Any], limit: int = 6) -> tuple[list[str], list[list[Any]]]:
+def comparison_rows(task: Task, results: Sequence[Any], limit: int = 6) -> tuple[list[str], list[list[Any]]]:
     """The table of several runs (the app's Results, the report): the parameters that differ,
     the status (``running`` for a run still computing), then the scalar metrics, the one the
     comparison is about first.  Values as they are (format them where they are drawn)."""
@@ -192,49 +191,14 @@ def plan(spec: Spec, base: Mapping[str, Any], axes: Mapping[str, Sequence[Any]] 
     return runs
 
 
-def command_line(task: Any, params: Mapping[str, Any], device: str = "cpu", dtype: str = "float32",
-                 seed: int = 0, axes: Mapping[str, Sequence[Any]] | None = None) -> str:
-    """The shell line that reproduces a run (``lab4 run``) or a comparison (``lab4 sweep``).
-
-    Parameters at their default are left out; the context options are given when they
-    are not the CLI's defaults.
-    """
-    axes = {k: list(v) for k, v in (axes or {}).items() if len(v) > 1}
-    spec: Spec = task.spec
-    defaults = spec.defaults()
-    words = ["lab4", "sweep" if axes else "run", task.id]
-    for p in spec:
-        if p.name in axes:
-            words += [p.option, _separator(spec, p.name).join(p.format(v) for v in axes[p.name])]
-        elif p.name in params and p.parse(params[p.name]) != defaults[p.name]:
-            words += [p.option, p.format(p.parse(params[p.name]))]
-    context = {"device": (device, "cpu"), "dtype": (dtype, "float32"), "seed": (seed, 0)}
-    for name, (value, default) in context.items():
-        if name in axes:
-            words += [f"--{name}", ",".join(str(v) for v in axes[name])]
-        elif value != default:
-            words += [f"--{name}", str(value)]
-    return shlex.join(words)
-
-
-@dataclass(frozen=True)
-class Comparison:
-    """What a task's comparisons are about: a metric counted in steps (lower is better) and
-    the goal it counts steps to, written from a run's parameters."""
-
-    metric: str
-    goal: Any  # Callable[[dict], str]: "loss <= 0.1"
-    also: tuple[str, ...] = field(default_factory=tuple)
-
-
-def comparison_sentence(task: Any, runs: Sequence[tuple[str, Any]]) -> str:
+def comparison_sentence(task: Task, runs: Sequence[tuple[str, Any]]) -> str:
     """One sentence measured on the runs of a comparison, fastest first.
 
     ``runs`` are (label, Result).  With the task's :class:`Comparison`: "momentum reached
     loss <= 0.1 in 41 steps, nesterov in 52, gd in 284" (and who never did); otherwise the
     headline metric of each run, best first when lower is better is not known: in run order.
     """
-    comparison: Comparison | None = getattr(task, "comparison", None)
+    comparison = task.comparison
     finished = [(label or "this run", r) for label, r in runs if r.status in ("ok", "diverged", "cancelled")]
     if not finished:
         return ""
@@ -250,7 +214,7 @@ def comparison_sentence(task: Any, runs: Sequence[tuple[str, Any]]) -> str:
             names = ", ".join(f"{label} never reached {goal or 'its goal'} ({_why_not(r)})" for label, r in never)
             text = (text + "; " if text else "") + names
         return text + "."
-    headline = getattr(task, "headline", "")
+    headline = task.headline
     values = [(label, r.metrics.get(headline)) for label, r in finished if headline in r.metrics]
     if not values:
         return ""

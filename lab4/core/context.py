@@ -1,8 +1,8 @@
-"""The run context: torch device, dtype, seed, and a cancellation flag.
+"""The run context: device, dtype, seed, and a cancellation flag, as plain values.
 
-``parse_device`` and ``parse_dtype`` validate what users type at the boundary, with the
-same :class:`~lab4.core.spec.ParamError` as task parameters.  Torch is imported only when a
-device is actually resolved.
+``parse_dtype`` and ``parse_seed`` validate what users type at the boundary, with the same
+:class:`~lab4.core.spec.ParamError` as task parameters.  The torch side (resolving a device,
+the torch dtype) is :mod:`lab4.maths.device`.
 """
 
 from __future__ import annotations
@@ -15,10 +15,11 @@ from typing import Any
 from lab4.core.events import Cancelled
 from lab4.core.spec import ParamError
 
-__all__ = ["RunContext", "parse_device", "parse_dtype", "parse_seed", "device_label", "DTYPES"]
+__all__ = ["RunContext", "parse_dtype", "parse_seed", "DTYPES", "DEVICE_SYNTAX"]
 
 DTYPES = ("float32", "float64")
-_DEVICE = re.compile(r"(cpu|cuda|mps|auto)(:\d{1,3})?\Z")
+#: what a device may be written as (``lab4.maths.device.parse_device`` checks the machine has it)
+DEVICE_SYNTAX = re.compile(r"(cpu|cuda|mps|auto)(:\d{1,3})?\Z")
 
 
 def parse_dtype(text: Any) -> str:
@@ -40,72 +41,12 @@ def parse_seed(text: Any) -> int:
     return value
 
 
-def parse_device(text: Any) -> str:
-    """Check a device string and that the machine has it; return the resolved device.
-
-    ``auto`` picks cuda, then mps, then cpu.  ``cuda`` means ``cuda:0``.
-    """
-    value = str(text).strip().lower()
-    match = _DEVICE.match(value)
-    if not match:
-        raise ParamError("device", f"device must be cpu, cuda, cuda:N, mps or auto; got {str(text)[:30]!r}")
-    kind, index = match.group(1), match.group(2)
-    if kind == "cpu":
-        if index:
-            raise ParamError("device", "device cpu takes no index")
-        return "cpu"
-    import torch
-
-    if kind == "auto":
-        if torch.cuda.is_available():
-            return "cuda:0"
-        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
-            return "mps"
-        return "cpu"
-    if kind == "mps":
-        if not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
-            raise ParamError("device", "device mps is not available on this machine (no Apple GPU)")
-        return "mps"
-    if not torch.cuda.is_available():
-        why = "this torch was built without CUDA" if torch.version.cuda is None else "no CUDA GPU is visible"
-        raise ParamError("device", f"device {value} is not available: {why}; choose cpu")
-    n = torch.cuda.device_count()
-    i = int(index[1:]) if index else 0
-    if i >= n:
-        raise ParamError("device", f"device {value} does not exist: this machine has {n} CUDA device(s)")
-    return f"cuda:{i}"
-
-
-def device_label(device: str) -> str:
-    """``cpu`` or ``cuda:0 (NVIDIA H100)`` for headers and reports."""
-    if device.startswith("cuda"):
-        try:
-            import torch
-
-            return f"{device} ({torch.cuda.get_device_name(torch.device(device))})"
-        except Exception:  # noqa: BLE001 - a label never fails
-            return device
-    return device
-
-
 @dataclass
 class RunContext:
     device: str = "cpu"
     dtype: str = "float32"
     seed: int = 0
     cancel_event: threading.Event = field(default_factory=threading.Event)
-
-    @property
-    def torch_dtype(self) -> Any:
-        import torch
-
-        return getattr(torch, self.dtype)
-
-    @property
-    def torch_device(self) -> Any:
-        import torch
-
-        return torch.device(self.device)
 
     @property
     def cancelled(self) -> bool:

@@ -309,7 +309,7 @@ class ExprParam(Param):
     kind: str = field(default="expr", init=False)
 
     def parse(self, value: Any) -> str:
-        from lab4.maths.expr import ExprError, parse_expression
+        from lab4.core.expr import ExprError, parse_expression
 
         try:
             text = _text(value)

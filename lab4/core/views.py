@@ -40,6 +40,10 @@ class PlotView:
                 return short + name[len(base):]
         return name
 
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise ValueError(f"view {self.id!r}: kind {self.kind!r} is not one of {', '.join(KINDS)}")
+
     @property
     def is_plot(self) -> bool:
         return self.kind != "graph"

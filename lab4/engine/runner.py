@@ -17,6 +17,7 @@ from typing import Any, Callable, Iterator, Mapping
 from lab4.core.comparison import PlannedRun, plan
 from lab4.core.context import RunContext
 from lab4.core.events import Cancelled, Diverged, Observation, Result, ResultBuilder
+from lab4.maths.device import on_torch
 from lab4.tasks import get_task
 
 __all__ = ["execute", "sweep", "versions", "new_run_id", "new_group_id"]
@@ -64,7 +65,7 @@ def execute(
     result keeps the numbers, and the observations say what was resolved.
     """
     task = get_task(task_id)
-    ctx = ctx or RunContext()
+    ctx = on_torch(ctx or RunContext())
     result = Result(
         id=new_run_id(task.id),
         task=task.id,

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 from lab4.core.views import PlotView, matches
 
@@ -265,11 +265,15 @@ def draw(fig: Any, view: PlotView, runs: Iterable[Run], width: int = 80, height:
     fig.title(view.title)
     fig.xlabel(view.xlabel)
     fig.ylabel(view.ylabel)
-    painter = _Painter(style)
-    if view.kind == "boundary":
-        return painter.drawing if _draw_boundary(fig, runs, painter) else None
-    if view.kind == "phase":
-        return painter.drawing if _draw_phase(fig, runs, painter) else None
+    if view.kind not in DRAWERS:
+        raise ValueError(f"view {view.id!r}: no drawing for kind {view.kind!r}")
+    return DRAWERS[view.kind](fig, view, runs, _Painter(style), width, height)
+
+
+def _draw_curves(fig: Any, view: PlotView, runs: list[Run], painter: _Painter, width: int,
+                 height: int) -> Drawing | None:
+    """Curves of a ``line`` view; for a ``trajectory``, paths over the landscape's level sets."""
+    style = painter.style
     budget = max(16, 2 * width)
     xs_all: list[Any] = []
     ys_all: list[Any] = []
@@ -307,6 +311,25 @@ def draw(fig: Any, view: PlotView, runs: Iterable[Run], width: int = 80, height:
         return None
     _axes(fig, view, xs_all, ys_all, width, height)
     return painter.drawing
+
+
+def _draw_boundary_view(fig: Any, view: PlotView, runs: list[Run], painter: _Painter, width: int,
+                        height: int) -> Drawing | None:
+    return painter.drawing if _draw_boundary(fig, runs, painter) else None
+
+
+def _draw_phase_view(fig: Any, view: PlotView, runs: list[Run], painter: _Painter, width: int,
+                     height: int) -> Drawing | None:
+    return painter.drawing if _draw_phase(fig, runs, painter) else None
+
+
+#: how each kind of view is drawn (a new kind: one function and one line here)
+DRAWERS: dict[str, Callable[[Any, PlotView, list[Run], _Painter, int, int], Drawing | None]] = {
+    "line": _draw_curves,
+    "trajectory": _draw_curves,
+    "boundary": _draw_boundary_view,
+    "phase": _draw_phase_view,
+}
 
 
 def _axes(fig: Any, view: PlotView, xs: list[Any], ys: list[Any], width: int, height: int) -> None:

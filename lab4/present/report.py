@@ -19,10 +19,10 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
-from lab4.core.comparison import (axes_of, command_line, compare_text, comparison_rows, comparison_sentence, differing,
-                          param_value)
+from lab4.core.comparison import axes_of, compare_text, comparison_rows, comparison_sentence, differing, param_value
 from lab4.core.events import Result, format_value
-from lab4.store.database import Store, atomic_write
+from lab4.present.reproduce import command_line
+from lab4.store import Store, atomic_write
 from lab4.tasks import TASKS, Task
 
 __all__ = ["build_report", "write_report", "export_run", "series_csv", "run_json"]

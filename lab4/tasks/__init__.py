@@ -8,49 +8,12 @@ is loaded.
 from __future__ import annotations
 
 import importlib
-from dataclasses import dataclass
-from typing import Any, Callable, Iterator
+from dataclasses import replace
 
-from lab4.core.comparison import Comparison
 from lab4.core.spec import Spec
-from lab4.core.views import PlotView
+from lab4.core.task import Comparison, Task
 
-__all__ = ["Task", "Comparison", "TASKS", "TASK_IDS", "get_task", "find_task", "task_keys"]
-
-
-@dataclass(frozen=True)
-class Task:
-    id: str
-    number: str  # the handout's task number: "1", "4 + 4.1"
-    title: str
-    summary: str
-    spec: Spec
-    run: Callable[[dict[str, Any], Any], Iterator[Any]]
-    #: formulas and notes for the help screen and the report (plain text)
-    help: str
-    #: the metric that best sums up a run, for histories and tables
-    headline: str = ""
-    #: sweeps that answer the handout's "compare" questions: label -> {param: [values]}
-    presets: dict[str, dict[str, list[Any]]] | None = None
-    #: what the screen shows beside the form, in tab order (plots, the graph...)
-    views: tuple[PlotView, ...] = ()
-    #: the metric a comparison of runs is about, and its goal (for tables and sentences)
-    comparison: Comparison | None = None
-    #: resolves symbolic values (``lr = optimal``) into numbers before a run; returns the
-    #: parameters and sentences that say what was resolved
-    resolve: Callable[[dict[str, Any], Any], tuple[dict[str, Any], list[str]]] | None = None
-    #: warnings about the parameters known before anything is computed (no torch)
-    preflight: Callable[[dict[str, Any]], list[str]] | None = None
-
-    @property
-    def key(self) -> str:
-        """The key that opens this task in the app: its position, 1-based."""
-        return str(TASK_IDS.index(self.id) + 1)
-
-    def compare_metrics(self) -> tuple[str, ...]:
-        """The metrics a table of several runs leads with."""
-        first = (self.comparison.metric, *self.comparison.also) if self.comparison else ()
-        return tuple(m for m in dict.fromkeys([*first, self.headline]) if m)
+__all__ = ["Task", "Comparison", "TASKS", "TASK_IDS", "get_task", "find_task", "task_keys", "specs"]
 
 
 _MODULES = ("autograd", "derivatives", "minimize", "mlp", "clipped_ce", "scaled_mse")
@@ -61,7 +24,7 @@ def _load() -> dict[str, Task]:
     for name in _MODULES:
         module = importlib.import_module(f"lab4.tasks.{name}")
         task: Task = module.TASK
-        tasks[task.id] = task
+        tasks[task.id] = replace(task, key=str(len(tasks) + 1))
     return tasks
 
 
@@ -74,6 +37,11 @@ def get_task(task_id: str) -> Task:
         return TASKS[task_id]
     except KeyError:
         raise KeyError(f"unknown task {task_id!r}; known: {', '.join(TASK_IDS)}") from None
+
+
+def specs() -> dict[str, Spec]:
+    """Task id -> its spec (what the store needs to read ``name=value`` conditions)."""
+    return {task_id: task.spec for task_id, task in TASKS.items()}
 
 
 def task_keys() -> str:

@@ -21,10 +21,11 @@ from __future__ import annotations
 from typing import Any, Iterator
 
 from lab4.core.events import Artifact, Metric, Observation, Progress, Table
-from lab4.maths.expr import parse_expression
+from lab4.core.expr import parse_expression
 from lab4.core.spec import AssignParam, ExprParam, Spec
-from lab4.tasks import Task
+from lab4.core.task import Task
 from lab4.core.views import PlotView
+from lab4.maths.expr import compile_expression, kinks
 
 MAX_GRAPH_NODES = 400
 #: the largest relative error of a gradient check called ok, per dtype
@@ -129,7 +130,7 @@ def run(params: dict[str, Any], ctx: Any) -> Iterator[Any]:
     from lab4.maths.numdiff import auto_step, central_difference_gradient
 
     expr = parse_expression(params["expr"])
-    fn = expr.compile()
+    fn = compile_expression(expr)
     point = params["point"]
     names = list(point)
     dtype, device = ctx.torch_dtype, ctx.torch_device
@@ -170,9 +171,9 @@ def run(params: dict[str, Any], ctx: Any) -> Iterator[Any]:
     for i in range(len(names)):
         perturbed[1 + 2 * i, i] += steps[i]
         perturbed[2 + 2 * i, i] -= steps[i]
-    kinks = expr.kinks({n: perturbed[:, i] for i, n in enumerate(names)})
+    kinked = kinks(expr, {n: perturbed[:, i] for i, n in enumerate(names)})
     verdict, rel = check_verdict([grads[n] for n in names], central.tolist(), steps.tolist(), value, ctx.dtype,
-                                 kinks)
+                                 kinked)
     yield Progress(3, 3)
 
     rows = []
@@ -208,7 +209,7 @@ def run(params: dict[str, Any], ctx: Any) -> Iterator[Any]:
         yield Observation(f"f is not finite at this point ({value}); its gradient is meaningless here.")
     elif verdict == "kink":
         yield Observation(
-            f"Check: kink. {'; '.join(kinks)}, within h of the point: the central difference straddles it "
+            f"Check: kink. {'; '.join(kinked)}, within h of the point: the central difference straddles it "
             f"(relative error {rel:.2g}), so neither it nor the one-sided gradient autograd picks is 'the' "
             f"derivative there."
         )

@@ -11,13 +11,20 @@ from __future__ import annotations
 
 from typing import Any, Iterator
 
-GRADCHECK_ROWS = 128  # rows of the initial logits the gradcheck takes (float64, entry by entry)
-
-from lab4.core.events import Metric, Observation, Table
+from lab4.core.events import Metric, Observation
 from lab4.core.spec import BoolParam, ChoiceParam, FloatParam, Spec
-from lab4.tasks import Comparison, Task
+from lab4.core.task import Comparison, Task
 from lab4.core.views import TRAINING_VIEWS, PlotView
-from lab4.tasks.mlp import comparison_table, describe_data, setup, summary_metrics, training_params
+from lab4.tasks._training import (
+    GRADCHECK_ROWS,
+    comparison_table,
+    describe_data,
+    gradcheck_table,
+    initial_logits,
+    setup,
+    summary_metrics,
+    training_params,
+)
 
 SPEC = Spec(
     training_params(steps=500)
@@ -131,17 +138,13 @@ def _gradcheck_panel(split: Any, initial: list[Any], config: Any, clip: float | 
                      site: str) -> Iterator[Any]:
     """gradcheck of the run's custom Function on its own initial logits (float64), and of the
     handout's variant where it fails."""
-    import torch
 
     from lab4.maths.gradcheck import check_loss, confident_wrong_logits
     from lab4.maths.losses import custom_cross_entropy
-    from lab4.maths.training import forward
 
     n_all = split.x_train.shape[0] if config.batch_size <= 0 else min(config.batch_size, split.x_train.shape[0])
     rows = min(n_all, GRADCHECK_ROWS)
-    with torch.no_grad():
-        logits = forward([w.double() for w in initial], split.x_train[:rows].double(), config.activation)
-    target = split.y_train[:rows]
+    logits, target = initial_logits(split, initial, config, rows)
     share = rows / n_all  # the subset's share of the mean: its entries are those of the full batch
 
     def as_run(z: Any) -> Any:
@@ -157,9 +160,7 @@ def _gradcheck_panel(split: Any, initial: list[Any], config: Any, clip: float | 
     checks.append(check_loss("handout log(p + 1e-9), confident-wrong logits",
                              lambda z: custom_cross_entropy(z, wrong_target, None, None, "handout"), wrong))
     yield Metric("gradcheck", checks[0].verdict)
-    yield Table("gradcheck", ["Function", "gradcheck", "largest |backward - numerical|", "gradgradcheck"],
-                [[c.what, c.verdict, c.largest_error, "-" if c.second_order is None else
-                  ("passed" if c.second_order else "failed")] for c in checks])
+    yield gradcheck_table(checks)
     first = checks[0]
     text = (f"gradcheck (float64, the run's initial logits, {rows} x {split.num_classes}): the Function as run "
             f"{first.verdict}")

@@ -25,7 +25,7 @@ from typing import Any, Iterator
 from lab4.core.context import DTYPES
 from lab4.core.events import Metric, Observation, Points, Progress, Table
 from lab4.core.spec import ExprParam, FloatParam, IntParam, Spec
-from lab4.tasks import Task
+from lab4.core.task import Task
 from lab4.core.views import PlotView
 
 #: the methods that take a step h, in the order of the tables (the differences, then the complex step)
@@ -136,12 +136,13 @@ def error_model(scheme: str, derivs: list[Any], eps: float) -> tuple[float, floa
 def run(params: dict[str, Any], ctx: Any) -> Iterator[Any]:
     import torch
 
-    from lab4.maths.expr import parse_expression
+    from lab4.core.expr import parse_expression
+    from lab4.maths.expr import compile_expression
     from lab4.maths.numdiff import derivatives_up_to, forward_ad_derivative
 
     expr = parse_expression(params["expr"])
-    f = expr.compile()
-    df = parse_expression(params["derivative"]).compile()
+    f = compile_expression(expr)
+    df = compile_expression(parse_expression(params["derivative"]))
     device, dtype, h = ctx.torch_device, ctx.torch_dtype, params["h"]
     skipped: dict[str, str] = {}
     if expr.not_analytic():

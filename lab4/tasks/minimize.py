@@ -21,12 +21,12 @@ import math
 from typing import Any, Iterator
 
 from lab4.core.events import Artifact, Metric, Observation, Points, Table
+from lab4.core.spec import ChoiceParam, FloatParam, IntParam, Spec
+from lab4.core.task import Comparison, Task
+from lab4.core.views import PlotView
 from lab4.maths.landscapes import LEVEL_FORMULAS, LEVELS, curvature, spectrum
 from lab4.maths.optim import OPTIMIZERS
 from lab4.maths.optim_theory import fit_rate, optimal, phase, rate, steps_to_grow
-from lab4.core.spec import ChoiceParam, FloatParam, IntParam, Spec
-from lab4.tasks import Comparison, Task
-from lab4.core.views import PlotView
 
 FLUSH = 64  # steps between host copies of the recorded values
 GROWTH = 1e6  # a loss above GROWTH x its start has diverged

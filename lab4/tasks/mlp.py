@@ -6,7 +6,7 @@ Gradients come from ``torch.autograd.grad(loss, weights)``; the update is writte
     momentum  v = beta v - lr g;                 w = w + v
     nesterov  v = beta v - lr g(w + beta v);     w = w + v      (v_0 = 0)
 
-The training parameters are declared here once (:func:`training_params`) and shared by
+The training parameters are declared once in :mod:`lab4.tasks._training` and shared by
 the ``clipped-ce`` and ``scaled-mse`` tasks.
 """
 
@@ -15,103 +15,11 @@ from __future__ import annotations
 from typing import Any, Iterator
 
 from lab4.core.events import Metric, Observation, Table
-from lab4.maths.optim import OPTIMIZERS
-from lab4.core.spec import ChoiceParam, FloatParam, IntListParam, IntParam, Param, Spec, TextParam
-from lab4.tasks import Comparison, Task
+from lab4.core.spec import FloatParam, Spec
+from lab4.core.task import Comparison, Task
 from lab4.core.views import TRAINING_VIEWS
-
-#: hidden activations: the names of torch functions (lab4.maths.training.forward calls torch.<name>)
-ACTIVATIONS = ("relu", "tanh", "sigmoid")
-#: the initial weights draw from seed + INIT_SEED_OFFSET, so they differ from the data's draws
-INIT_SEED_OFFSET = 1
-#: test accuracy is measured at about this many steps of a run
-EVAL_POINTS = 200
-
-
-def _check_dataset(value: str) -> None:
-    from lab4.maths.datasets import check_dataset
-
-    check_dataset(value)
-
-
-def training_params(lr: float = 0.1, steps: int = 1000, optimizer: str = "momentum") -> tuple[Param, ...]:
-    """The parameters every training task takes (defaults may differ per task)."""
-    return (
-        TextParam(
-            "dataset", "spiral", check=_check_dataset,
-            help="spiral, moons, circles, xor, blobs, iris, or a CSV path (last column the label)",
-        ),
-        IntParam("samples", 600, help="points generated (built-in 2-D datasets)", ge=8, le=1_000_000),
-        FloatParam("noise", 0.2, help="noise of the generated datasets", ge=0, le=10),
-        IntListParam("hidden", "64,64", help="hidden layer sizes", ge=1, le=8192, min_len=0, max_len=16),
-        ChoiceParam("activation", "relu", help="hidden activation", choices=ACTIVATIONS),
-        ChoiceParam("optimizer", optimizer, help="gd, momentum or nesterov (handout formulas)", choices=OPTIMIZERS),
-        FloatParam("lr", lr, help="learning rate", gt=0, le=1e4),
-        FloatParam("beta", 0.9, help="momentum coefficient (ignored by gd)", ge=0, lt=1),
-        IntParam("steps", steps, help="number of updates", ge=1, le=10_000_000),
-        IntParam("batch_size", 0, help="samples per step; 0 = full batch (gradient descent)", ge=0, le=10_000_000),
-        FloatParam("test_fraction", 0.25, help="share of the data held out for testing", ge=0, lt=0.9),
-        IntParam("sharpness_every", 100, help="steps between measurements of the loss Hessian's top eigenvalue "
-                                              "(0: off; each costs ~10 steps)", ge=0, le=10_000_000),
-    )
-
-
-def setup(params: dict[str, Any], ctx: Any) -> tuple[Any, list[Any], Any]:
-    """Data split, seeded initial weights, and the training config from the parameters."""
-    from lab4.maths.datasets import load, prepare
-    from lab4.maths.training import TrainConfig, init_mlp
-
-    data = load(params["dataset"], params["samples"], params["noise"], ctx.seed)
-    split = prepare(data, params["test_fraction"], ctx.seed, ctx.torch_device, ctx.torch_dtype)
-    sizes = [split.num_features, *params["hidden"], split.num_classes]
-    weights = init_mlp(sizes, params["activation"], ctx.seed + INIT_SEED_OFFSET, ctx.torch_device, ctx.torch_dtype)
-    config = TrainConfig(
-        optimizer=params["optimizer"], lr=params["lr"], beta=params["beta"], steps=params["steps"],
-        batch_size=params["batch_size"], activation=params["activation"],
-        eval_every=max(1, params["steps"] // EVAL_POINTS),
-        target_loss=params.get("target_loss"), target_accuracy=params.get("target_accuracy"),
-        sharpness_every=params["sharpness_every"],
-    )
-    return split, weights, config
-
-
-def describe_data(split: Any, params: dict[str, Any]) -> str:
-    sizes = [split.num_features, *params["hidden"], split.num_classes]
-    return (
-        f"{split.name}: {split.x_train.shape[0]} train / {split.x_test.shape[0]} test samples, "
-        f"{split.num_features} features, {split.num_classes} classes; network {'-'.join(map(str, sizes))} "
-        f"({params['activation']})."
-    )
-
-
-def summary_metrics(summary: dict[str, Any]) -> Iterator[Any]:
-    """The metrics every training task reports for its (first) training, and what the
-    sharpness did against the run's stability edge."""
-    for key in ("final_loss", "train_accuracy", "test_accuracy", "sharpness_final", "stability_edge"):
-        yield Metric(key, summary[key])
-    sharp, edge = summary["sharpness_final"], summary["stability_edge"]
-    if sharp is not None and edge:
-        series = [v for v in summary["series"].get("sharpness", []) if v == v]
-        peak = max(series) if series else sharp
-        start = series[0]
-        rose = peak > 1.05 * start and peak >= 0.8 * edge and sharp >= 0.7 * edge
-        yield Observation(
-            f"Sharpness (top eigenvalue of the loss Hessian) against the stability edge {edge:.3g} of this "
-            f"(lr, beta): {start:.3g} ({start / edge:.0%} of the edge) at the start, {peak:.3g} ({peak / edge:.0%}) "
-            f"at its highest, {sharp:.3g} ({sharp / edge:.0%}) at the end"
-            + (": it rose to the edge and stayed near it, the edge of stability." if rose else ".")
-        )
-
-
-def comparison_table(variants: list[Any], results: list[Any], target_accuracy: float) -> Table:
-    """One row per compared training (same initial weights): how far and how fast each got."""
-    return Table(
-        "comparison",
-        ["loss", "final loss", "train acc.", "test acc.", f"steps to {target_accuracy:.0%}"],
-        [[v.label, s["final_loss"], s["train_accuracy"], s["test_accuracy"], s["steps_to_target_accuracy"]]
-         for v, (s, _) in zip(variants, results)],
-    )
-
+from lab4.maths.optim import OPTIMIZERS
+from lab4.tasks._training import describe_data, setup, summary_metrics, training_params
 
 SPEC = Spec(
     training_params()

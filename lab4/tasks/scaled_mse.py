@@ -13,18 +13,27 @@ import math
 from dataclasses import replace
 from typing import Any, Iterator
 
+from lab4.core.comparison import race_sentence
+from lab4.core.events import Metric, Observation
+from lab4.core.spec import BoolParam, ChoiceParam, FloatListParam, FloatParam, Spec
+from lab4.core.task import Comparison, Task
+from lab4.core.views import TRAINING_VIEWS
+from lab4.tasks._training import (
+    GRADCHECK_ROWS,
+    comparison_table,
+    describe_data,
+    gradcheck_table,
+    initial_logits,
+    setup,
+    summary_metrics,
+    training_params,
+)
+
 #: steps of the measured S-versus-learning-rate equivalence
 EQUIVALENCE_STEPS = 20
 #: the two trajectories are "the same" when they end within this share of the weights' size
 EQUIVALENT = 1e-5
-GRADCHECK_ROWS = 128
 
-from lab4.core.comparison import race_sentence
-from lab4.core.events import Metric, Observation, Table
-from lab4.core.spec import BoolParam, ChoiceParam, FloatListParam, FloatParam, Spec
-from lab4.tasks import Comparison, Task
-from lab4.core.views import TRAINING_VIEWS
-from lab4.tasks.mlp import comparison_table, describe_data, setup, summary_metrics, training_params
 
 SPEC = Spec(
     training_params(steps=500)
@@ -123,21 +132,16 @@ def _initial_gradients(split: Any, initial: list[Any], config: Any, output: str)
 
 
 def _gradcheck_panel(split: Any, initial: list[Any], config: Any, scale: float, output: str) -> Iterator[Any]:
-    import torch
 
     from lab4.maths.gradcheck import check_loss
     from lab4.maths.losses import scaled_mse
-    from lab4.maths.training import forward
 
     rows = min(split.x_train.shape[0], GRADCHECK_ROWS)
-    with torch.no_grad():
-        logits = forward([w.double() for w in initial], split.x_train[:rows].double(), config.activation)
-    target = split.y_train[:rows]
+    logits, target = initial_logits(split, initial, config, rows)
     check = check_loss(f"scaled MSE, S = {scale:g}, y_hat = {output}", lambda z: scaled_mse(z, target, scale, output),
                        logits, second_order=True)
     yield Metric("gradcheck", check.verdict)
-    yield Table("gradcheck", ["Function", "gradcheck", "largest |backward - numerical|", "gradgradcheck"],
-                [[check.what, check.verdict, check.largest_error, "passed" if check.second_order else "failed"]])
+    yield gradcheck_table([check])
     yield Observation(f"gradcheck (float64, the run's initial logits, {rows} x {split.num_classes}): ScaledMSELoss "
                       f"{check.verdict} (largest error {check.largest_error:.2g}); double backward "
                       f"{'passed' if check.second_order else 'failed'} gradgradcheck.")

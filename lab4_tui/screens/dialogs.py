@@ -13,10 +13,11 @@ from textual.screen import ModalScreen, Screen
 from textual.widgets import Button, Footer, Header, Input, Label, Markdown, OptionList, Select, Static
 from textual.widgets.option_list import Option
 
-from lab4.core.context import DTYPES, parse_device, parse_dtype, parse_seed
+from lab4.core.context import DTYPES, parse_dtype, parse_seed
 from lab4.core.events import Result, format_value
 from lab4.core.spec import ParamError
-from lab4.store.database import StoreError
+from lab4.maths.device import parse_device
+from lab4.store import StoreError
 from lab4.tasks import TASK_IDS, TASKS, task_keys
 
 __all__ = ["HomeScreen", "HelpScreen", "SettingsScreen", "ConfirmScreen", "KEYS"]

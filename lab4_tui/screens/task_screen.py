@@ -23,19 +23,20 @@ from textual.containers import Horizontal
 from textual.screen import Screen
 from textual.widgets import Button, Footer, Header, TabbedContent, TabPane
 
-from lab4.core.comparison import command_line, compare_text
+from lab4.core.comparison import compare_text
 from lab4.core.events import Result
 from lab4.core.spec import ParamError
+from lab4.present.reproduce import command_line
 from lab4.tasks import get_task
+from lab4_tui.messages import RunEnded, RunEvents, RunStarted, SessionFinished
+from lab4_tui.session import RunSession
 from lab4_tui.widgets.control_pane import ControlPane
 from lab4_tui.widgets.graph_pane import GraphPane
 from lab4_tui.widgets.history_pane import HistoryPane
 from lab4_tui.widgets.log_pane import LogPane
-from lab4_tui.messages import RunEnded, RunEvents, RunStarted, SessionFinished
 from lab4_tui.widgets.notes_pane import NotesPane
 from lab4_tui.widgets.plots import PlotPane
 from lab4_tui.widgets.results_pane import ResultsPane
-from lab4_tui.session import RunSession
 from lab4_tui.widgets.view_tabs import ViewTabs
 
 __all__ = ["TaskScreen"]

@@ -21,7 +21,7 @@ from textual.widgets import DataTable, Input, Static
 
 from lab4.core.comparison import axes_of, differing, param_value
 from lab4.core.events import Result, format_value
-from lab4.store.database import StoreError, where_term
+from lab4.store import StoreError, where_term
 
 __all__ = ["HistoryPane", "parse_filter", "labels_for"]
 

@@ -28,8 +28,8 @@ from textual.strip import Strip
 from textual.widgets import Static
 from textual_plotext import PlotextPlot
 
-from lab4.present.plotting import Drawing, Run, Style, draw
 from lab4.core.views import PlotView
+from lab4.present.plotting import Drawing, Run, Style, draw
 
 __all__ = ["PlotPane", "SeriesPlot", "plot_style", "LEGEND_LINES"]
 

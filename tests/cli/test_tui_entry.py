@@ -2,7 +2,7 @@
 
 from click.testing import CliRunner
 
-from lab4.cli.main import parse_task_args
+from lab4.cli.options import parse_task_args
 from lab4.tasks import TASKS
 from lab4_tui.__main__ import main
 

@@ -11,9 +11,9 @@ import torch
 import torch.nn.functional as F
 
 from lab4.core.context import RunContext
+from lab4.engine.runner import execute
 from lab4.maths.losses import custom_cross_entropy, scaled_mse
 from lab4.maths.numdiff import complex_step, forward_ad_derivative, richardson
-from lab4.engine.runner import execute
 from lab4.tasks import TASKS
 from lab4.tasks.autograd import check_verdict
 

@@ -5,9 +5,10 @@ import math
 import pytest
 import torch
 
-from lab4.core.context import RunContext, parse_device
-from lab4.engine.runner import execute
+from lab4.core.context import RunContext
 from lab4.core.spec import ParamError
+from lab4.engine.runner import execute
+from lab4.maths.device import parse_device
 from lab4.tasks import TASKS
 
 

@@ -6,7 +6,8 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lab4.maths.expr import ExprError, parse_expression
+from lab4.core.expr import ExprError, parse_expression
+from lab4.maths.expr import compile_expression
 from tests.strategies import expression_soup
 
 EXAMPLES = 2000
@@ -18,7 +19,7 @@ def _check(text):
     except ExprError as exc:
         assert str(exc)
         return False
-    fn = expr.compile()
+    fn = compile_expression(expr)
     env = {v: torch.tensor(0.7, dtype=torch.float64) for v in expr.variables}
     out = fn(**env)
     assert isinstance(out, (torch.Tensor, float))

@@ -6,7 +6,10 @@ import torch
 
 from lab4.maths.landscapes import generate_function
 from lab4.maths.numdiff import (
-    backward_difference, central_difference, central_difference_gradient, central_difference_gradient_loop,
+    backward_difference,
+    central_difference,
+    central_difference_gradient,
+    central_difference_gradient_loop,
     forward_difference,
 )
 

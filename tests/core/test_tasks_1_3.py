@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from lab4.core.context import RunContext
-from lab4.maths.landscapes import generate_function
 from lab4.engine.runner import execute, sweep
+from lab4.maths.landscapes import generate_function
 from lab4.tasks import TASKS
 
 

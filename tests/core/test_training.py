@@ -8,10 +8,10 @@ import torch
 import torch.nn.functional as F
 
 from lab4.core.context import RunContext
-from lab4.maths.datasets import DatasetError, check_dataset, load, prepare
 from lab4.engine.runner import execute, sweep
-from lab4.tasks import TASKS
+from lab4.maths.datasets import DatasetError, check_dataset, load, prepare
 from lab4.maths.training import TrainConfig, forward, init_mlp, train
+from lab4.tasks import TASKS
 
 
 def run(task, dtype="float32", seed=0, **params):
@@ -167,6 +167,6 @@ def test_user_csv_trains(tmp_path):
     x = rng.normal(size=(80, 3))
     y = np.where(x[:, 0] + x[:, 1] > 0, "pos", "neg")
     path = tmp_path / "mine.csv"
-    path.write_text("a,b,c,label\n" + "\n".join(f"{a},{b},{c},{l}" for (a, b, c), l in zip(x, y)))
+    path.write_text("a,b,c,label\n" + "\n".join(f"{a},{b},{c},{label}" for (a, b, c), label in zip(x, y)))
     r = run("mlp", dataset=str(path), steps=100, hidden="8")
     assert r.status == "ok" and r.metrics["train_accuracy"] > 0.9

@@ -5,9 +5,9 @@ from textual.widgets import DataTable, Input, Select, Static, Switch, TextArea, 
 
 from lab4.tasks import TASK_IDS
 from lab4_tui.app import HelpScreen, HomeScreen
-from lab4_tui.widgets.plots import SeriesPlot
 from lab4_tui.screens.dialogs import ConfirmScreen, SettingsScreen
 from lab4_tui.screens.task_screen import TaskScreen
+from lab4_tui.widgets.plots import SeriesPlot
 
 from .conftest import finish_run, start_long_run, workers_done
 
@@ -429,9 +429,9 @@ def test_the_help_lists_the_keys_the_bindings_have():
     from textual.binding import Binding
 
     from lab4_tui.app import Lab4App
-    from lab4_tui.widgets.history_pane import HistoryPane
     from lab4_tui.screens.dialogs import KEYS
     from lab4_tui.screens.task_screen import TaskScreen
+    from lab4_tui.widgets.history_pane import HistoryPane
 
     declared = {b.id: b.key for owner in (Lab4App, TaskScreen, HistoryPane) for b in owner.BINDINGS
                 if isinstance(b, Binding) and b.id}

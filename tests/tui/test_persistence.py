@@ -7,7 +7,7 @@ from click.testing import CliRunner
 from textual.widgets import DataTable, TextArea
 
 from lab4.cli.main import main
-from lab4.store.database import Store
+from lab4.store import Store
 
 from .conftest import TerminalApp, finish_run, workers_done
 

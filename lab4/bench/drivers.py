@@ -1,0 +1,186 @@
+"""What the bench runs in a fresh process, to measure the app and the CLI from outside:
+``python -m lab4.bench.drivers NAME ARGS...`` prints its figures on stdout.
+
+Each driver is a function here (not source in a string), so that a rename in ``lab4_tui``
+is caught by the linters and by ``tests/cli/test_bench.py``, which runs the cheap ones.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Callable
+
+
+def import_time(module: str) -> None:
+    """Seconds to import ``module`` in this fresh process, and whether torch came with it."""
+    import importlib
+
+    t0 = time.perf_counter()
+    importlib.import_module(module)
+    print(time.perf_counter() - t0, "torch" in sys.modules)
+
+
+def first_paint() -> None:
+    """Seconds from the start of this process to the app's first painted screen (headless)."""
+    t0 = time.perf_counter()
+    import tempfile
+
+    from lab4_tui.app import make_app
+
+    async def main() -> None:
+        app = make_app(data_dir=tempfile.mkdtemp(), warm_torch=False)
+        async with app.run_test(size=(120, 40)):
+            print(time.perf_counter() - t0, "painted")
+
+    asyncio.run(main())
+
+
+def json_listing(folder: str) -> None:
+    """What listing lab4 0.1's one-JSON-file-per-run store took: read every file (the baseline)."""
+    rows = []
+    for path in sorted(Path(folder).glob("*.json")):
+        data = json.loads(path.read_text())
+        rows.append((data["id"], data["task"], data["status"], data["metrics"]))
+    print(len(rows))
+
+
+def runs_modules(data_dir: str) -> None:
+    """``lab4 runs`` in this process, then the names of every module it imported."""
+    from lab4.cli.main import main
+
+    sys.argv = ["lab4", "runs", "--data-dir", data_dir]
+    try:
+        main()
+    except SystemExit:
+        pass
+    print(" ".join(sys.modules))
+
+
+def app_stream(spec_text: str) -> None:
+    """The app in the bench's pseudo-terminal: opens the mlp screen, waits for torch, runs,
+    records the largest gap of a 20 ms timer and the process's memory, writes them as JSON
+    to ``spec["out"]`` and exits (``spec``: params, device, data_dir, out)."""
+    from lab4_tui.app import make_app
+
+    spec = json.loads(spec_text)
+    app = make_app(task="mlp", params=spec["params"], device=spec["device"], data_dir=spec["data_dir"])
+    state = {"gap": 0.0, "last": 0.0, "started": 0.0}
+
+    def tick() -> None:
+        now = time.perf_counter()
+        state["gap"] = max(state["gap"], now - state["last"])
+        state["last"] = now
+        screen = app.screen
+        if screen.session is None and screen.shown:
+            result = screen.shown[0][1]
+            with open("/proc/self/status") as fh:
+                rss = next(int(line.split()[1]) / 1024 for line in fh if line.startswith("VmRSS"))
+            report = {"run_started": state["started"], "run_ended": time.time(), "duration_s": result.duration_s,
+                      "status": result.status, "max_gap_s": state["gap"], "rss_mb": rss}
+            Path(spec["out"]).write_text(json.dumps(report))
+            app.exit()
+
+    def start() -> None:
+        state["started"], state["last"] = time.time(), time.perf_counter()
+        app.set_interval(0.02, tick)
+        app.screen.action_run()
+
+    def when_ready() -> None:
+        while not app.is_running:
+            time.sleep(0.05)
+        app.compute.submit(int).result()  # torch is loaded on the compute thread
+        time.sleep(1.0)  # the app's own warm-up (gc freeze) is done
+        app.call_from_thread(start)
+
+    threading.Thread(target=when_ready, daemon=True).start()
+    app.run()
+
+
+def history_open(data_dir: str, task: str) -> None:
+    """Opens a task screen headless, then its History tab; prints seconds from the key to the
+    first frame that draws the table with rows."""
+    from lab4_tui.app import make_app
+
+    async def main() -> None:
+        app = make_app(task=task, data_dir=data_dir, warm_torch=False)
+        async with app.run_test(size=(120, 40)) as pilot:
+            await pilot.pause(1.0)  # the screen as a user first sees it
+            # a picture replaced by a newer one is cancelled: not an error
+            await asyncio.gather(*(w.wait() for w in list(app.workers)), return_exceptions=True)
+            table = app.screen.query_one("#history")
+            drawn: list[float] = []
+            render_lines = table.render_lines
+
+            def spy(crop):  # type: ignore[no-untyped-def]
+                if table.row_count and not drawn:
+                    drawn.append(time.perf_counter())
+                return render_lines(crop)
+
+            table.render_lines = spy
+            t0 = time.perf_counter()
+            app.screen.open_tab("tab-history")
+            while not drawn:
+                await pilot.pause(0.002)
+            print(drawn[0] - t0)
+
+    asyncio.run(main())
+
+
+def open_long_run(data_dir: str, task: str, row: str) -> None:
+    """Opens a saved run from History headless; prints the largest gap of a 20 ms timer until
+    its plot is drawn, and the seconds it took (``row``: the run's row in History)."""
+    from lab4_tui.app import make_app
+
+    async def main() -> None:
+        app = make_app(task=task, data_dir=data_dir, warm_torch=False)
+        async with app.run_test(size=(120, 40)) as pilot:
+            screen = app.screen
+            await pilot.pause(1.0)  # the screen as a user first sees it
+            screen.open_tab("tab-history")
+            table = screen.query_one("#history")
+            while table.row_count == 0:
+                await pilot.pause(0.01)
+            await pilot.pause(0.5)  # the user reads the list
+            plot = screen.query_one("#plot-loss")
+            gap = [0.0, time.perf_counter()]
+
+            def tick() -> None:
+                now = time.perf_counter()
+                gap[0] = max(gap[0], now - gap[1])
+                gap[1] = now
+
+            app.set_interval(0.02, tick)
+            t0 = time.perf_counter()
+            table.focus()
+            table.move_cursor(row=int(row))
+            await pilot.pause()
+            await pilot.press("enter")
+            while not plot.runs or plot.picture is None or plot.stale or plot.version == 0:
+                await pilot.pause(0.01)
+            # a picture replaced by a newer one is cancelled: not an error
+            await asyncio.gather(*(w.wait() for w in list(app.workers)), return_exceptions=True)
+            print(gap[0], time.perf_counter() - t0)
+
+    asyncio.run(main())
+
+
+DRIVERS: dict[str, Callable[..., None]] = {
+    f.__name__: f
+    for f in (import_time, first_paint, json_listing, runs_modules, app_stream, history_open, open_long_run)
+}
+
+
+def command(name: str, *args: str) -> list[str]:
+    """The command line that runs driver ``name`` in a fresh interpreter."""
+    if name not in DRIVERS:
+        raise KeyError(f"no bench driver {name!r}; known: {', '.join(DRIVERS)}")
+    return [sys.executable, "-m", "lab4.bench.drivers", name, *args]
+
+
+if __name__ == "__main__":
+    DRIVERS[sys.argv[1]](*sys.argv[2:])
