@@ -101,6 +101,18 @@ def summary_metrics(summary: dict[str, Any]) -> Iterator[Any]:
             f"at its highest, {sharp:.3g} ({sharp / edge:.0%}) at the end"
             + (": it rose to the edge and stayed near it, the edge of stability." if rose else ".")
         )
+    missed = summary.get("sharpness_unconverged", [])
+    yield Metric("sharpness_unconverged", len(missed) if sharp is not None else None)
+    if missed:
+        from lab4.curvature import SHARPNESS_TOL
+        from lab4.training import SHARPNESS_MAX_ITER
+
+        yield Observation(
+            f"The sharpness (largest eigenvalue of the loss Hessian, Lanczos) did not reach its relative "
+            f"tolerance {SHARPNESS_TOL:g} within {SHARPNESS_MAX_ITER} Hessian-vector products at "
+            f"{len(missed)} of its measurements (steps {', '.join(map(str, missed[:5]))}"
+            f"{', ...' if len(missed) > 5 else ''}): those values are estimates from below."
+        )
 
 
 def comparison_table(variants: list[Any], results: list[Any], target_accuracy: float) -> Table:
