@@ -145,7 +145,9 @@ class _Krylov:
     def __init__(self, hvp: HVP, n: int, capacity: int, start: Tensor, breakdown_tol: float | None):
         self.hvp, self.n = hvp, n
         self.capacity = max(1, min(capacity, n))
-        self.basis = torch.zeros(self.capacity, n, dtype=start.dtype, device=start.device)
+        # rows allocated as needed (doubling): a measurement that converges in 6 steps does
+        # not pay for filling max_iter rows
+        self.basis = torch.empty(min(self.capacity, 16), n, dtype=start.dtype, device=start.device)
         eps = torch.finfo(start.dtype).eps
         self.breakdown_tol = breakdown_tol if breakdown_tol is not None else 100 * eps
         self.alphas: list[float] = []
@@ -154,7 +156,8 @@ class _Krylov:
         self.anorm = 0.0  # a running estimate of ||T|| (max row sum)
         self.invariant = False
         self.m = 0
-        self._place(start)
+        if not self._place(start):
+            raise ValueError("the start vector is zero or not finite")
 
     def _orthogonalise(self, w: Tensor) -> Tensor:
         if self.m == 0:
@@ -164,12 +167,19 @@ class _Krylov:
             w = w - q.T @ (q @ w)
         return w
 
+    def _row(self, j: int, v: Tensor) -> None:
+        if j >= self.basis.shape[0]:
+            grown = torch.empty(min(self.capacity, 2 * self.basis.shape[0]), self.n, dtype=v.dtype, device=v.device)
+            grown[:j] = self.basis[:j]
+            self.basis = grown
+        self.basis[j] = v
+
     def _place(self, v: Tensor) -> bool:
         v = self._orthogonalise(v)
         norm = float(torch.linalg.vector_norm(v))
         if not math.isfinite(norm) or norm == 0.0:
             return False
-        self.basis[self.m] = v / norm
+        self._row(self.m, v / norm)
         return True
 
     def step(self) -> bool:
@@ -192,7 +202,7 @@ class _Krylov:
             return False
         if self.m >= self.capacity:
             return False
-        self.basis[self.m] = w / beta
+        self._row(self.m, w / beta)
         self.betas.append(beta)
         return True
 
@@ -321,8 +331,9 @@ def top_eigenvalues(hvp: HVP, n: int, k: int = 1, tol: float = 1e-3, max_iter: i
         raise ValueError(f"k must lie in [1, n = {n}]")
     dtype, device = _like(hvp, start, dtype, device)
     generator = generator if generator is not None else torch.Generator().manual_seed(0)
-    v = start.reshape(-1).to(dtype=dtype, device=device) if start is not None else _random_vector(
-        n, generator, dtype, device)
+    v = start.reshape(-1).to(dtype=dtype, device=device) if start is not None else None
+    if v is None or not bool(torch.isfinite(v).all()) or not bool((v != 0).any()):
+        v = _random_vector(n, generator, dtype, device)  # no start, or a degenerate one
     floor = math.sqrt(torch.finfo(dtype).eps)
     krylov = _Krylov(hvp, n, max_iter, v, None)
     picked = None
