@@ -329,6 +329,8 @@ def top_eigenvalues(hvp: HVP, n: int, k: int = 1, tol: float = 1e-3, max_iter: i
         raise ValueError("which must be 'largest' or 'smallest'")
     if k < 1 or k > n:
         raise ValueError(f"k must lie in [1, n = {n}]")
+    if max_iter < k:
+        raise ValueError(f"max_iter = {max_iter} products cannot give k = {k} eigenvalues")
     dtype, device = _like(hvp, start, dtype, device)
     generator = generator if generator is not None else torch.Generator().manual_seed(0)
     v = start.reshape(-1).to(dtype=dtype, device=device) if start is not None else None

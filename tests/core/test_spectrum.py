@@ -75,7 +75,8 @@ def w1(a, wa, b, wb):
     return float((cdf.abs() * points[order].diff()).sum())
 
 
-NETS = [([2, 6, 3], "tanh", "ce", 0, 1.0), ([2, 8, 8, 3], "relu", "ce", 1, 1.0), ([2, 6, 6, 3], "sigmoid", "mse", 1, 1.5)]
+NETS = [([2, 6, 3], "tanh", "ce", 0, 1.0), ([2, 8, 8, 3], "relu", "ce", 1, 1.0),
+        ([2, 6, 6, 3], "sigmoid", "mse", 1, 1.5)]  # the last is indefinite, deeper than high
 
 
 # -- the Hessian-vector product -------------------------------------------------------------
@@ -297,7 +298,8 @@ def test_clipped_ce_sharpness_is_the_losss_hessian_whatever_the_clip():
 def test_scaled_mse_sharpness_is_signed_where_the_bottom_is_deeper():
     """`lab4 run scaled-mse` printed -0.0714 where the spectrum is +0.245 / -0.274: the largest
     magnitude.  On a tiny net with S = 0.1 the initial Hessian is indefinite, deeper than high."""
-    params = TASKS["scaled-mse"].spec.parse({"hidden": "8", "samples": 60, "steps": 1, "scale": "0.1", "compare": False})
+    params = TASKS["scaled-mse"].spec.parse({"hidden": "8", "samples": 60, "steps": 1, "scale": "0.1",
+                                             "compare": False})
     result = execute("scaled-mse", params, RunContext(dtype="float64"))
     split, weights, config = setup(params, RunContext(dtype="float64"))
     x, y = split.x_train, split.y_train
