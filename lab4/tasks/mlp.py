@@ -51,8 +51,9 @@ def training_params(lr: float = 0.1, steps: int = 1000, optimizer: str = "moment
         IntParam("steps", steps, help="number of updates", ge=1, le=10_000_000),
         IntParam("batch_size", 0, help="samples per step; 0 = full batch (gradient descent)", ge=0, le=10_000_000),
         FloatParam("test_fraction", 0.25, help="share of the data held out for testing", ge=0, lt=0.9),
-        IntParam("sharpness_every", 100, help="steps between measurements of the loss Hessian's top eigenvalue "
-                                              "(0: off; each costs ~10 steps)", ge=0, le=10_000_000),
+        IntParam("sharpness_every", 100, help="steps between measurements of the loss Hessian's largest eigenvalue "
+                                              "(Lanczos to a relative 1e-3; 0: off; each costs ~10 steps)",
+                 ge=0, le=10_000_000),
     )
 
 
