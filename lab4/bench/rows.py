@@ -251,6 +251,49 @@ def bench_sharpness(device: str, quick: bool) -> Row:
                       "ratio <= 1.2 (cost under ~20%)")
 
 
+def bench_spectrum(device: str, quick: bool) -> list[Row]:
+    """One top eigenvalue (Lanczos to a relative 1e-3), against a training step, and one whole
+    spectrum (top-3, a 100-probe trace, a 5 x 80 density) of the default 2-64-64-3 mlp's loss
+    Hessian at its initial weights."""
+    import torch
+    import torch.nn.functional as F
+
+    from lab4.core.context import RunContext
+    from lab4.maths.spectrum import hessian_vector_product, hutchinson_trace, spectral_density, top_eigenvalues
+    from lab4.maths.training import forward, make_step
+    from lab4.tasks import TASKS
+    from lab4.tasks.mlp import setup
+
+    params = TASKS["mlp"].spec.parse({})
+    split, weights, config = setup(params, RunContext(device=device))
+    x, y = split.x_train, split.y_train
+
+    def loss(p: Any) -> Any:
+        return F.cross_entropy(forward(p, x, config.activation), y)
+
+    def top() -> None:
+        hvp = hessian_vector_product(loss, weights)
+        top_eigenvalues(hvp, hvp.n, 1, 1e-3)
+
+    def spectrum() -> None:
+        hvp = hessian_vector_product(loss, weights)
+        top_eigenvalues(hvp, hvp.n, 3, 1e-3)
+        hutchinson_trace(hvp, hvp.n, 100)
+        spectral_density(hvp, hvp.n, 80, 5)
+
+    repeats = 3 if quick else 9
+    ours = median_time(top, repeats, device)
+    step = make_step([w.clone() for w in weights], [torch.zeros_like(w) for w in weights], F.cross_entropy, config)
+    base = median_time(lambda: step(x, y), 5 * repeats, device)
+    whole = median_time(spectrum, 1 if quick else 3, device)
+    return [
+        ratio_row("spectrum of the 2-64-64-3 mlp: top eigenvalue (Lanczos, relative 1e-3) vs one training step",
+                   ours, base, 40, "ratio <= 40 (steps)"),
+        Row("spectrum of the 2-64-64-3 mlp: top-3, trace (100 probes), density (5 x 80 Lanczos steps)", whole,
+            None, None, "< 2 s", whole < 2),
+    ]
+
+
 def bench_minimize(device: str, quick: bool) -> list[Row]:
     from lab4.core.context import RunContext
     from lab4.engine.runner import execute
@@ -300,6 +343,7 @@ def run_bench(device: str = "cpu", quick: bool = False, app: bool = True,
         ("minimize 1e6", lambda: bench_minimize(device, quick)),
         ("cancel", lambda: [bench_cancel(device, quick)]),
         ("sharpness", lambda: [bench_sharpness(device, quick)]),
+        ("spectrum", lambda: bench_spectrum(device, quick)),
         ("import", lambda: bench_import(quick)),
         ("first paint", lambda: [bench_first_paint(quick)]),
         ("store", lambda: bench_store(quick, app)),

@@ -1,13 +1,14 @@
-"""The sharpness of a training loss: the largest eigenvalue of its Hessian, by power iteration
-on Hessian-vector products (never forming the Hessian).
+"""The sharpness of a training loss: the largest *algebraic* eigenvalue of its Hessian (signed),
+by Lanczos on Hessian-vector products (never forming the Hessian), to a relative tolerance.
 
     H v = d/dw (grad L(w) . v)        (double backward: ``create_graph=True``)
-    v <- H v / ||H v||;  lambda = v . H v
 
-Warm-started from the previous eigenvector, a few iterations per measurement follow the
-top eigenvalue as the weights move.  Full-batch gradient descent's sharpness rises to about
-2 / lr and hovers there (Cohen et al. 2021, the edge of stability); momentum's edge is
-2 (1 + beta) / lr (:func:`lab4.maths.optim_theory.stability_edge`).
+See :mod:`lab4.maths.spectrum` for the method and its convergence test (residual
+||H y - theta y|| <= tol |theta|, tol = 1e-3 by default).  Power iteration, used here before,
+finds the largest-*magnitude* eigenvalue (a negative one at an indefinite Hessian) and with a
+few warm iterations no eigenvalue at all when the top two are close.  Full-batch gradient
+descent's sharpness rises to about 2 / lr and hovers there (Cohen et al. 2021, the edge of
+stability); momentum's edge is 2 (1 + beta) / lr (:func:`lab4.maths.optim_theory.stability_edge`).
 """
 
 from __future__ import annotations
@@ -16,33 +17,30 @@ from typing import Callable, Sequence
 
 import torch
 
-__all__ = ["hessian_vector_product", "top_eigenvalue"]
+from lab4.maths.spectrum import DEFAULT_MAX_ITER, Eigenpairs, top_eigenvalues
+from lab4.maths.spectrum import hessian_vector_product as _flat_hvp
+
+__all__ = ["hessian_vector_product", "top_eigenvalue", "SHARPNESS_TOL"]
 
 Tensor = torch.Tensor
+
+#: relative tolerance of the sharpness (residual over |eigenvalue|)
+SHARPNESS_TOL = 1e-3
 
 
 def hessian_vector_product(loss: Callable[[Sequence[Tensor]], Tensor], params: Sequence[Tensor],
                            vector: Sequence[Tensor]) -> list[Tensor]:
-    point = [p.detach().requires_grad_(True) for p in params]
-    grads = torch.autograd.grad(loss(point), point, create_graph=True)
-    dot = sum((g * v).sum() for g, v in zip(grads, vector))
-    return [h.detach() for h in torch.autograd.grad(dot, point)]
+    """H v for one ``vector`` given as tensors shaped like ``params``."""
+    hvp = _flat_hvp(loss, params)
+    return hvp.unflatten(hvp(hvp.flatten(vector)))
 
 
-def top_eigenvalue(loss: Callable[[Sequence[Tensor]], Tensor], params: Sequence[Tensor], iterations: int,
-                   start: Sequence[Tensor] | None = None, seed: int = 0) -> tuple[float, list[Tensor]]:
-    """(the largest-magnitude eigenvalue of the Hessian of ``loss`` at ``params``, its vector)."""
-    if start is None:
-        g = torch.Generator().manual_seed(seed)
-        start = [torch.randn(p.shape, generator=g, dtype=torch.float64).to(p) for p in params]
-    norm = torch.sqrt(sum((v * v).sum() for v in start))
-    v = [x / norm for x in start]
-    value = 0.0
-    for _ in range(iterations):
-        hv = hessian_vector_product(loss, params, v)
-        value = float(sum((a * b).sum() for a, b in zip(v, hv)))
-        norm = torch.sqrt(sum((x * x).sum() for x in hv))
-        if not torch.isfinite(norm) or float(norm) == 0.0:
-            break
-        v = [x / norm for x in hv]
-    return value, v
+def top_eigenvalue(loss: Callable[[Sequence[Tensor]], Tensor], params: Sequence[Tensor],
+                   max_iter: int = DEFAULT_MAX_ITER, start: Tensor | None = None, seed: int = 0,
+                   tol: float = SHARPNESS_TOL) -> Eigenpairs:
+    """The largest algebraic eigenvalue of the Hessian of ``loss`` at ``params`` (``.value``),
+    its flat Ritz vector (``.vectors[:, 0]``), ``.converged`` (residual <= tol |value| within
+    ``max_iter`` products) and ``.iterations``.  The start vector is ``start`` (flat) or a
+    normal draw from ``seed``."""
+    hvp = _flat_hvp(loss, params)
+    return top_eigenvalues(hvp, hvp.n, 1, tol, max_iter, start=start, generator=torch.Generator().manual_seed(seed))

@@ -38,7 +38,8 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-__all__ = ["ClipStats", "CustomCrossEntropyLoss", "ScaledMSELoss", "custom_cross_entropy", "scaled_mse", "clip_"]
+__all__ = ["ClipStats", "CustomCrossEntropyLoss", "ScaledMSELoss", "custom_cross_entropy", "plain_cross_entropy",
+           "scaled_mse", "clip_"]
 
 
 @dataclass
@@ -137,6 +138,13 @@ class CustomCrossEntropyLoss(torch.autograd.Function):
             else:
                 grad = grad.clamp(-ctx.clip, ctx.clip)
         return grad, None, None, None, None
+
+
+def plain_cross_entropy(logits: torch.Tensor, target: torch.Tensor, variant: str = "stable") -> torch.Tensor:
+    """The value :class:`CustomCrossEntropyLoss` computes, in plain differentiable operations:
+    its autograd derivatives are the loss's own (whatever the Function's backward clips), so
+    its Hessian is the loss's Hessian (the sharpness of a clipped run)."""
+    return _nll_from_logits(logits, target, variant)[0]
 
 
 def custom_cross_entropy(logits: torch.Tensor, target: torch.Tensor, clip: float | None = None,

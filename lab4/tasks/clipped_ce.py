@@ -43,7 +43,7 @@ SPEC = Spec(
 def run(params: dict[str, Any], ctx: Any) -> Iterator[Any]:
     import torch.nn.functional as F
 
-    from lab4.maths.losses import ClipStats, clip_, custom_cross_entropy
+    from lab4.maths.losses import ClipStats, clip_, custom_cross_entropy, plain_cross_entropy
     from lab4.maths.training import Variant, decision_boundary, train_variants
 
     split, initial, config = setup(params, ctx)
@@ -52,13 +52,17 @@ def run(params: dict[str, Any], ctx: Any) -> Iterator[Any]:
     yield Observation(describe_data(split, params))
 
     stats = ClipStats()
+    # the sharpness is the Hessian of the loss, not the derivative of the clipped backward
+    def loss(z: Any, y: Any) -> Any:
+        return plain_cross_entropy(z, y, ce)
+
     if site == "logits":
         clipped = Variant(f"clipped c={c:g}", lambda z, y: custom_cross_entropy(z, y, c, stats, ce),
-                          per_step={"clip_fraction": stats.step_fraction})
+                          per_step={"clip_fraction": stats.step_fraction}, sharpness_loss=loss)
     else:
         clipped = Variant(f"clipped c={c:g}", lambda z, y: custom_cross_entropy(z, y, None, None, ce),
                           grad_transform=lambda grads: clip_(grads, c, stats),
-                          per_step={"clip_fraction": stats.step_fraction})
+                          per_step={"clip_fraction": stats.step_fraction}, sharpness_loss=loss)
     variants = [clipped]
     if params["compare"]:
         variants.append(Variant("unclipped", lambda z, y: custom_cross_entropy(z, y, None, None, ce)))

@@ -30,6 +30,8 @@ EXPECTED = [
     "app opens the 10,000,000-step run",
     "listing 1,000 runs of 20,000 steps",
     "mlp 1000 steps with the sharpness",
+    "spectrum of the 2-64-64-3 mlp: top eigenvalue",
+    "spectrum of the 2-64-64-3 mlp: top-3",
 ]
 
 
