@@ -15,7 +15,7 @@ from typing import Any
 from lab4.events import Cancelled
 from lab4.spec import ParamError
 
-__all__ = ["RunContext", "parse_device", "parse_dtype", "parse_seed", "device_label", "DTYPES"]
+__all__ = ["RunContext", "machine_info", "device_syntax", "parse_device", "parse_dtype", "parse_seed", "device_label", "DTYPES"]
 
 DTYPES = ("float32", "float64")
 _DEVICE = re.compile(r"(cpu|cuda|mps|auto)(:\d{1,3})?\Z")
@@ -40,10 +40,40 @@ def parse_seed(text: Any) -> int:
     return value
 
 
-def parse_device(text: Any) -> str:
+def device_syntax(text: Any) -> str:
+    """A device string checked for its form only (no torch): ``cuda`` -> ``cuda``; the
+    machine is asked later (:func:`parse_device`), by whoever has torch."""
+    value = str(text).strip().lower()
+    match = _DEVICE.match(value)
+    if not match:
+        raise ParamError("device", f"device must be cpu, cuda, cuda:N, mps or auto; got {str(text)[:30]!r}")
+    if match.group(1) == "cpu" and match.group(2):
+        raise ParamError("device", "device cpu takes no index")
+    return value
+
+
+def machine_info() -> dict[str, Any]:
+    """What :func:`parse_device` and :func:`device_label` need to know about the machine
+    (imports torch): a compute worker sends it, so the app checks devices without torch."""
+    import torch
+
+    cuda = torch.cuda.is_available()
+    names = []
+    if cuda:
+        for i in range(torch.cuda.device_count()):
+            try:
+                names.append(torch.cuda.get_device_name(i))
+            except Exception:  # noqa: BLE001 - a name is a nicety
+                names.append("")
+    mps = bool(getattr(torch.backends, "mps", None) and torch.backends.mps.is_available())
+    return {"cuda_built": torch.version.cuda is not None, "cuda_names": names, "mps": mps}
+
+
+def parse_device(text: Any, machine: dict[str, Any] | None = None) -> str:
     """Check a device string and that the machine has it; return the resolved device.
 
-    ``auto`` picks cuda, then mps, then cpu.  ``cuda`` means ``cuda:0``.
+    ``auto`` picks cuda, then mps, then cpu.  ``cuda`` means ``cuda:0``.  ``machine`` is
+    :func:`machine_info` (computed here, importing torch, when not given).
     """
     value = str(text).strip().lower()
     match = _DEVICE.match(value)
@@ -54,35 +84,41 @@ def parse_device(text: Any) -> str:
         if index:
             raise ParamError("device", "device cpu takes no index")
         return "cpu"
-    import torch
-
+    if machine is None:
+        machine = machine_info()
+    n = len(machine["cuda_names"])
     if kind == "auto":
-        if torch.cuda.is_available():
+        if n:
             return "cuda:0"
-        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+        if machine["mps"]:
             return "mps"
         return "cpu"
     if kind == "mps":
-        if not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        if not machine["mps"]:
             raise ParamError("device", "device mps is not available on this machine (no Apple GPU)")
         return "mps"
-    if not torch.cuda.is_available():
-        why = "this torch was built without CUDA" if torch.version.cuda is None else "no CUDA GPU is visible"
+    if not n:
+        why = "this torch was built without CUDA" if not machine["cuda_built"] else "no CUDA GPU is visible"
         raise ParamError("device", f"device {value} is not available: {why}; choose cpu")
-    n = torch.cuda.device_count()
     i = int(index[1:]) if index else 0
     if i >= n:
         raise ParamError("device", f"device {value} does not exist: this machine has {n} CUDA device(s)")
     return f"cuda:{i}"
 
 
-def device_label(device: str) -> str:
-    """``cpu`` or ``cuda:0 (NVIDIA H100)`` for headers and reports."""
+def device_label(device: str, machine: dict[str, Any] | None = None) -> str:
+    """``cpu`` or ``cuda:0 (NVIDIA H100)`` for headers and reports; with ``machine``
+    (:func:`machine_info`) without importing torch, else only when torch is already loaded."""
     if device.startswith("cuda"):
         try:
-            import torch
+            i = int(device.partition(":")[2] or 0)
+            if machine is None:
+                import sys
 
-            return f"{device} ({torch.cuda.get_device_name(torch.device(device))})"
+                if "torch" not in sys.modules:
+                    return device
+                machine = machine_info()
+            return f"{device} ({machine['cuda_names'][i]})"
         except Exception:  # noqa: BLE001 - a label never fails
             return device
     return device
