@@ -69,7 +69,16 @@ from dataclasses import dataclass, fields
 from multiprocessing.connection import wait as wait_for
 from typing import Any, Callable, Iterator, Sequence
 
-from lab4.events import Artifact, Metric, Observation, Points, Progress, Result, ResultBuilder, Table
+from lab4.events import (
+    Artifact,
+    Metric,
+    Observation,
+    Points,
+    Progress,
+    Result,
+    ResultBuilder,
+    Table,
+)
 
 __all__ = [
     "Job", "Worker", "Pool", "RunTracker", "SharedFlag", "WorkerGone", "encode_event", "decode_event",
@@ -237,9 +246,8 @@ def _child(conn: Any, flag: SharedFlag, options: dict[str, Any]) -> None:
         op = message.get("op")
         if op == "stop":
             return
-        if op == "run":
-            if not _serve_run(conn, flag, message, stores):
-                return  # the parent is gone: the run was saved, nobody is left to ask for more
+        if op == "run" and not _serve_run(conn, flag, message, stores):
+            return  # the parent is gone: the run was saved, nobody is left to ask for more
 
 
 def _serve_run(conn: Any, flag: SharedFlag, message: dict[str, Any], stores: dict[Any, Any]) -> bool:
@@ -288,6 +296,12 @@ class _Outbox:
             with self.lock:
                 if self.pending and time.monotonic() - self.last >= BATCH_S:
                     self._flush()
+                try:  # the parent sends nothing during a run: readable means it closed the pipe (died)
+                    gone = self.conn.poll(0)
+                except (OSError, EOFError):
+                    gone = True
+                if gone:
+                    self.flag.set()
 
     def add(self, event: Any) -> None:
         encoded = encode_event(event)
@@ -604,8 +618,10 @@ class Pool:
                     self._fault(slot, exc.reason, busy, done, save, data_dir)
             if not busy:
                 break  # cancelled before the remaining runs
+            if cancelled():
+                self.cancel()  # every run in flight stops at its next step, keeping what it computed
             conns = {self.workers[slot].conn: slot for slot in busy}
-            for conn in wait_for(list(conns)):
+            for conn in wait_for(list(conns), timeout=0.1):
                 slot = conns[conn]
                 index, tracker = busy[slot]
                 try:

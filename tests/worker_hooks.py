@@ -82,7 +82,7 @@ RunContext.cancelled = property(_cancelled)
 lab4.landscapes.generate_function = _generate_function
 lab4.store.Store._write = staticmethod(_full_write)
 
-import lab4.runner  # noqa: E402 - after the patches above
+import lab4.runner  # after the patches above
 
 _execute = lab4.runner.execute
 lab4.runner.execute = _run_starts
