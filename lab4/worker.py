@@ -152,7 +152,7 @@ def plain(value: Any) -> Any:
     if value is None or isinstance(value, (str, bool, int, float)):
         return value if type(value) in (str, bool, int, float) or value is None else _scalar(value)
     if isinstance(value, dict):
-        return {str(k) if not isinstance(k, (str, int)) else k: plain(v) for k, v in value.items()}
+        return {k if type(k) in (str, int) else str(_scalar(k)): plain(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         items = [plain(v) for v in value]
         return tuple(items) if isinstance(value, tuple) else items
