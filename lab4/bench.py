@@ -315,7 +315,7 @@ def bench_app(device: str, quick: bool) -> list[Row]:
             "< 30 ms", probe["max_gap_s"] < 0.030),
         Row("bytes written to the terminal per second, 120x40", probe["bytes_per_s"] / 1024, None, None,
             "< 100 KiB/s", probe["bytes_per_s"] < 100 * 1024, unit="KiB/s"),
-        Row("app process resident memory after the run (torch never imported)", probe["rss_mb"], None, None,
+        Row("app resident memory after the run (its process: torch never imported)", probe["rss_mb"], None, None,
             "< 120 MB, no torch", probe["rss_mb"] < 120 and not probe["torch_in_app"], unit="MB"),
         Row("compute worker resident memory after the run", probe["worker_rss_mb"], None, None, "(no target)", None,
             unit="MB"),

@@ -31,7 +31,9 @@ Worker -> parent (tuples ``(kind, job, payload)``)
     ``machine`` is :func:`lab4.context.machine_info` (what :func:`parse_device` needs, so the
     parent checks devices without torch).
     ``("events", job, [event, ...])``: the run's events, batched: the first at once, then at
-    most every :data:`BATCH_S` seconds or :data:`BATCH_EVENTS` events, an observation at once.
+    most every :data:`BATCH_S` seconds or :data:`BATCH_EVENTS` events, an observation at once;
+    a small thread of the worker sends what waited longer than BATCH_S (a slow step never
+    holds back the events before it).
     Each event is a tuple (:func:`encode_event`): ``("progress", step, total)``, ``("points",
     series, x, y)`` (x and y as ``array('d')``), ``("table", name, columns, rows)``,
     ``("observation", text)``, ``("metric", name, value)``, ``("artifact", name, data)``.
@@ -43,8 +45,9 @@ Faults
     A worker that dies (SIGKILL, a segfault, ``os._exit``, the out-of-memory killer) closes
     the pipe: :class:`RunTracker.died` turns the run into status ``error`` with how it died,
     keeping every event received; the parent saves that result (the worker cannot), and the
-    next run starts a new worker.  A parent that dies closes the pipe too: the worker stops
-    the run at its next step, saves it (``cancelled``, with what it computed), and exits.
+    next run starts a new worker.  A parent that dies closes the pipe too (the parent never
+    writes during a run, so the worker's thread sees the pipe become readable): the worker
+    stops the run at its next step, saves it (``cancelled``, with what it computed), and exits.
 
 Who saves: the worker, every run it ends (ok, diverged, cancelled, error); the parent only
 the runs whose worker died or was killed.  Each run is saved exactly once.
