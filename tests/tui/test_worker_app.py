@@ -157,11 +157,17 @@ async def test_a_run_deaf_to_its_cancel_is_ended_by_a_second_escape(app_factory,
 
 async def test_a_cold_app_says_it_is_starting_torch_then_runs(app_factory):
     app = app_factory(task="autograd")
+    states, said = [], []
+    post = app.compute._post
+    app.compute._post = lambda message: (states.append(message.state), post(message))
     async with app.run_test(size=SIZE) as pilot:
         screen = app.screen
+        set_status = screen.control.set_status
+        screen.control.set_status = lambda text, **kw: (said.append(text), set_status(text, **kw))
         assert app.compute.state == "not started"
         await pilot.press("ctrl+r")
-        assert screen.control.status_text.startswith("starting torch")
         await finish_run(app, pilot)
+        assert said[0].startswith("starting torch")  # what the status line said at the press
+        assert states == ["starting torch", "ready", "computing", "ready"]
         assert screen.shown[0][1].status == "ok" and screen.shown[0][1].metrics["gradient"] == {"x": 36.0, "y": -6.0}
         assert app.sub_title.endswith("| ready")
