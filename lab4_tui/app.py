@@ -1,17 +1,17 @@
 """The lab4 terminal app: a home screen, one screen per task (an app mode each), dialogs.
 
-Importing this module does not import torch: the first screen paints at once, and torch is
-loaded by the compute thread (warmed in the background after start).  Every torch
-computation of the app runs on that one thread.  Whatever ends the app (quit, a closed
-terminal, an unexpected error) stops the computation at its next step, saves what it
-computed, and leaves; an unexpected error exits with status 1.
+The app's process never imports torch: every computation runs in a compute worker process
+(:mod:`lab4.engine.worker`, driven by :class:`lab4_tui.compute.Compute`), started in the background
+after the first paint and kept warm; its state (starting torch, ready, computing, restarted
+after a fault) is shown in the header.  Whatever ends the app (quit, a closed terminal, an
+unexpected error) stops the computation at its next step; the worker saves what it computed,
+and the app leaves; an unexpected error exits with status 1.  A worker that dies is a run
+with status error, never a dead app.
 """
 
 from __future__ import annotations
 
 import asyncio
-import os
-from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from pathlib import Path
 from typing import Any, Iterable
@@ -27,6 +27,7 @@ from lab4.maths.device import device_label, parse_device
 from lab4.store import Store, StoreError
 from lab4.tasks import TASK_IDS, TASKS
 from lab4.tasks import specs as task_specs
+from lab4_tui.compute import READY, Compute, ComputeState
 from lab4_tui.config import Settings, config_path, load_settings, save_settings
 from lab4_tui.screens.dialogs import ConfirmScreen, HelpScreen, HomeScreen, SettingsScreen
 
@@ -76,8 +77,9 @@ class Lab4App(App):
         self._note_warned = False
         if self.settings.keys:
             self.set_keymap(self.settings.keys)
-        #: the one thread on which every torch computation of the app runs
-        self.compute = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lab4-compute", initializer=_import_torch)
+        #: the compute worker (a process of its own) and the thread that talks to it
+        self.compute = Compute(self.post_message, self.store.root)
+        self._device_checked = self.device == "cpu"
 
     # ---- lifecycle
 
@@ -101,18 +103,22 @@ class Lab4App(App):
             self.set_timer(0.5, self._warm)
 
     def _warm(self) -> None:
-        async def warm() -> None:
-            await asyncio.wrap_future(self.compute.submit(int))  # starts the thread: imports torch
-            _freeze_gc()
-            if self.device != "cpu":
-                try:
-                    self.device = await asyncio.to_thread(parse_device, self.device)
-                except ParamError as exc:
-                    self.notify(f"{exc.message}: runs use the cpu.", severity="warning", timeout=10)
-                    self.device = "cpu"
-                self.update_subtitle()
+        """Start the compute worker (it imports torch in its own process) after the first paint."""
+        self.compute.start()
+        _freeze_gc()
 
-        self.run_worker(warm(), group="warm", exit_on_error=False)
+    def on_compute_state(self, message: ComputeState) -> None:
+        if message.state == READY and not self._device_checked and self.compute.machine is not None:
+            self._device_checked = True
+            try:
+                self.device = parse_device(self.device, self.compute.machine)
+            except ParamError as exc:
+                self.notify(f"{exc.message}: runs use the cpu.", severity="warning", timeout=10)
+                self.device = "cpu"
+        self.update_subtitle()
+
+    def on_unmount(self) -> None:
+        self.compute.close()  # the worker ends a run in flight at its next step, saves it, exits
 
     def shut_down(self) -> None:
         """Save every note, stop every run at its next step (what it computed is saved), exit."""
@@ -120,14 +126,15 @@ class Lab4App(App):
         self.stop_computations()
         self.exit()
 
-    def stop_computations(self) -> None:
-        """Cancel every live session and let it go: the compute thread ends its run (saved as
-        cancelled), and the messages it still posts are ignored by the closing screens."""
+    def stop_computations(self, wait: bool = False) -> None:
+        """Cancel every live session and let it go: the worker ends its run (saved as
+        cancelled), and the messages still posted are ignored by the closing screens.  With
+        ``wait``, return once the worker has saved it and exited."""
         for screen in self._task_screens():
             if screen.session is not None:
                 screen.session.cancel()
                 screen.session = None
-        self.compute.shutdown(wait=False, cancel_futures=True)
+        self.compute.close(wait=wait)
 
     def _handle_exception(self, error: Exception) -> None:
         """An unexpected error anywhere: stop the computation first, then Textual restores the
@@ -191,7 +198,7 @@ class Lab4App(App):
                 kept = f" (saved in {self.config_path})"
             except OSError as exc:
                 kept = f" (not saved: {exc.strerror or exc})"
-            self.notify(f"Runs now use {device_label(self.device)}, {self.dtype}, seed {self.seed}{kept}.")
+            self.notify(f"Runs now use {device_label(self.device, self.compute.machine)}, {self.dtype}, seed {self.seed}{kept}.")
 
         themes = sorted(self.available_themes)
         self.push_screen(SettingsScreen(self.device, self.dtype, self.seed, self.theme, themes), apply)
@@ -211,7 +218,9 @@ class Lab4App(App):
         self.call_from_thread(self.notify, f"Report written to {path}", timeout=10)
 
     def update_subtitle(self) -> None:
-        self.sub_title = f"{device_label(self.device)} | {self.dtype} | seed {self.seed}"
+        state = self.compute.state
+        self.sub_title = (f"{device_label(self.device, self.compute.machine)} | {self.dtype} | seed {self.seed}"
+                          + ("" if state == "not started" else f" | {state}"))
 
     def keys_for(self, binding_id: str, default: str) -> str:
         """The keys of a binding, the user's override first (for the help)."""
@@ -229,7 +238,7 @@ class Lab4App(App):
         return RunContext(device=self.device, dtype=self.dtype, seed=self.seed)
 
     def save_run(self, result: Result) -> str:
-        """Save a finished run: "" when saved, else the reason. Thread-safe."""
+        """Save a run the worker could not (it died): "" when saved, else the reason. Thread-safe."""
         try:
             self.store.save_run(result)
         except (OSError, StoreError) as exc:
@@ -253,23 +262,9 @@ class Lab4App(App):
         return [p for r in results for p in export_run(self.store, r)]
 
 
-def _import_torch() -> None:
-    """Load torch on the compute thread (so the first run starts at once), and leave the
-    UI one core: torch's intra-op threads spin at their barriers, so a UI thread that
-    takes a core they count on slows a whole parallel region, not just its own share."""
-    import torch
-
-    cores = os.cpu_count() or 1
-    if cores > 1 and torch.get_num_threads() >= cores:
-        torch.set_num_threads(cores - 1)
-
-
 def _freeze_gc() -> None:
-    """Move the app's and torch's long-lived objects out of the collector's way.
-
-    Without this a full collection (hundreds of thousands of objects once torch is
-    loaded) pauses every thread for ~100 ms in the middle of a run.
-    """
+    """Move the app's long-lived objects out of the collector's way (a full collection
+    would pause the event loop in the middle of a run)."""
     import gc
 
     gc.collect()

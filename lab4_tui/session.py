@@ -1,16 +1,16 @@
 """A run session: what one press of Run computes (one run, or every run of a comparison).
 
 The session is not a widget.  It owns the context (device, dtype, seed, cancel flag), the
-validated plan, and the live runs as they arrive.  :meth:`RunSession.body` runs on the
-app's compute thread: it drives the engine's sweep, saves each result as it ends, and talks
-to the screen only through typed messages (:mod:`lab4_tui.messages`), batching the events of
-a fast run into a few messages a second.  The screen folds them in on the UI thread with
-:meth:`started`, :meth:`apply` and :meth:`ended`: nothing here is touched by two threads.
+validated plan, and the live runs as they arrive.  The app's compute thread
+(:class:`lab4_tui.compute.Compute`) sends the plan's runs to the compute worker and posts the
+session's typed messages (:mod:`lab4_tui.messages`) to the screen, batching the events of a
+fast run into a few messages a second; the worker saves each result as it ends.  The screen
+folds the messages in on the UI thread with :meth:`started`, :meth:`apply` and
+:meth:`ended`: nothing here is touched by two threads.
 """
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -19,12 +19,9 @@ from lab4.core.context import RunContext
 from lab4.core.events import Observation, Result, ResultBuilder
 from lab4.engine.runner import new_group_id
 from lab4.present.reproduce import command_line
-from lab4_tui.messages import RunEnded, RunEvents, RunStarted, SessionFinished
+from lab4_tui.messages import RunEnded, RunEvents, RunStarted
 
-__all__ = ["RunSession", "LiveRun", "BATCH_INTERVAL"]
-
-#: seconds between two messages of events (observations go at once)
-BATCH_INTERVAL = 0.25
+__all__ = ["RunSession", "LiveRun"]
 
 
 @dataclass
@@ -55,15 +52,15 @@ class RunSession:
     axes: dict[str, list[Any]]
     ctx: RunContext
     post: Callable[[Any], Any]
-    save: Callable[[Result], str]  # "" when saved, else why not
+    save: Callable[[Result], str]  # "" when saved, else why not (a run whose worker died)
+    #: tells the compute side that the run should stop (the worker's flag)
+    on_cancel: Callable[["RunSession"], None] | None = None
     runs: list[LiveRun] = field(default_factory=list)
     finished: bool = False
 
     def __post_init__(self) -> None:
         self.plan: list[PlannedRun] = plan(self.task.spec, self.params, self.axes)  # raises ParamError
         self.group = new_group_id(self.task.id) if len(self.plan) > 1 else ""
-        self._pending: list[tuple[int, Any]] = []
-        self._last_post = 0.0
 
     # ---- what the screen asks
 
@@ -98,6 +95,12 @@ class RunSession:
 
     def cancel(self) -> None:
         self.ctx.cancel()
+        if self.on_cancel is not None:
+            self.on_cancel(self)
+
+    @property
+    def cancelled(self) -> bool:
+        return self.ctx.cancelled
 
     # ---- UI thread: fold the messages in
 
@@ -122,37 +125,3 @@ class RunSession:
         run = self.runs[message.index]
         run.result, run.unsaved = message.result, message.unsaved
         return run
-
-    # ---- compute thread
-
-    def body(self) -> None:
-        """Every run of the plan, through the engine's sweep; saved as each ends."""
-        from lab4.engine.runner import sweep
-
-        try:
-            runs = sweep(self.task.id, self.params, self.axes, self.ctx, on_start=self._on_start,
-                         on_event=self._on_event, group=self.group)
-            for index, (_, result) in enumerate(runs):
-                unsaved = self.save(result)
-                self._flush()
-                self.post(RunEnded(self, index, result, unsaved))
-        finally:
-            self._flush()
-            self.post(SessionFinished(self))
-
-    def _on_start(self, index: int, planned: PlannedRun, ctx: RunContext) -> None:
-        self._flush()
-        self.post(RunStarted(self, index, planned, ctx))
-
-    def _on_event(self, index: int, event: Any) -> None:
-        self._pending.append((index, event))
-        now = time.monotonic()
-        if isinstance(event, Observation) or now - self._last_post >= BATCH_INTERVAL:
-            self._flush()
-
-    def _flush(self) -> None:
-        if self._pending:
-            events, self._pending = self._pending, []
-            self._last_post = time.monotonic()
-            self.post(RunEvents(self, events))
-

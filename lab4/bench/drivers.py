@@ -13,7 +13,7 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 
 def import_time(module: str) -> None:
@@ -62,14 +62,19 @@ def runs_modules(data_dir: str) -> None:
 
 
 def app_stream(spec_text: str) -> None:
-    """The app in the bench's pseudo-terminal: opens the mlp screen, waits for torch, runs,
-    records the largest gap of a 20 ms timer and the process's memory, writes them as JSON
+    """The app in the bench's pseudo-terminal: opens the mlp screen, waits for its compute
+    worker, runs, records the largest gap of a 20 ms timer, the time to the first event, the
+    memory of the app's process and of its worker, writes them as JSON
     to ``spec["out"]`` and exits (``spec``: params, device, data_dir, out)."""
     from lab4_tui.app import make_app
 
     spec = json.loads(spec_text)
     app = make_app(task="mlp", params=spec["params"], device=spec["device"], data_dir=spec["data_dir"])
-    state = {"gap": 0.0, "last": 0.0, "started": 0.0}
+    state: dict[str, Any] = {"gap": 0.0, "last": 0.0, "started": 0.0, "pressed": 0.0, "first_event_s": None}
+
+    def rss_mb(pid: Any = "self") -> float:
+        with open(f"/proc/{pid}/status") as fh:
+            return next(int(line.split()[1]) / 1024 for line in fh if line.startswith("VmRSS"))
 
     def tick() -> None:
         now = time.perf_counter()
@@ -78,24 +83,31 @@ def app_stream(spec_text: str) -> None:
         screen = app.screen
         if screen.session is None and screen.shown:
             result = screen.shown[0][1]
-            with open("/proc/self/status") as fh:
-                rss = next(int(line.split()[1]) / 1024 for line in fh if line.startswith("VmRSS"))
             report = {"run_started": state["started"], "run_ended": time.time(), "duration_s": result.duration_s,
-                      "status": result.status, "max_gap_s": state["gap"], "rss_mb": rss}
+                      "status": result.status, "max_gap_s": state["gap"], "rss_mb": rss_mb(),
+                      "worker_rss_mb": rss_mb(app.compute.worker.pid), "first_event_s": state["first_event_s"],
+                      "torch_in_app": "torch" in sys.modules}
             Path(spec["out"]).write_text(json.dumps(report))
             app.exit()
 
     def start() -> None:
         state["started"], state["last"] = time.time(), time.perf_counter()
         app.set_interval(0.02, tick)
+        state["pressed"] = time.perf_counter()
         app.screen.action_run()
 
     def when_ready() -> None:
-        while not app.is_running:
-            time.sleep(0.05)
-        app.compute.submit(int).result()  # torch is loaded on the compute thread
+        while not app.is_running or app.compute.state != "ready":
+            time.sleep(0.05)  # the worker has imported torch
         time.sleep(1.0)  # the app's own warm-up (gc freeze) is done
         app.call_from_thread(start)
+        while True:  # the first event folded in on the UI side
+            session = app.screen.session
+            if session is not None and session.runs and (session.runs[0].builder.progress.total
+                                                         or session.runs[0].builder.result.observations):
+                state["first_event_s"] = time.perf_counter() - state["pressed"]
+                return
+            time.sleep(0.002)
 
     threading.Thread(target=when_ready, daemon=True).start()
     app.run()

@@ -11,6 +11,7 @@ cannot be used (its message says what to do), 2 for bad usage.
 from __future__ import annotations
 
 import json
+import os
 import signal
 import sys
 import time
@@ -19,7 +20,7 @@ from typing import Any
 
 import click
 
-from lab4.cli.options import DATA_DIR, common_options, context_value, task_options, usage_error
+from lab4.cli.options import DATA_DIR, common_options, context_value, jobs_option, task_options, usage_error
 from lab4.core.context import RunContext
 from lab4.core.events import STATUSES, format_value, scalar_metric_names
 from lab4.core.spec import ParamError
@@ -184,10 +185,10 @@ def _make_run_command(task: Task) -> click.Command:
 
 
 def _make_sweep_command(task: Task) -> click.Command:
-    def callback(device: str, dtype: list[str], seed: list[int], as_json: bool, out: Path | None,
-                 data_dir: Path | None, no_save: bool, quiet: bool, axes_text: str | None, **values: Any) -> None:
+    def callback(device: list[str], dtype: list[str], seed: list[int], as_json: bool, out: Path | None,
+                 data_dir: Path | None, no_save: bool, quiet: bool, axes_text: str | None, jobs: Any,
+                 **values: Any) -> None:
         from lab4.core.comparison import comparison_sentence, parse_compare, plan, varying
-        from lab4.engine.runner import sweep
 
         axes = {k: v for k, v in values.items() if v is not None}
         if len(dtype) > 1:
@@ -205,11 +206,14 @@ def _make_sweep_command(task: Task) -> click.Command:
             _store(data_dir)
         _preflight(task, task.spec.parse(base), quiet or as_json)
         varied = varying(axes)
-        ctx = RunContext(device=device, dtype=axes.get("dtype", dtype)[0], seed=axes.get("seed", seed)[0])
+        devices = list(dict.fromkeys(device))
+        ctx = RunContext(device=devices[0], dtype=axes.get("dtype", dtype)[0], seed=axes.get("seed", seed)[0])
+        workers = _worker_count(jobs, devices, total)
         runs = []
         with _CancelOnInterrupt(ctx):
-            for i, (combo, result) in enumerate(sweep(task.id, base, axes, ctx)):
-                _save(result, data_dir, no_save)
+            computed = (_sweep_in_process(task, base, axes, ctx, data_dir, no_save) if workers == 1 and len(devices) == 1
+                        else _sweep_in_workers(task, base, axes, ctx, devices, workers, data_dir, no_save))
+            for i, (combo, result) in enumerate(computed):
                 runs.append((combo, result))
                 if not quiet and not as_json and sys.stderr.isatty():
                     sys.stderr.write(f"\r{task.id}: run {i + 1}/{total} {result.status}   ")
@@ -241,12 +245,54 @@ def _make_sweep_command(task: Task) -> click.Command:
     return click.Command(
         task.id,
         callback=callback,
-        params=task_options(task, sweep=True) + [axes_option] + common_options(sweep=True),
+        params=task_options(task, sweep=True) + [axes_option, jobs_option()] + common_options(sweep=True),
         help=f"Run {task.id} over every combination of the values given "
         f"(e.g. --lr 0.1,0.01); print one row per run.\n\n{task.summary}.",
         short_help=task.summary,
         context_settings={"max_content_width": 100},
     )
+
+
+def _worker_count(jobs: Any, devices: list[str], total: int) -> int:
+    """How many runs compute at once: --jobs (auto: one per core, or per listed device)."""
+    if jobs is None:
+        n = len(devices)
+    elif jobs == "auto":
+        n = len(devices) if len(devices) > 1 else (os.cpu_count() or 1)
+    else:
+        n = int(jobs)
+    return max(1, min(n, total))
+
+
+def _sweep_in_process(task: Task, base: dict[str, Any], axes: dict[str, list[Any]], ctx: RunContext,
+                      data_dir: Path | None, no_save: bool) -> Any:
+    """One run after the other in this process (``--jobs 1``), each saved as it ends."""
+    from lab4.engine.runner import sweep
+
+    for combo, result in sweep(task.id, base, axes, ctx):
+        _save(result, data_dir, no_save)
+        yield combo, result
+
+
+def _sweep_in_workers(task: Task, base: dict[str, Any], axes: dict[str, list[Any]], ctx: RunContext,
+                      devices: list[str], workers: int, data_dir: Path | None, no_save: bool) -> Any:
+    """The runs in ``workers`` worker processes at once (lab4.engine.worker.Pool); each worker
+    saves the runs it ends; yielded in the comparison's order."""
+    from lab4.core.comparison import plan
+    from lab4.engine.runner import new_group_id
+    from lab4.engine.worker import Job, Pool
+
+    planned = plan(task.spec, base, axes)
+    group = new_group_id(task.id) if len(planned) > 1 else ""
+    jobs = [Job(task.id, dict(p.params), devices[0], p.dtype or ctx.dtype, ctx.seed if p.seed is None else p.seed,
+                group, p.label) for p in planned]
+    if not no_save:
+        data_dir = _store(data_dir).root
+    with Pool(workers, devices) as pool:
+        for i, result, tracker in pool.run(jobs, save=not no_save, data_dir=data_dir, cancelled=lambda: ctx.cancelled):
+            if tracker.unsaved:
+                click.echo(f"warning: the run was not saved ({tracker.unsaved}); use --out to keep it", err=True)
+            yield planned[i].combo, result
 
 
 class _TaskGroup(click.Group):

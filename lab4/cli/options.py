@@ -16,7 +16,7 @@ from lab4.core.task import Task
 from lab4.maths.device import parse_device
 from lab4.store.files import ENV as STORE_ENV
 
-__all__ = ["DATA_DIR", "usage_error", "SpecValue", "context_value", "common_options", "task_options",
+__all__ = ["DATA_DIR", "usage_error", "SpecValue", "context_value", "common_options", "task_options", "jobs_option", "JobsType",
            "parse_task_args"]
 
 
@@ -70,14 +70,37 @@ def context_value(parse: Any, sweep: bool = False) -> Any:
     return callback
 
 
+class JobsType(click.ParamType):
+    """``--jobs``: a whole number >= 1, or ``auto`` (the number of cores)."""
+
+    name = "jobs"
+
+    def convert(self, value: Any, option: Any, ctx: Any) -> Any:
+        if isinstance(value, int) and not isinstance(value, bool) and value >= 1:
+            return value
+        text = str(value).strip().lower()
+        if text == "auto":
+            return "auto"
+        if text.isdigit() and 1 <= int(text) <= 1024:
+            return int(text)
+        self.fail(f"jobs must be a whole number from 1 to 1024, or auto; got {str(value)[:30]!r}", option, ctx)
+
+
+def jobs_option() -> click.Option:
+    return click.Option(
+        ["--jobs", "-j"], type=JobsType(), default=None,
+        help="runs computed at once, each in a worker process of its own: N, or auto (one per core; "
+             "one per device with --device cuda:0,cuda:1) [default: 1, or one per listed device]")
+
+
 def common_options(sweep: bool) -> list[click.Option]:
     return [
         click.Option(
             ["--device"],
             default=lambda: os.environ.get("LAB4_DEVICE", "cpu"),
             show_default="cpu, or $LAB4_DEVICE",
-            help="cpu, cuda, cuda:N, mps or auto",
-            callback=context_value(parse_device),
+            help="cpu, cuda, cuda:N, mps or auto" + (" (a list runs one worker per device)" if sweep else ""),
+            callback=context_value(parse_device, sweep),
         ),
         click.Option(
             ["--dtype"],

@@ -15,7 +15,7 @@ from typing import Any
 from lab4.core.events import Cancelled
 from lab4.core.spec import ParamError
 
-__all__ = ["RunContext", "parse_dtype", "parse_seed", "DTYPES", "DEVICE_SYNTAX"]
+__all__ = ["RunContext", "parse_dtype", "parse_seed", "device_syntax", "DTYPES", "DEVICE_SYNTAX"]
 
 DTYPES = ("float32", "float64")
 #: what a device may be written as (``lab4.maths.device.parse_device`` checks the machine has it)
@@ -38,6 +38,18 @@ def parse_seed(text: Any) -> int:
         raise ParamError("seed", f"seed must be a whole number, got {str(text)[:30]!r}") from None
     if not 0 <= value < 2**63:
         raise ParamError("seed", f"seed must be >= 0 and < 2**63, got {value}")
+    return value
+
+
+def device_syntax(text: Any) -> str:
+    """A device string checked for its form only (no torch): ``cuda`` -> ``cuda``; the
+    machine is asked later (:func:`parse_device`), by whoever has torch."""
+    value = str(text).strip().lower()
+    match = DEVICE_SYNTAX.match(value)
+    if not match:
+        raise ParamError("device", f"device must be cpu, cuda, cuda:N, mps or auto; got {str(text)[:30]!r}")
+    if match.group(1) == "cpu" and match.group(2):
+        raise ParamError("device", "device cpu takes no index")
     return value
 
 

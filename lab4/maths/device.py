@@ -1,6 +1,7 @@
 """Devices and dtypes as torch sees them: which devices this machine has, and the context a
-task runs in, with its torch device and dtype.  Torch is imported only when a device other
-than the CPU is resolved, or when a run asks for its torch dtype."""
+task runs in, with its torch device and dtype.  Torch is imported only to ask the machine
+(:func:`machine_info`, which a compute worker sends so that the app never imports it), or
+when a run asks for its torch device or dtype."""
 
 from __future__ import annotations
 
@@ -10,13 +11,31 @@ from typing import Any
 from lab4.core.context import DEVICE_SYNTAX, RunContext
 from lab4.core.spec import ParamError
 
-__all__ = ["parse_device", "device_label", "TorchContext", "on_torch"]
+__all__ = ["machine_info", "parse_device", "device_label", "TorchContext", "on_torch"]
 
 
-def parse_device(text: Any) -> str:
+def machine_info() -> dict[str, Any]:
+    """What :func:`parse_device` and :func:`device_label` need to know about the machine
+    (imports torch): a compute worker sends it, so the app checks devices without torch."""
+    import torch
+
+    cuda = torch.cuda.is_available()
+    names = []
+    if cuda:
+        for i in range(torch.cuda.device_count()):
+            try:
+                names.append(torch.cuda.get_device_name(i))
+            except Exception:  # noqa: BLE001 - a name is a nicety
+                names.append("")
+    mps = bool(getattr(torch.backends, "mps", None) and torch.backends.mps.is_available())
+    return {"cuda_built": torch.version.cuda is not None, "cuda_names": names, "mps": mps}
+
+
+def parse_device(text: Any, machine: dict[str, Any] | None = None) -> str:
     """Check a device string and that the machine has it; return the resolved device.
 
-    ``auto`` picks cuda, then mps, then cpu.  ``cuda`` means ``cuda:0``.
+    ``auto`` picks cuda, then mps, then cpu.  ``cuda`` means ``cuda:0``.  ``machine`` is
+    :func:`machine_info` (computed here, importing torch, when not given).
     """
     value = str(text).strip().lower()
     match = DEVICE_SYNTAX.match(value)
@@ -27,35 +46,41 @@ def parse_device(text: Any) -> str:
         if index:
             raise ParamError("device", "device cpu takes no index")
         return "cpu"
-    import torch
-
+    if machine is None:
+        machine = machine_info()
+    n = len(machine["cuda_names"])
     if kind == "auto":
-        if torch.cuda.is_available():
+        if n:
             return "cuda:0"
-        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+        if machine["mps"]:
             return "mps"
         return "cpu"
     if kind == "mps":
-        if not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        if not machine["mps"]:
             raise ParamError("device", "device mps is not available on this machine (no Apple GPU)")
         return "mps"
-    if not torch.cuda.is_available():
-        why = "this torch was built without CUDA" if torch.version.cuda is None else "no CUDA GPU is visible"
+    if not n:
+        why = "this torch was built without CUDA" if not machine["cuda_built"] else "no CUDA GPU is visible"
         raise ParamError("device", f"device {value} is not available: {why}; choose cpu")
-    n = torch.cuda.device_count()
     i = int(index[1:]) if index else 0
     if i >= n:
         raise ParamError("device", f"device {value} does not exist: this machine has {n} CUDA device(s)")
     return f"cuda:{i}"
 
 
-def device_label(device: str) -> str:
-    """``cpu`` or ``cuda:0 (NVIDIA H100)`` for headers and reports."""
+def device_label(device: str, machine: dict[str, Any] | None = None) -> str:
+    """``cpu`` or ``cuda:0 (NVIDIA H100)`` for headers and reports; with ``machine``
+    (:func:`machine_info`) without importing torch, else only when torch is already loaded."""
     if device.startswith("cuda"):
         try:
-            import torch
+            i = int(device.partition(":")[2] or 0)
+            if machine is None:
+                import sys
 
-            return f"{device} ({torch.cuda.get_device_name(torch.device(device))})"
+                if "torch" not in sys.modules:
+                    return device
+                machine = machine_info()
+            return f"{device} ({machine['cuda_names'][i]})"
         except Exception:  # noqa: BLE001 - a label never fails
             return device
     return device

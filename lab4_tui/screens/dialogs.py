@@ -13,7 +13,7 @@ from textual.screen import ModalScreen, Screen
 from textual.widgets import Button, Footer, Header, Input, Label, Markdown, OptionList, Select, Static
 from textual.widgets.option_list import Option
 
-from lab4.core.context import DTYPES, parse_dtype, parse_seed
+from lab4.core.context import DTYPES, device_syntax, parse_dtype, parse_seed
 from lab4.core.events import Result, format_value
 from lab4.core.spec import ParamError
 from lab4.maths.device import parse_device
@@ -131,7 +131,8 @@ class HelpScreen(ModalScreen[None]):
 
 
 class SettingsScreen(ModalScreen[dict | None]):
-    """Device, dtype, seed and theme; the device is checked (it may import torch) in a thread."""
+    """Device, dtype, seed and theme; the device is checked in a thread, against what the
+    compute worker found on the machine (the app never imports torch)."""
 
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
     AUTO_FOCUS = "#device"
@@ -169,7 +170,11 @@ class SettingsScreen(ModalScreen[dict | None]):
     @work(thread=True, exclusive=True)
     def check(self, device: str, dtype: Any, seed: str, theme: Any) -> None:
         try:
-            values = {"device": parse_device(device), "dtype": parse_dtype(dtype), "seed": parse_seed(seed),
+            text = device_syntax(device)
+            machine = None if text == "cpu" else self.app.compute.machine_info()
+            if machine is None and text != "cpu":
+                raise ParamError("device", "the compute worker did not start: only cpu can be checked now")
+            values = {"device": parse_device(device, machine), "dtype": parse_dtype(dtype), "seed": parse_seed(seed),
                       "theme": str(theme)}
         except ParamError as exc:
             self.app.call_from_thread(self.query_one("#settings-error", Static).update, exc.message)

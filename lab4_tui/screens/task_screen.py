@@ -28,6 +28,7 @@ from lab4.core.events import Result
 from lab4.core.spec import ParamError
 from lab4.present.reproduce import command_line
 from lab4.tasks import get_task
+from lab4_tui.compute import CANCEL_GRACE_S
 from lab4_tui.messages import RunEnded, RunEvents, RunStarted, SessionFinished
 from lab4_tui.session import RunSession
 from lab4_tui.widgets.control_pane import ControlPane
@@ -70,6 +71,7 @@ class TaskScreen(Screen):
         self.showing_live = False
         self._last_plot = 0.0
         self._preset = -1  # the compare preset c ran last
+        self._end_armed: RunSession | None = None  # a cancelled session a second escape may end
         self.title = f"{task_id} - handout task {self.task_def.number}"
 
     def compose(self) -> ComposeResult:
@@ -145,13 +147,17 @@ class TaskScreen(Screen):
         if self.session is not None:
             self.session.cancel()
             self.log_pane.add("previous run cancelled: replaced by a new run")
+        compute = self.app.compute
         self.session = RunSession(self.task_def, params, axes, self.app.run_context(), self.post_message,
-                                  self.app.save_run)
+                                  self.app.save_run, on_cancel=compute.cancel)
+        self._end_armed = None
         self.showing_live = True
-        self.control.set_status(f"running{f' {self.session.total} runs' if self.session.total > 1 else ''}...")
+        runs = f" {self.session.total} runs" if self.session.total > 1 else ""
+        self.control.set_status(f"running{runs}..." if compute.ready else
+                                f"starting torch: the run{runs} begins once it is loaded...")
         self.log_pane.add(f"run: {self.session.command}")
         self._redraw(settled=True)
-        self.app.compute.submit(self.session.body)
+        compute.submit(self.session)
 
     def on_run_started(self, message: RunStarted) -> None:
         if message.session is self.session:
@@ -202,9 +208,24 @@ class TaskScreen(Screen):
     def action_escape(self) -> None:
         if self.focused is not None:
             self.set_focus(None)  # out of a field, a select, the tab strip, a table
+        elif self.session is not None and self._end_armed is self.session:
+            if self.app.compute.end_worker():  # the run never came back to its cancel check
+                self.control.set_status("ending the compute worker (the events received are kept)...")
+                self.log_pane.add("the compute worker was ended; a fresh one starts")
         elif self.session is not None:
-            self.session.cancel()
+            session = self.session
+            session.cancel()
             self.control.set_status("cancelling...")
+            self.set_timer(CANCEL_GRACE_S, lambda: self._cancel_overdue(session))
+
+    def _cancel_overdue(self, session: RunSession) -> None:
+        """The worker has not ended a cancelled run in CANCEL_GRACE_S: say so; escape ends it."""
+        if self.session is session:
+            self._end_armed = session
+            text = (f"the run did not stop within {CANCEL_GRACE_S:g} s (a step that never returns?): "
+                    "escape again ends the compute worker, keeping what it sent")
+            self.control.set_status(text, error=True)
+            self.notify(text, severity="warning", timeout=10)
 
     def action_preset(self, label: str | None = None) -> None:
         """Fill the compare field with a preset and run it; pressed again, the next preset."""

@@ -1,4 +1,5 @@
 import asyncio
+import time
 
 import pytest
 
@@ -23,10 +24,17 @@ def app_factory(tmp_path):
     return factory
 
 
+#: bounds a hang only: every wait below returns as soon as what it waits for happened
+HANG_S = 120
+
+
 async def computed(app, pilot):
-    """Wait until the compute thread has done everything submitted so far, and the screen
-    has handled the messages it posted (no sleeps)."""
-    await asyncio.wrap_future(app.compute.submit(int))
+    """Wait until every run submitted so far has ended and its screen has handled the run's
+    own messages (its SessionFinished: the screen's session is gone), no sleeps."""
+    deadline = time.monotonic() + HANG_S
+    while app.running_screens() or not app.compute.wait_idle(0):
+        assert time.monotonic() < deadline, "the runs did not end"
+        await pilot.pause(0.01)
     await pilot.pause()
 
 
@@ -71,8 +79,10 @@ async def run_with(app, pilot, values, key="ctrl+r"):
 
 async def started(app, pilot, screen):
     """Wait until the live session has its first events (a long run is under way)."""
+    deadline = time.monotonic() + HANG_S
     while screen.session is None or not screen.session.runs or not screen.session.runs[0].builder.progress.step:
-        await pilot.pause(0.05)
+        assert time.monotonic() < deadline, "the run did not start"
+        await pilot.pause(0.02)
 
 
 class TerminalApp:

@@ -9,7 +9,7 @@ from lab4_tui.screens.dialogs import ConfirmScreen, SettingsScreen
 from lab4_tui.screens.task_screen import TaskScreen
 from lab4_tui.widgets.plots import SeriesPlot
 
-from .conftest import finish_run, start_long_run, workers_done
+from .conftest import finish_run, start_long_run, started, workers_done
 
 SIZE = (100, 30)
 
@@ -147,6 +147,7 @@ async def test_second_run_replaces_the_first(app_factory):
         screen = app.screen
         await set_field(pilot, screen, "steps", "5000000")
         await pilot.press("ctrl+r")
+        await started(app, pilot, screen)  # the worker computes it (a cold one starts torch first)
         await set_field(pilot, screen, "steps", "30")
         await pilot.press("ctrl+r")
         await finish_run(app, pilot)
@@ -322,7 +323,7 @@ async def test_q_during_a_run_asks_first(app_factory):
         await pilot.press("q", "y")
         await pilot.pause()
     assert app.return_code == 0
-    app.compute.shutdown(wait=True)  # the run stops at its next step and is saved
+    app.compute.close(wait=True)  # the run stops at its next step and the worker saves it
     runs = app.store.list_runs("minimize").runs
     assert [r.status for r in runs] == ["cancelled"] and runs[0].step > 0
 

@@ -10,11 +10,11 @@ from lab4_tui.screens.task_screen import TaskScreen
 from .conftest import TerminalApp, finish_run
 
 
-async def test_error_in_a_run_is_shown_and_the_next_run_works(app_factory, monkeypatch):
-    import lab4.maths.landscapes
-
-    real = lab4.maths.landscapes.generate_function
-    monkeypatch.setattr(lab4.maths.landscapes, "generate_function", lambda *a, **k: 1 / 0)
+async def test_error_in_a_run_is_shown_and_the_next_run_works(app_factory, monkeypatch, tmp_path):
+    fail = tmp_path / "fail"  # while it exists, generate_function raises inside the worker
+    fail.touch()
+    monkeypatch.setenv("LAB4_WORKER_PRELUDE", "tests.worker_hooks")
+    monkeypatch.setenv("LAB4_TEST_FAIL", str(fail))
     app = app_factory(task="minimize")
     async with app.run_test(size=(100, 30)) as pilot:
         screen = app.screen
@@ -23,7 +23,7 @@ async def test_error_in_a_run_is_shown_and_the_next_run_works(app_factory, monke
         status = str(screen.query_one("#status", Static).render())
         assert status.startswith("error: ZeroDivisionError")
         assert any("ZeroDivisionError" in line for line in screen.log_pane.entries)
-        monkeypatch.setattr(lab4.maths.landscapes, "generate_function", real)
+        fail.unlink()
         screen.query_one("#in-steps").value = "10"
         await pilot.press("ctrl+r")
         await finish_run(app, pilot)
@@ -43,19 +43,19 @@ async def test_diverged_run_says_the_step_and_keeps_the_finite_curve(app_factory
         assert len(result.series["loss"]["y"]) == result.step
 
 
-async def test_full_disk_warns_and_keeps_the_result(app_factory, monkeypatch):
+async def test_full_disk_warns_and_keeps_the_result(app_factory, monkeypatch, tmp_path):
     import sqlite3
 
-    import lab4.store.database
-
-    def full(*args, **kwargs):  # what SQLite raises when the disk is full (SQLITE_FULL)
-        raise sqlite3.OperationalError("database or disk is full")
+    import lab4.store
 
     def no_space(*args, **kwargs):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(lab4.store.database.Store, "_write", full)
-    monkeypatch.setattr(lab4.store.database, "atomic_write", no_space)
+    full = tmp_path / "full"  # while it exists, the worker's saves fail as SQLite does on a full disk
+    full.touch()
+    monkeypatch.setenv("LAB4_WORKER_PRELUDE", "tests.worker_hooks")
+    monkeypatch.setenv("LAB4_TEST_FULL", str(full))
+    monkeypatch.setattr(lab4.store, "atomic_write", no_space)  # the app's notes
     app = app_factory(task="autograd")
     told = []
     real_notify = app.notify

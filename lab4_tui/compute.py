@@ -1,0 +1,256 @@
+"""The app's side of the compute worker (:mod:`lab4.engine.worker`): one warm process, one thread.
+
+:class:`Compute` starts the worker in the background when the app opens (the first paint
+never waits for torch) and keeps it warm.  One thread of the app (``lab4-compute``) owns the
+worker's pipe: it takes the sessions the screens submit, in order, sends each planned run
+to the worker as plain data, folds the events that come back, and posts the session's typed
+messages (:mod:`lab4_tui.messages`) to its screen, batched to a few a second.  The worker
+saves every run it ends; this side saves only the runs whose worker died or was ended.
+
+The worker's state is posted to the app as :class:`ComputeState`: ``starting torch``,
+``ready``, ``computing``, ``restarted after a fault``.  A cancel sets the worker's flag (it
+stops at its next step); a worker that has not ended its run :data:`CANCEL_GRACE_S` seconds
+after that can be ended (:meth:`Compute.end_worker`): the run is kept, as cancelled, with the
+events received, and a fresh worker starts.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import threading
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+from textual.message import Message
+
+from lab4.core.context import RunContext
+from lab4.core.events import Observation, Result
+from lab4.engine.worker import CANCEL_GRACE_S, READY_TIMEOUT_S, Job, RunTracker, Worker, WorkerGone
+from lab4_tui.messages import RunEnded, RunEvents, RunStarted, SessionFinished
+
+__all__ = ["Compute", "ComputeState", "STARTING", "READY", "COMPUTING", "RESTARTED", "NOT_STARTED",
+           "CANCEL_GRACE_S"]
+
+NOT_STARTED = "not started"
+STARTING = "starting torch"
+READY = "ready"
+COMPUTING = "computing"
+RESTARTED = "restarted after a fault"
+
+#: seconds between two messages of events to a screen (the first and observations go at once)
+BATCH_INTERVAL = 0.25
+
+
+class ComputeState(Message):
+    """The worker's state changed (``fault`` says why it was restarted)."""
+
+    def __init__(self, state: str, fault: str = ""):
+        super().__init__()
+        self.state = state
+        self.fault = fault
+
+
+def worker_threads() -> int:
+    """torch threads of the app's worker: every core but the UI's."""
+    return max(1, (os.cpu_count() or 1) - 1)
+
+
+class Compute:
+    def __init__(self, post: Callable[[Message], Any], data_dir: Path | None):
+        self._post = post
+        self.data_dir = data_dir
+        self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+        self.worker: Worker | None = None
+        self.state = NOT_STARTED
+        self.fault = ""
+        self.machine: dict[str, Any] | None = None
+        self._ready = threading.Event()  # the machine is known (a worker said ready once)
+        self._current: tuple[Any, Worker] | None = None
+        self._idle = threading.Event()
+        self._idle.set()
+        self._job = 0
+        self.closed = False
+
+    # ---- any thread
+
+    @property
+    def ready(self) -> bool:
+        return self.state in (READY, RESTARTED, COMPUTING)
+
+    def start(self) -> None:
+        """Start the worker (and the thread that talks to it) if not yet started."""
+        with self._lock:
+            if self._thread is None and not self.closed:
+                self._thread = threading.Thread(target=self._serve, name="lab4-compute", daemon=True)
+                self._thread.start()
+
+    def submit(self, session: Any) -> None:
+        self.start()
+        self._idle.clear()
+        self._queue.put(session)
+
+    def cancel(self, session: Any) -> None:
+        """Stop ``session``'s run at its next step (the session's flag is already set)."""
+        current = self._current
+        if current is not None and current[0] is session:
+            current[1].cancel()
+
+    def end_worker(self) -> bool:
+        """End the worker now (a run that does not answer its cancel): True if one was computing."""
+        current = self._current
+        if current is None:
+            return False
+        current[1].kill(by_user=True)
+        return True
+
+    def machine_info(self, timeout: float = READY_TIMEOUT_S) -> dict[str, Any] | None:
+        """What the worker knows of the machine (devices); waits for it to start."""
+        self.start()
+        self._ready.wait(timeout)
+        return self.machine
+
+    def wait_idle(self, timeout: float | None = None) -> bool:
+        """Wait until every session submitted has finished (tests, the bench)."""
+        return self._idle.wait(timeout)
+
+    def close(self, wait: bool = False) -> None:
+        """Cancel the run in flight, let the worker save it and exit.  With ``wait``, return
+        once it did (a worker that does not stop is ended after the grace time)."""
+        self.closed = True
+        current = self._current
+        if current is not None:
+            current[0].ctx.cancel()
+            current[1].cancel()
+        self._queue.put(None)
+        thread = self._thread
+        if not wait:
+            return
+        if thread is not None:
+            thread.join(CANCEL_GRACE_S + 10)
+            if thread.is_alive():
+                self.end_worker()
+                thread.join(10)
+        elif self.worker is not None:
+            self.worker.stop()
+
+    # ---- the compute thread
+
+    def _set_state(self, state: str, fault: str = "") -> None:
+        if (state, fault) != (self.state, self.fault):
+            self.state, self.fault = state, fault
+            self._post(ComputeState(state, fault))
+
+    def _serve(self) -> None:
+        try:
+            self._ensure_worker()
+        except WorkerGone:
+            pass  # said in the state; the first run tries again
+        while True:
+            session = self._queue.get()
+            if session is None:
+                break
+            try:
+                self._run_session(session)
+            finally:
+                if self._queue.empty():
+                    self._idle.set()
+        worker, self.worker = self.worker, None
+        if worker is not None:
+            worker.stop()
+        self._idle.set()
+
+    def _ensure_worker(self) -> Worker:
+        if self.worker is None or not self.worker.alive():
+            try:
+                self.worker = Worker(worker_threads())
+            except Exception as exc:  # noqa: BLE001 - no process: every run says why, the app stays up
+                self._set_state(RESTARTED, f"the compute process could not start: {exc}")
+                raise WorkerGone(self.fault) from None
+        if not self.worker.ready:
+            if self.state != RESTARTED:
+                self._set_state(STARTING)
+            try:
+                info = self.worker.wait_ready()
+            except WorkerGone as exc:
+                self.worker = None
+                self._set_state(RESTARTED, exc.reason)
+                raise
+            self.machine = info.get("machine")
+            self._ready.set()
+            if self.state != RESTARTED:
+                self._set_state(READY)
+        return self.worker
+
+    def _run_session(self, session: Any) -> None:
+        try:
+            for index, planned in enumerate(session.plan):
+                if session.ctx.cancelled or self.closed:
+                    break
+                ctx = RunContext(device=session.ctx.device, dtype=planned.dtype or session.ctx.dtype,
+                                 seed=session.ctx.seed if planned.seed is None else planned.seed,
+                                 cancel_event=session.ctx.cancel_event)
+                job = Job(session.task.id, dict(planned.params), ctx.device, ctx.dtype, ctx.seed, session.group,
+                          planned.label)
+                session.post(RunStarted(session, index, planned, ctx))
+                result, unsaved = self._drive(session, index, job)
+                session.post(RunEnded(session, index, result, unsaved))
+        finally:
+            if self.state == COMPUTING:
+                self._set_state(READY)
+            session.post(SessionFinished(session))
+
+    def _drive(self, session: Any, index: int, job: Job) -> tuple[Result, str]:
+        tracker = RunTracker(job, session.task.spec.to_json(job.params))
+        pending: list[tuple[int, Any]] = []
+        last = -1e9
+
+        def flush() -> None:
+            nonlocal pending, last
+            if pending:
+                events, pending = pending, []
+                last = time.monotonic()
+                session.post(RunEvents(session, events))
+
+        worker = None
+        try:
+            worker = self._ensure_worker()
+            self._current = (session, worker)
+            self._job += 1
+            worker.send_run(self._job, job, save=True, data_dir=self.data_dir)
+            if session.ctx.cancelled or self.closed:
+                worker.cancel()
+            self._set_state(COMPUTING)
+            while True:
+                message = worker.recv(BATCH_INTERVAL)
+                if message is None:
+                    flush()
+                    continue
+                kind, _, payload = message
+                if kind == "events":
+                    decoded = tracker.add(payload)
+                    pending.extend((index, e) for e in decoded)
+                    if (last < 0 or time.monotonic() - last >= BATCH_INTERVAL
+                            or any(isinstance(e, Observation) for e in decoded)):
+                        flush()
+                elif kind == "ended":
+                    flush()
+                    tracker.end(payload)
+                    return tracker.current, tracker.unsaved
+        except WorkerGone as exc:
+            flush()
+            by_user = worker is not None and worker.killed_by_user
+            result = tracker.died(exc.reason, by_user)
+            self.worker = None
+            self._set_state(RESTARTED, exc.reason)
+            if not self.closed:
+                try:
+                    self.worker = Worker(worker_threads())  # a fresh one warms while the user reads
+                except Exception:  # noqa: BLE001 - the next run tries again, and says why
+                    self.worker = None
+            return result, session.save(result)
+        finally:
+            self._current = None

@@ -1,0 +1,173 @@
+"""The app with its compute worker, real processes: the app never imports torch, a worker killed
+mid-run is a run with status error and a new worker, a run deaf to its cancel is ended by a
+second escape, a cold app says it is starting torch.
+
+Runs are held at a step by :mod:`tests.worker_hooks` (a file the test creates), never by a long
+step count or a sleep.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from lab4.store import Store
+from lab4_tui.compute import READY, RESTARTED
+
+from .conftest import HANG_S, finish_run, started
+
+ROOT = Path(__file__).resolve().parents[2]
+SIZE = (100, 30)
+
+
+@pytest.fixture
+def hooks(monkeypatch, tmp_path):
+    monkeypatch.setenv("LAB4_WORKER_PRELUDE", "tests.worker_hooks")
+    files = {}
+    for name in ("HOLD", "DEAF"):
+        files[name] = tmp_path / name.lower()
+        monkeypatch.setenv(f"LAB4_TEST_{name}", str(files[name]))
+    return files
+
+
+async def wait_until(pilot, condition, what):
+    deadline = time.monotonic() + HANG_S
+    while not condition():
+        assert time.monotonic() < deadline, what
+        await pilot.pause(0.01)
+
+
+async def held(app, pilot, screen, gate: Path) -> int:
+    """Wait until the run sent its first events and the worker is held at a step; its pid."""
+    await started(app, pilot, screen)
+    held_file = Path(str(gate) + ".held")
+    await wait_until(pilot, held_file.exists, "the run was never held")
+    return int(held_file.read_text())
+
+
+APP_SCRIPT = """
+import asyncio, sys
+from lab4_tui.app import make_app
+from tests.tui.conftest import finish_run, workers_done
+
+async def main():
+    app = make_app(task="minimize", data_dir=sys.argv[1], warm_torch=True)
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = app.screen
+        screen.query_one("#in-steps").value = "50"
+        await pilot.pause()
+        await pilot.press("ctrl+r")          # a whole run
+        await finish_run(app, pilot)
+        await pilot.press("c")               # a comparison (the first preset)
+        await finish_run(app, pilot)
+        screen.open_tab("tab-history")       # History, then open the marked/first run
+        await pilot.pause()
+        await workers_done(app)
+        await pilot.press("x")               # export the shown runs
+        await pilot.press("f6")              # the report
+        await workers_done(app)
+        await pilot.pause()
+        statuses = [r.status for _, r in screen.shown]
+    app.compute.close(wait=True)
+    with open("/proc/self/status") as fh:
+        rss = next(int(line.split()[1]) // 1024 for line in fh if line.startswith("VmRSS"))
+    print(statuses, "torch" in sys.modules, "numpy" in sys.modules, rss)
+
+asyncio.run(main())
+"""
+
+
+def test_the_app_process_never_imports_torch(tmp_path):
+    out = subprocess.run([sys.executable, "-c", APP_SCRIPT, str(tmp_path / "data")], capture_output=True, text=True,
+                         timeout=HANG_S * 2, cwd=ROOT,
+                         env={**os.environ, "PYTHONPATH": str(ROOT), "LAB4_CONFIG": str(tmp_path / "c.toml")})
+    assert out.returncode == 0, out.stderr[-3000:]
+    *statuses, torch_loaded, numpy_loaded, rss_mb = out.stdout.split()
+    assert statuses and all(s.strip("[],'") == "ok" for s in statuses)
+    assert torch_loaded == "False"  # (numpy is the plots' own: lab4.present.plotting decimates with it)
+    assert (tmp_path / "data" / "report.md").exists() and list((tmp_path / "data" / "exports").iterdir())
+    assert int(rss_mb) < 120  # with torch in the process it was ~275 MB
+
+
+async def test_a_worker_killed_mid_run_is_an_error_run_and_the_next_run_gets_a_new_worker(app_factory, hooks):
+    hooks["HOLD"].touch()
+    app = app_factory(task="minimize")
+    told = []
+    real = app.notify
+    app.notify = lambda message, **kw: (told.append(message), real(message, **kw))
+    async with app.run_test(size=SIZE) as pilot:
+        screen = app.screen
+        screen.query_one("#in-steps").value = "300"
+        await pilot.press("ctrl+r")
+        pid = await held(app, pilot, screen, hooks["HOLD"])
+        hooks["HOLD"].unlink()
+        os.kill(pid, signal.SIGKILL)
+        await finish_run(app, pilot)
+        assert app.is_running  # the UI stays up
+        (_, dead), = screen.shown
+        assert dead.status == "error" and "SIGKILL" in dead.message
+        assert screen.control.status_text.startswith("error: the compute process was killed by SIGKILL")
+        assert dead.step > 0 and 0 < len(dead.series["loss"]["y"]) < 301  # what arrived is kept
+        assert app.compute.state == RESTARTED and RESTARTED in app.sub_title
+        saved = Store(app.store.root).list_runs("minimize").runs
+        assert [r.status for r in saved] == ["error"]  # saved by the app: the worker could not
+        await pilot.press("ctrl+r")
+        await finish_run(app, pilot)
+        (_, again), = screen.shown
+        assert again.status == "ok" and len(again.series["loss"]["y"]) == 301
+        assert app.compute.state == READY and app.compute.worker.pid != pid
+
+
+async def test_a_run_deaf_to_its_cancel_is_ended_by_a_second_escape(app_factory, hooks):
+    from lab4_tui.compute import CANCEL_GRACE_S
+
+    hooks["DEAF"].touch()
+    app = app_factory(task="minimize")
+    async with app.run_test(size=SIZE) as pilot:
+        screen = app.screen
+        screen.query_one("#in-steps").value = "300"
+        await pilot.press("ctrl+r")
+        pid = await held(app, pilot, screen, hooks["DEAF"])
+        session = screen.session
+        asked = time.monotonic()
+        await pilot.press("escape")  # cancel: the worker never comes back to its check
+        assert screen.control.status_text == "cancelling..."
+        await wait_until(pilot, lambda: screen._end_armed is session, "the app never said the run did not stop")
+        assert time.monotonic() - asked >= CANCEL_GRACE_S and screen.session is session
+        assert "did not stop within" in screen.control.status_text and "escape again" in screen.control.status_text
+        confirmed = time.monotonic()
+        await pilot.press("escape")  # the confirm: end the worker
+        await wait_until(pilot, lambda: screen.session is None, "the run did not end")
+        assert time.monotonic() - confirmed < 2.0
+        (_, ended), = screen.shown
+        assert ended.status == "cancelled" and "ended by the user" in ended.message
+        assert ended.step > 0 and len(ended.series["loss"]["y"]) > 0
+        assert [r.status for r in Store(app.store.root).list_runs("minimize").runs] == ["cancelled"]
+        hooks["DEAF"].unlink()
+        await pilot.press("ctrl+r")
+        await finish_run(app, pilot)
+        assert screen.shown[0][1].status == "ok" and app.compute.worker.pid != pid
+
+
+async def test_a_cold_app_says_it_is_starting_torch_then_runs(app_factory):
+    app = app_factory(task="autograd")
+    states, said = [], []
+    post = app.compute._post
+    app.compute._post = lambda message: (states.append(message.state), post(message))
+    async with app.run_test(size=SIZE) as pilot:
+        screen = app.screen
+        set_status = screen.control.set_status
+        screen.control.set_status = lambda text, **kw: (said.append(text), set_status(text, **kw))
+        assert app.compute.state == "not started"
+        await pilot.press("ctrl+r")
+        await finish_run(app, pilot)
+        assert said[0].startswith("starting torch")  # what the status line said at the press
+        assert states == ["starting torch", "ready", "computing", "ready"]
+        assert screen.shown[0][1].status == "ok" and screen.shown[0][1].metrics["gradient"] == {"x": 36.0, "y": -6.0}
+        assert app.sub_title.endswith("| ready")
