@@ -77,7 +77,7 @@ class HistoryPane(Vertical):
         Binding("o", "overlay", "Overlay marked", id="history-overlay"),
         Binding("g", "comparison", "Its comparison", id="history-comparison"),
         Binding("l", "load", "Load params", id="history-load"),
-        Binding("slash", "filter", "Filter", id="history-filter"),
+        Binding("slash", "filter", "Filter", id="history-find"),
     ]
     DEFAULT_CSS = """
     HistoryPane > #history-hint { color: $text-muted; height: auto; }

@@ -185,7 +185,7 @@ async def test_results_label_each_runs_tables_and_whose_metrics(app_factory):
     async with app.run_test(size=(100, 30)) as pilot:
         screen = await run_with(app, pilot, {"steps": "10", "hidden": "8", "scale": "1,10"})
         sentence = str(screen.query_one("#sentence", Static).render())
-        assert sentence.startswith("These metrics are the first variant's (S=1)")
+        assert sentence.endswith("the metrics under it are the first variant's (S=1).")
         screen.query_one("#compare").value = "optimizer=gd,momentum"
         await pilot.press("ctrl+r")
         await finish_run(app, pilot)
