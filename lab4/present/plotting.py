@@ -35,6 +35,10 @@ Run = tuple[str, dict[str, dict[str, Any]], dict[str, Any]]
 #: markers for monochrome plots: each series its own shape (theory lines: light ones)
 MARKERS = ("braille", "+", "x", "o", "*", "#", "@", "%", "=", "~", "^", "v")
 THEORY_MARKERS = ("·", ":", "°", "'", "`", ",")
+#: markers of data points over filled regions (decision boundaries): none of MARKERS
+POINT_MARKERS = ("o", "X", "&", "$", "?", "!")
+#: markers of each run's own point on the phase diagram: 1, 2, 3 ... (they may overlap: told apart)
+RUN_MARKERS = tuple("123456789")
 #: what a marker looks like in a legend
 MARKER_TEXT = {"braille": "⣿", "dot": "•", "hd": "▞", "fhd": "▞"}
 #: series drawn as theory (a model beside a measurement) start with one of these words
@@ -69,6 +73,8 @@ class Entry:
 @dataclass
 class Drawing:
     entries: list[Entry] = field(default_factory=list)
+    #: the parameter the runs differ in, when it is one: the entries then name its values only
+    axis: str = ""
 
 
 def short_number(value: float) -> str:
@@ -220,7 +226,8 @@ def _collect(view: PlotView, runs: list[Run]) -> list[tuple[str, Any, Any, bool]
                     continue
                 found.append((shown, run_label, x, y, [run_label]))
     labels = [r[0] for r in runs]
-    one_name = len({f[0] for f in found}) == 1  # the same series of several runs: name the runs only
+    # the same series of several runs (beside its theory): name the runs only
+    one_name = len({f[0] for f in found if not f[0].startswith(THEORY_PREFIXES)}) == 1
     short = _short_labels(labels)
     if len(view.series) == 1 and not one_name:  # one series in variants: "loss [unclipped]" -> "unclipped"
         base = view.legend_name(view.series[0])
@@ -230,8 +237,10 @@ def _collect(view: PlotView, runs: list[Run]) -> list[tuple[str, Any, Any, bool]
         shared = len(labels) > 1 and len(owners) == len(labels)
         if shared or not run_label:
             label = shown
+        elif one_name and not shown.startswith(THEORY_PREFIXES):
+            label = short.get(run_label, run_label)
         else:
-            label = run_label if one_name else f"{shown} ({short.get(run_label, run_label)})"
+            label = f"{shown} ({short.get(run_label, run_label)})"
         out.append((label, x, y, shown.startswith(THEORY_PREFIXES)))
     return out
 
@@ -248,26 +257,44 @@ def _short_labels(labels: list[str]) -> dict[str, str]:
     keys = {label.partition("=")[0] for label in labels if label}
     if len(keys) != 1 or not all(label.count("=") == 1 and " " not in label for label in labels if label):
         return {}
-    values = {label: label.partition("=")[2] for label in labels}
+    return {label: label.partition("=")[2] for label in labels}
+
+
+def _axis_of(labels: list[str]) -> str:
+    """The one parameter every run label names (``dim`` for ``dim=2``, ``dim=10``), else ""."""
+    keys = {label.partition("=")[0] for label in labels if label}
+    if len(keys) == 1 and all(label.count("=") == 1 and " " not in label for label in labels if label):
+        return keys.pop()
+    return ""
+
+
+def _in_axis_order(runs: list[Run]) -> list[Run]:
+    """Runs that differ in one number, in its order (S=0.1, 1, 10, 100), whatever order they ran in."""
+    labels = [r[0] for r in runs]
+    if len(runs) < 2 or not _axis_of(labels):
+        return runs
     try:
-        [float(v) for v in values.values()]
-        return {}  # "0.1" alone would not say what it is: keep "lr=0.1"
+        values = [float(label.partition("=")[2]) for label in labels]
     except ValueError:
-        return values
+        return runs
+    return [run for _, run in sorted(zip(values, runs), key=lambda pair: pair[0])]
 
 
 def draw(fig: Any, view: PlotView, runs: Iterable[Run], width: int = 80, height: int = 20,
          style: Style | None = None) -> Drawing | None:
     """Draw ``view`` of ``runs`` on ``fig``; the legend, or None when there is nothing to draw."""
     style = style or Style()
-    runs = list(runs)
+    runs = _in_axis_order(list(runs))
     fig.clear_figure()
     fig.title(view.title)
     fig.xlabel(view.xlabel)
     fig.ylabel(view.ylabel)
     if view.kind not in DRAWERS:
         raise ValueError(f"view {view.id!r}: no drawing for kind {view.kind!r}")
-    return DRAWERS[view.kind](fig, view, runs, _Painter(style), width, height)
+    drawing = DRAWERS[view.kind](fig, view, runs, _Painter(style), width, height)
+    if drawing is not None:
+        drawing.axis = _axis_of([r[0] for r in runs])
+    return drawing
 
 
 def _draw_curves(fig: Any, view: PlotView, runs: list[Run], painter: _Painter, width: int,
@@ -279,9 +306,15 @@ def _draw_curves(fig: Any, view: PlotView, runs: list[Run], painter: _Painter, w
     ys_all: list[Any] = []
     if view.kind == "trajectory" and runs and (runs[0][2] or {}).get("landscape"):
         land = runs[0][2]["landscape"]  # level sets first, so the paths are drawn over them
-        for _, (cx, cy) in contour_points(land["x"], land["y"], land["z"]):
+        levels = contour_points(land["x"], land["y"], land["z"])
+        for _, (cx, cy) in levels:
             fig.scatter(cx, cy, marker="dot", color=style.muted if not style.monochrome else "default")
+        if levels:
+            painter.drawing.entries.append(Entry("level sets of f", style.muted if not style.monochrome
+                                                 else "default", "dot"))
     lines = []
+    colour_of: dict[str, Any] = {}  # a run's suffix "(0.1)" or label -> its measured curve's colour
+    theory_entry: dict[str, int] = {}
     for label, x, y, theory in _collect(view, runs):
         if view.kind == "trajectory":
             stride = max(1, len(x) // budget)
@@ -291,10 +324,23 @@ def _draw_curves(fig: Any, view: PlotView, runs: list[Run], painter: _Painter, w
                 py.append(float(y[-1]))
         else:
             px, py = decimate(x, y, budget)
-        color, marker = painter.next(label, theory)
+        suffix = label[label.rfind(" ("):] if label.endswith(")") and " (" in label else None
+        own = colour_of.get(suffix or "") if theory and not style.monochrome else None
+        if own is not None:  # drawn dotted in its run's colour; listed once for every run
+            name = label[: -len(suffix)] if suffix else label
+            color, marker = own, "dot"
+            if name not in theory_entry:  # listed after the runs
+                theory_entry[name] = len(theory_entry)
+        else:
+            color, marker = painter.next(label, theory)
+            if not theory:
+                colour_of[f" ({label})"] = color
+                if suffix:
+                    colour_of[suffix] = color
         lines.append((theory, px, py, marker, color))
         xs_all.append(px)  # the decimated points keep every bucket's extremes: the same limits
         ys_all.append(py)
+    painter.drawing.entries += [Entry(f"{name} (dotted, each run's colour)", "default", "dot") for name in theory_entry]
     for _, px, py, marker, color in sorted(lines, key=lambda line: not line[0]):  # theory under the data
         fig.plot(px, py, marker=marker, color=color)
     if view.kind == "trajectory":
@@ -404,18 +450,21 @@ def _draw_boundary(fig: Any, runs: list[Run], painter: _Painter) -> bool:
     colors = []
     for k, name in enumerate(names):
         color, marker = painter.next(f"class {name}")
+        marker = "dot" if not painter.style.monochrome else marker
+        painter.drawing.entries[-1] = Entry(painter.drawing.entries[-1].label, color, marker)
         colors.append(color)
         gx = [xs[i] for j in range(0, len(ys), step) for i in range(0, len(xs), step) if classes[j][i] == k]
         gy = [ys[j] for j in range(0, len(ys), step) for i in range(0, len(xs), step) if classes[j][i] == k]
         if gx:
-            fig.scatter(gx, gy, marker="dot" if not painter.style.monochrome else marker, color=color)
+            fig.scatter(gx, gy, marker=marker, color=color)
     pts = grid["points"]
     for k, name in enumerate(names):
         px = [x for x, c in zip(pts["x"], pts["label"]) if c == k]
         py = [y for y, c in zip(pts["y"], pts["label"]) if c == k]
         if px:
-            fig.scatter(px, py, marker="o" if not painter.style.monochrome else MARKERS[(k + 1) % len(MARKERS)],
-                        color=colors[k])
+            marker = "o" if not painter.style.monochrome else POINT_MARKERS[k % len(POINT_MARKERS)]
+            fig.scatter(px, py, marker=marker, color=colors[k])
+            painter.drawing.entries.append(Entry(f"data, class {name}", colors[k], marker))
     fig.xlim(min(xs), max(xs))
     fig.ylim(min(ys), max(ys))
     return True
@@ -435,7 +484,9 @@ def _draw_phase(fig: Any, runs: list[Run], painter: _Painter) -> bool:
         fig.title(f"Rate of {phase['optimizer']} over (lr, beta)")
     for level, (px, py) in contour_levels(lrs, betas, rate, levels):
         color, marker = painter.next(f"rate {level:g}")
-        fig.scatter(px, py, marker="dot" if not painter.style.monochrome else marker, color=color)
+        marker = "dot" if not painter.style.monochrome else marker
+        painter.drawing.entries[-1] = Entry(painter.drawing.entries[-1].label, color, marker)
+        fig.scatter(px, py, marker=marker, color=color)
     edge = contour_levels(lrs, betas, rate, [1.0])
     if edge:
         color, _ = painter.next("rate 1 (edge)")
@@ -445,14 +496,16 @@ def _draw_phase(fig: Any, runs: list[Run], painter: _Painter) -> bool:
     best = phase.get("optimal")
     if best:
         color, _ = painter.next(f"best: lr {short_number(best['lr'])}, beta {short_number(best['beta'])}")
-        painter.drawing.entries[-1] = Entry(painter.drawing.entries[-1].label, color, "*")
-        fig.scatter([best["lr"]], [best["beta"]], marker="*", color=color)
-    for label, p in phases:
+        star = "B" if painter.style.monochrome else "*"  # "*" is a level's marker without colour
+        painter.drawing.entries[-1] = Entry(painter.drawing.entries[-1].label, color, star)
+        fig.scatter([best["lr"]], [best["beta"]], marker=star, color=color)
+    for k, (label, p) in enumerate(phases):
         own = p.get("run")
         if own:
+            marker = "R" if len(phases) == 1 else RUN_MARKERS[k % len(RUN_MARKERS)]
             color, _ = painter.next(f"run{f' {label}' if label else ''}: rate {short_number(own['rate'])}")
-            painter.drawing.entries[-1] = Entry(painter.drawing.entries[-1].label, color, "R")
-            fig.scatter([own["lr"]], [own["beta"]], marker="R", color=color)
+            painter.drawing.entries[-1] = Entry(painter.drawing.entries[-1].label, color, marker)
+            fig.scatter([own["lr"]], [own["beta"]], marker=marker, color=color)
     fig.xlim(min(lrs), max(lrs))
     fig.ylim(min(betas), max(betas))
     return True
@@ -471,5 +524,5 @@ def render_text(view: PlotView, runs: Iterable[Run], width: int = 78, height: in
     fig.plotsize(width, height)
     fig._set_size(width, height)
     fig.theme("clear")
-    legend = [f"  {e.symbol} {e.label}" for e in drawing.entries]
+    legend = ([f"  {drawing.axis}:"] if drawing.axis else []) + [f"  {e.symbol} {e.label}" for e in drawing.entries]
     return plotext.uncolorize(fig.build()).rstrip() + "\n" + "\n".join(legend)

@@ -307,6 +307,7 @@ TASK = Task(
         "gd vs momentum vs nesterov": {"optimizer": list(OPTIMIZERS)},
         "each at its optimal (lr, beta)": {"optimizer": list(OPTIMIZERS), "lr": ["optimal"], "beta": ["optimal"]},
         "levels 1-5": {"complexity": [1, 2, 3, 4, 5]},
+        "dimension 2-1000 (complexity 3)": {"dim": [2, 10, 100, 1000], "complexity": [3]},
     },
     views=(
         PlotView("loss", "Loss", ("loss", "theory loss"), ylabel="f - f*", ylog=True,

@@ -35,6 +35,8 @@ KEYS = (
     ("history-mark", "m", "History: mark a run (kept between sessions)"),
     ("history-overlay", "o", "History: overlay the marked runs"),
     ("history-comparison", "g", "History: open the run's whole comparison"),
+    ("history-load", "l", "History: load the run's parameters into the form (not during a run)"),
+    ("history-find", "/", "History: filter the runs (enter or escape: back to the table)"),
     ("report", "ctrl+e, F6", "write the lab report (in a text field ctrl+e edits, F6 works)"),
     ("settings", "s", "settings: device, dtype, seed, theme (saved)"),
     ("help", "?", "this help"),

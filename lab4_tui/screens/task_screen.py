@@ -59,6 +59,7 @@ class TaskScreen(Screen):
         Binding("c", "preset", "Compare", id="compare"),
         Binding("x", "export", "Export", show=False, id="export"),
         Binding("y", "copy", "Copy", show=False, id="copy"),
+        *[Binding(key, f"scroll_view('{key}')", key, show=False) for key in ("pageup", "pagedown", "home", "end")],
     ]
 
     def __init__(self, task_id: str, params: dict[str, Any] | None = None, compare: str = ""):
@@ -87,6 +88,10 @@ class TaskScreen(Screen):
 
     def on_mount(self) -> None:
         self.call_after_refresh(self._look_up_panes)
+
+    def on_resize(self, event: Any) -> None:
+        """At 80 columns the form gives the views 6 of its columns (the answer needs them)."""
+        self.query_one("#left").styles.width = 30 if event.size.width < 90 else 36
 
     def _look_up_panes(self) -> None:
         """Fill the caches below after the first paint, so that a run never pays for it."""
@@ -256,15 +261,24 @@ class TaskScreen(Screen):
 
     @on(HistoryPane.Open)
     def _open_from_history(self, message: HistoryPane.Open) -> None:
+        """Show runs opened in History; History keeps the tab and the focus (ctrl+t goes on
+        to the views).  The form changes only when asked (``l``), and never during a run."""
         runs, axes = message.runs, {}
+        first = runs[0][1]
         if message.load:
+            if self.running:
+                self.notify("A run is computing: its form stays as it is.", title="Not loaded", severity="warning")
+                return
             params, axes = message.load
             self.control.load(params, axes)
-        first = runs[0][1]
         self.show_runs(runs, command_line(self.task_def, first.params, first.device, first.dtype, first.seed, axes))
         what = f"{message.what} {first.id}" if len(runs) == 1 else f"{len(runs)} {message.what}"
-        self.control.set_status(f"showing {what}" + (": ctrl+r runs it again" if message.load else ""))
-        self.tabs.active = self.tabs.tab_ids()[0]
+        if message.load:
+            now, then = (self.app.dtype, self.app.seed), (first.dtype, first.seed)
+            differs = f" with {now[0]}, seed {now[1]} (it ran with {then[0]}, seed {then[1]}: s changes them)"
+            self.control.set_status(f"loaded {what}: ctrl+r runs it again" + (differs if now != then else ""))
+        else:
+            self.control.set_status(f"showing {what} (l loads its parameters, ctrl+t shows its views)")
 
     def displayed(self) -> list[tuple[str, Result]]:
         if self.showing_live and self.session is not None:
@@ -291,6 +305,11 @@ class TaskScreen(Screen):
         cost = max((p.plot.build_seconds for p in self.plot_panes), default=0.0)
         low, high = PLOT_INTERVAL
         return min(high, max(low, cost / PLOT_SHARE))
+
+    def action_scroll_view(self, how: str) -> None:
+        """The page keys scroll the tab shown when what has the focus does not take them
+        (nothing, the tab strip, a plot)."""
+        self.tabs.scroll_view(how)
 
     def action_next_tab(self) -> None:
         self.tabs.next()

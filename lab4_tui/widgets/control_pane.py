@@ -56,7 +56,7 @@ class ControlPane(Vertical):
             yield Static(task.summary, classes="task-summary")
             yield ParamForm(task.spec, self.values, id="form")
             yield Label("compare (sweep): name=v1,v2 ...", classes="field-label")
-            yield Input(self.compare, placeholder=self._placeholder(), compact=True, id="compare")
+            yield Input(self.compare, placeholder=self._placeholder(), compact=True, select_on_focus=False, id="compare")
             yield Static("", id="compare-error", classes="field-error")
         with Vertical(id="controls"):
             yield Button("Run (ctrl+r)", id="run", variant="primary", compact=True)
@@ -65,7 +65,11 @@ class ControlPane(Vertical):
 
     def _placeholder(self) -> str:
         axes = next(iter((self.task_def.presets or {}).values()), None)
-        return compare_text(self.task_def.spec, axes) if axes else "e.g. lr=0.1,0.01"
+        text = compare_text(self.task_def.spec, axes) if axes else ""
+        if not text:  # a name=value the task has: lr where there is one
+            names = [p.name for p in self.task_def.spec]
+            text = "lr=0.1,0.01" if "lr" in names else (f"{names[0]}=v1,v2" if names else "")
+        return f"e.g. {text}" if text else ""
 
     def on_key(self, event: events.Key) -> None:
         """Digits and letters typed in the form are the form's: never a command."""

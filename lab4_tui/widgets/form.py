@@ -52,7 +52,7 @@ class ParamField(Vertical):
         elif isinstance(p, BoolParam):
             widget = Switch(value=bool(self.initial), id=f"in-{p.name}")
         else:
-            widget = Input(value=p.format(self.initial), compact=True, id=f"in-{p.name}")
+            widget = Input(value=p.format(self.initial), compact=True, select_on_focus=False, id=f"in-{p.name}")
         widget.tooltip = tooltip
         yield widget
         yield Static("", classes="field-error")

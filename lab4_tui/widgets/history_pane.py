@@ -2,10 +2,13 @@
 
 Columns are the parameters that differ between the listed runs (so two sweeps over
 different expressions do not look alike), the run's label in its comparison, and the
-task's headline metric.  A filter line takes ``name=value`` terms (parameters, ``status``,
-``dtype``, ``seed``) and ``sort=metric`` (``sort=-metric`` for largest first).  Listing
-never loads series: opening a run (enter), the marked runs (``o``) or a run's whole
-comparison (``g``) loads them in a thread and posts :class:`HistoryPane.Open`.
+task's headline metric.  A filter line (opened by ``/``, left by enter or escape) takes
+``name=value`` terms (parameters, ``status``, ``dtype``, ``seed``) and ``sort=metric``
+(``sort=-metric`` for largest first).  Listing never loads series: opening a run (enter),
+the marked runs (``o``) or a run's whole comparison (``g``) loads them in a thread and posts
+:class:`HistoryPane.Open`.  The table keeps the focus after each of them, as in ``less`` or
+``htop``; putting a run's parameters into the form is a key of its own (``l``), never a side
+effect of showing it.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from lab4.store import StoreError, where_term
 __all__ = ["HistoryPane", "parse_filter", "labels_for"]
 
 PAGE = 100  # rows loaded at a time
-HINT = "enter show · m mark · o overlay marked · g comparison"
+HINT = "enter show · l load params · m mark · o overlay · g comparison · / filter"
 
 
 def parse_filter(text: str) -> tuple[dict[str, str], str | None, bool]:
@@ -51,14 +54,33 @@ def labels_for(results: list[Result]) -> list[str]:
     return [label or r.id[9:15] + "-" + r.id[-6:] for label, r in zip(labels, results)]
 
 
+class FilterInput(Input):
+    """The filter line: reached by ``/`` only (never by tab), left by enter or escape."""
+
+    BINDINGS = [Binding("escape", "leave", "Back to the table", id="history-filter-leave")]
+
+    def on_mount(self) -> None:
+        self.can_focus = False
+
+    def on_blur(self) -> None:
+        self.can_focus = False
+
+    def action_leave(self) -> None:
+        pane = self.parent
+        if isinstance(pane, HistoryPane):
+            pane.table.focus()
+
+
 class HistoryPane(Vertical):
     BINDINGS = [
-        Binding("m", "mark", "Mark", show=False, id="history-mark"),
-        Binding("o", "overlay", "Overlay marked", show=False, id="history-overlay"),
-        Binding("g", "comparison", "Its comparison", show=False, id="history-comparison"),
+        Binding("m", "mark", "Mark", id="history-mark"),
+        Binding("o", "overlay", "Overlay marked", id="history-overlay"),
+        Binding("g", "comparison", "Its comparison", id="history-comparison"),
+        Binding("l", "load", "Load params", id="history-load"),
+        Binding("slash", "filter", "Filter", id="history-find"),
     ]
     DEFAULT_CSS = """
-    HistoryPane > #history-hint { color: $text-muted; height: 1; }
+    HistoryPane > #history-hint { color: $text-muted; height: auto; }
     HistoryPane > #history-filter { margin-bottom: 0; }
     HistoryPane > #history { height: 1fr; }
     """
@@ -83,8 +105,8 @@ class HistoryPane(Vertical):
 
     def compose(self) -> ComposeResult:
         yield Static(HINT, id="history-hint")
-        yield Input(placeholder="filter: optimizer=momentum status=ok sort=final_loss", compact=True,
-                    id="history-filter")
+        yield FilterInput(placeholder="/ filter, e.g. optimizer=momentum status=ok sort=final_loss",
+                          compact=True, id="history-filter")
         yield DataTable(id="history", cursor_type="row", zebra_stripes=True)
 
     @property
@@ -111,7 +133,7 @@ class HistoryPane(Vertical):
         self.app.call_from_thread(self._fill, listing.runs, listing.total, offset)
 
     def _say(self, text: str) -> None:
-        self.query_one("#history-hint", Static).update(text, layout=False)  # one line: no re-layout
+        self.query_one("#history-hint", Static).update(text)
 
     def _fill(self, runs: list[Result], total: int, offset: int) -> None:
         self.rows = (self.rows[:offset] if offset else []) + runs
@@ -175,10 +197,32 @@ class HistoryPane(Vertical):
         except StoreError as exc:
             self.app.call_from_thread(self.notify, f"The mark was not saved: {exc}", severity="warning")
 
+    def action_filter(self) -> None:
+        box = self.query_one("#history-filter", FilterInput)
+        box.can_focus = True
+        box.focus()
+
     @on(DataTable.RowSelected, "#history")
     def _selected(self) -> None:
         run = self._current()
         if run is not None:
+            self._open([run.id], "saved run", load=False)
+
+    def action_load(self) -> None:
+        """The run under the cursor into the form (its comparison's axes too, when that
+        comparison is what is shown); refused while a run computes."""
+        run = self._current()
+        if run is None:
+            return
+        screen = self.screen
+        if getattr(screen, "running", False):
+            self.notify("A run is computing: its form stays as it is. Cancel it (escape) or wait, then press l.",
+                        title="Not loaded", severity="warning")
+            return
+        shown = [r.id for _, r in getattr(screen, "shown", [])]
+        if run.group and run.id in shown and len(shown) > 1:  # its comparison is shown: load its axes too
+            self._open_group(run.group, load=True)
+        else:
             self._open([run.id], "saved run", load=True)
 
     def action_overlay(self) -> None:
@@ -196,9 +240,9 @@ class HistoryPane(Vertical):
         self._open_group(run.group)
 
     @work(thread=True, group="history-open")
-    def _open_group(self, group: str) -> None:
+    def _open_group(self, group: str, load: bool = False) -> None:
         ids = [r.id for r in self.app.store.list_runs(self.task_def.id, group=group).runs]
-        self._open_ids(ids, "comparison", True)
+        self._open_ids(ids, "comparison", load)
 
     @work(thread=True, group="history-open")
     def _open(self, ids: list[str], what: str, load: bool) -> None:
@@ -216,3 +260,4 @@ class HistoryPane(Vertical):
         if load and results:
             form = (results[0].params, axes_of(results))
         self.post_message(self.Open(list(zip(labels, results)), what, form))
+

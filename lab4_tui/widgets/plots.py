@@ -192,17 +192,19 @@ class PlotPane(Vertical):
         width = max(10, self.size.width - 2)
         lines: list[Text] = []
         entries = list(drawing.entries) if drawing else []
+        if drawing and drawing.axis and entries:  # the runs differ in one parameter: named once
+            lines.append(Text(f"{drawing.axis}:", style="italic"))
         for k, entry in enumerate(entries):
             color = entry.color
             piece = Text(entry.symbol, style=f"rgb({color[0]},{color[1]},{color[2]})" if isinstance(color, tuple) else "")
             piece.append(" " + entry.label)
-            if lines and lines[-1].cell_len + 3 + piece.cell_len <= width:
-                lines[-1].append("   ")
+            if lines and lines[-1].cell_len + 2 + piece.cell_len <= width:
+                lines[-1].append("  ")
                 lines[-1].append_text(piece)
             elif len(lines) < LEGEND_LINES:
                 lines.append(piece)
             else:
-                lines[-1].append(f"  +{len(entries) - k} more")
+                lines[-1].append(f" +{len(entries) - k} more")
                 break
         legend = Text("\n").join(lines)
         if legend == self._legend:  # each live picture: an update would re-lay out the screen

@@ -15,7 +15,7 @@ from rich.table import Table as RichTable
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import VerticalScroll
-from textual.widgets import DataTable, Static
+from textual.widgets import Static
 
 from lab4.core.comparison import comparison_rows, comparison_sentence
 from lab4.core.events import Result, format_value
@@ -24,24 +24,30 @@ from lab4.present.textfmt import text_table
 __all__ = ["ResultsPane"]
 
 
-class ResultsPane(VerticalScroll):
+class ResultsPane(VerticalScroll, can_focus=True):
+    """The answer first (the sentence, the table), then the line that reproduces it, then
+    each run's own tables.  The table fits the pane's width (see :class:`ComparisonTable`):
+    nothing is cut at the right, nothing needs a horizontal scroll."""
+
     DEFAULT_CSS = """
+    ResultsPane > #sentence { margin: 0 0 1 0; text-style: bold; }
+    ResultsPane > #metrics { height: auto; margin-bottom: 1; }
     ResultsPane > #command { color: $text-muted; margin-bottom: 1; }
-    ResultsPane > #sentence { margin: 1 0; text-style: bold; }
-    ResultsPane > #metrics { height: auto; max-height: 24; }
     """
 
     def __init__(self, task: Any, **kwargs: Any):
         super().__init__(**kwargs)
         self.task_def = task
         self.text = ""  # the table as plain text (what the copy key sends)
+        self.columns: list[str] = []  # the table shown: its columns and rows (text)
+        self.rows: list[list[str]] = []
         self._key: tuple[Any, ...] | None = None  # what the pane shows now
         self._held: list[Result] = []
 
     def compose(self) -> ComposeResult:
-        yield Static("", id="command")
-        yield DataTable(id="metrics", zebra_stripes=True, cursor_type="row")
         yield Static("", id="sentence")
+        yield Static("", id="metrics")
+        yield Static("", id="command")
         yield Static("", id="tables")
 
     def show(self, runs: Sequence[tuple[str, Result]], command: str = "") -> None:
@@ -53,10 +59,10 @@ class ResultsPane(VerticalScroll):
         if key == self._key:
             return
         self._key, self._held = key, [r for _, r in runs]  # held: an id stays theirs
-        table = self.query_one("#metrics", DataTable)
-        table.clear(columns=True)
         self.query_one("#command", Static).update(Text(f"reproduce: {command}" if command else ""))
         sentence = ""
+        keys = 0  # how many leading columns name the run
+        first = False  # a run of variants: its own tables (the comparison) come first
         if not runs:
             columns, rows = [], []
         elif len(runs) == 1:
@@ -66,20 +72,23 @@ class ResultsPane(VerticalScroll):
             rows += [[k, format_value(v)] for k, v in result.flat_metrics()]
             variants = result.artifacts.get("variants") if result.artifacts else None
             if variants and len(variants) > 1:
-                sentence = (f"These metrics are the first variant's ({variants[0]['label']}); "
-                            "the comparison table below has every variant.")
+                sentence = (f"Every variant is in the comparison table; the metrics under it are the first "
+                            f"variant's ({variants[0]['label']}).")
+                first = True
         else:
             results = [r for _, r in runs]
             columns, values = comparison_rows(self.task_def, results)
+            keys = columns.index("status") if "status" in columns else 1
             rows = [[v if isinstance(v, str) else format_value(v) for v in row] for row in values]
             if all(r.ended for r in results):
                 sentence = comparison_sentence(self.task_def, list(runs))
-        if columns:
-            table.add_columns(*columns)
-            for row in rows:
-                table.add_row(*row)
+        self.columns, self.rows = list(columns), rows
+        table = ComparisonTable(columns, rows, keys) if columns else ""
+        tables = Group(*self._tables(runs))
+        self.query_one("#metrics", Static).update(tables if first else table)
         self.query_one("#sentence", Static).update(Text(sentence))
-        self.query_one("#tables", Static).update(Group(*self._tables(runs)))
+        self.query_one("#sentence", Static).display = bool(sentence)
+        self.query_one("#tables", Static).update(table if first else tables)
         self.text = "\n\n".join(part for part in (command, text_table(columns, rows) if columns else "", sentence)
                                 if part)
 
@@ -90,7 +99,8 @@ class ResultsPane(VerticalScroll):
         for label, result in runs:
             for name, data in result.tables.items():
                 out += [Text(name + (f" - {label}" if label else ""), style="italic"),
-                        FittedTable([str(c) for c in data["columns"]], data["rows"])]
+                        ComparisonTable([str(c) for c in data["columns"]],
+                                        [[format_value(v) for v in row] for row in data["rows"]], keys=1)]
         return out
 
 
@@ -143,3 +153,71 @@ class FittedTable:
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
         widths = self.widths(options.max_width - (3 * len(self.columns) + 1))
         yield self.records() if widths is None else self.table(widths)
+
+
+class ComparisonTable:
+    """The metrics of the shown runs, drawn to fit the width it gets, every value whole.
+
+    Tried in turn: one row per run (names of metrics wrap at their underscores); one row per
+    metric and one column per run (headed by what differs between the runs); and where even
+    that is too wide, one block per metric, its name then ``run: value`` pieces flowed in lines.
+    ``keys`` leading columns name the runs (0 for a metric/value table)."""
+
+    def __init__(self, columns: Sequence[str], rows: Sequence[Sequence[str]], keys: int = 0):
+        self.columns = list(columns)
+        self.rows = [list(r) for r in rows]
+        self.keys = keys
+
+    @staticmethod
+    def _name(column: str) -> str:
+        return column.replace("_", " ")
+
+    def _fit(self, columns: list[str], rows: list[list[str]], room: int) -> RichTable | None:
+        fitted = FittedTable(columns, rows)
+        widths = fitted.widths(room - (len(columns) - 1))  # a space between columns
+        if widths is None:
+            return None
+        t = RichTable(box=None, pad_edge=False, padding=(0, 1, 0, 0), expand=False, show_edge=False,
+                      header_style="bold underline")
+        for col, width in zip(columns, widths):
+            t.add_column(col, width=width, overflow="fold")
+        for row in rows:
+            t.add_row(*row)
+        return t
+
+    def _run_names(self) -> list[str]:
+        return [" ".join(row[: self.keys]) or str(k + 1) for k, row in enumerate(self.rows)]
+
+    def transposed(self) -> tuple[list[str], list[list[str]]]:
+        names = self._run_names()
+        metrics = self.columns[self.keys:]
+        header = " ".join(self.columns[: self.keys]) if self.keys else ""
+        return ([header, *names],
+                [[self._name(m), *(row[self.keys + i] for row in self.rows)] for i, m in enumerate(metrics)])
+
+    def blocks(self, width: int) -> Text:
+        if not self.keys:  # a metric/value table: "metric: value", the value wrapped
+            return Text("\n").join(Text.assemble((f"{row[0]}: ", "bold"), "  ".join(row[1:]))
+                                    for row in self.rows)
+        names = self._run_names()
+        out = Text()
+        for i, metric in enumerate(self.columns[self.keys:]):
+            out.append(self._name(metric) + "\n", style="bold")
+            line = " "
+            for name, row in zip(names, self.rows):
+                piece = f" {name}: {row[self.keys + i]}"
+                if len(line) + len(piece) > width and line.strip():
+                    out.append(line + "\n")
+                    line = " "
+                line += piece
+            out.append(line + "\n")
+        out.rstrip()
+        return out
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        room = options.max_width
+        named = [self._name(c) for c in self.columns]
+        table = self._fit(named, self.rows, room)
+        if table is None and self.keys:
+            table = self._fit(*self.transposed(), room)
+        yield table if table is not None else self.blocks(room)

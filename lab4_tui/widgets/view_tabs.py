@@ -8,6 +8,7 @@ from typing import Any, Callable
 
 from textual.widget import Widget
 from textual.widgets import TabbedContent
+from textual.widgets._tabbed_content import ContentTabs
 
 from lab4_tui.widgets.graph_pane import GraphPane
 from lab4_tui.widgets.history_pane import HistoryPane
@@ -20,7 +21,7 @@ __all__ = ["ViewTabs", "TABS"]
 
 #: the tabs every task has after its own views: (id, title, what takes the focus there, the pane)
 TABS: tuple[tuple[str, str, str, Callable[[Any], Widget]], ...] = (
-    ("results", "Results", "#metrics", lambda task: ResultsPane(task)),
+    ("results", "Results", "ResultsPane", lambda task: ResultsPane(task)),
     ("log", "Log", "#log", lambda task: LogPane(id="log")),
     ("notes", "Notes", "#notes", lambda task: NotesPane(task.id, id="notes")),
     ("history", "History", "#history", lambda task: HistoryPane(task)),
@@ -47,15 +48,44 @@ class ViewTabs(TabbedContent):
         return [tab_id for tab_id, _ in self.tab_titles()]
 
     def next(self) -> None:
+        """The next tab; the focus follows when it was in the tab left (else a hidden widget
+        keeps it, and Textual brings its tab back: ctrl+t from History stayed on History)."""
         ids = self.tab_ids()
-        self.active = ids[(ids.index(self.active) + 1) % len(ids)] if self.active in ids else ids[0]
+        tab_id = ids[(ids.index(self.active) + 1) % len(ids)] if self.active in ids else ids[0]
+        focused = self.screen.focused
+        inside = focused is not None and self in focused.ancestors
+        if inside or focused is None:
+            self.open(tab_id, strip=inside)
+        else:
+            self.active = tab_id  # the form keeps its focus
 
-    def open(self, tab_id: str) -> None:
-        """Show a tab and put the focus in it (History: its table; Notes: the text)."""
+    def open(self, tab_id: str, strip: bool = True) -> None:
+        """Show a tab and put the focus in it (History: its table; Notes: the text; a plot:
+        the tab strip, where the arrows move on, unless ``strip`` is false)."""
+        self.screen.set_focus(None)  # first: a focused widget of a hidden tab would bring it back
         self.active = tab_id
         target = {f"tab-{k}": selector for k, _, selector, _ in TABS}.get(tab_id)
         if target:
             self.query_one(target).focus()
+        elif strip:
+            self.query_one(ContentTabs).focus()
+
+    def scroller(self) -> Widget | None:
+        """What scrolls in the tab shown: its pane, or the pane's scrolling part."""
+        if not self.active:
+            return None
+        pane = self.get_pane(self.active)
+        for widget in (*pane.children, *pane.query("*")):
+            if widget.allow_vertical_scroll or isinstance(widget, (ResultsPane, LogPane)):
+                return widget
+        return None
+
+    def scroll_view(self, how: str) -> None:
+        """page up/down, home, end on the tab shown, wherever the focus is on the right."""
+        widget = self.scroller()
+        if widget is not None:
+            getattr(widget, {"pageup": "scroll_page_up", "pagedown": "scroll_page_down",
+                             "home": "scroll_home", "end": "scroll_end"}[how])(animate=False)
 
     def replot_visible(self) -> None:
         if not self.active:

@@ -114,8 +114,7 @@ async def test_run_updates_status_table_plot_and_reproduce_line(app_factory):
         await pilot.press("ctrl+r")
         await finish_run(app, pilot)
         assert status(screen) == "ok"
-        metrics = screen.query_one("#metrics", DataTable)
-        rows = {metrics.get_row_at(i)[0]: metrics.get_row_at(i)[1] for i in range(metrics.row_count)}
+        rows = dict(screen.results_pane.rows)
         assert rows["status"] == "ok" and "final_loss" in rows
         plot = screen.query_one("#plot-loss", SeriesPlot)
         assert len(plot.runs) == 1 and len(plot.runs[0][1]["loss"]["y"]) == 121
@@ -167,9 +166,8 @@ async def test_compare_preset_overlays_three_optimizers_and_says_who_won(app_fac
         await pilot.press("c")
         await finish_run(app, pilot)
         assert [label for label, _ in screen.shown] == ["optimizer=gd", "optimizer=momentum", "optimizer=nesterov"]
-        metrics = screen.query_one("#metrics", DataTable)
-        assert metrics.row_count == 3
-        columns = [str(c.label) for c in metrics.ordered_columns]
+        assert len(screen.results_pane.rows) == 3
+        columns = screen.results_pane.columns
         assert columns[:3] == ["optimizer", "status", "steps_to_target_loss"]  # what the comparison is about
         # same initial weights: the three loss curves start at the same value
         assert len({r.series["loss"]["y"][0] for _, r in screen.shown}) == 1
@@ -437,7 +435,7 @@ def test_the_help_lists_the_keys_the_bindings_have():
     declared = {b.id: b.key for owner in (Lab4App, TaskScreen, HistoryPane) for b in owner.BINDINGS
                 if isinstance(b, Binding) and b.id}
     shown = {binding_id: {k.strip().lower() for k in keys.split(",")} for binding_id, keys, _ in KEYS}
-    names = {"question_mark": "?"}
+    names = {"question_mark": "?", "slash": "/"}
     for binding_id, keys in declared.items():
         if binding_id.startswith("task-"):
             continue  # the help's "1-6" is made from the tasks' keys, as the bindings are

@@ -85,7 +85,12 @@ async def test_history_shows_what_differs_and_loads_a_run_into_the_form(app_fact
         rows = [history.get_row_at(i) for i in range(history.row_count)]
         assert [r[columns.index("expr")] for r in rows] == ["exp(x)", "sin(x)"]  # newest first
         history.move_cursor(row=1)
-        await pilot.press("enter")
+        await pilot.press("enter")  # shows the run; the form is left alone
+        await workers_done(app)
+        await pilot.pause()
+        assert screen.shown[0][1].params["expr"] == "sin(x)"
+        assert screen.query_one("#in-expr", Input).value == "sin(x)*exp(x)"
+        await pilot.press("l")  # loads its parameters
         await workers_done(app)
         await pilot.pause()
         assert screen.query_one("#in-expr", Input).value == "sin(x)"
@@ -111,8 +116,12 @@ async def test_history_opens_a_whole_comparison_and_filters(app_factory):
         await workers_done(app)
         await pilot.pause()
         assert [label for label, _ in screen.shown] == ["optimizer=gd", "optimizer=momentum", "optimizer=nesterov"]
+        assert screen.query_one("#compare", Input).value == ""  # showing is not loading
+        await pilot.press("l")
+        await workers_done(app)
+        await pilot.pause()
         assert screen.query_one("#compare", Input).value == "optimizer=gd,momentum,nesterov"  # ready to run again
-        assert screen.query_one("#metrics", DataTable).row_count == 3
+        assert len(screen.results_pane.rows) == 3
         history = await open_history(app, pilot, screen)
         screen.query_one("#history-filter", Input).value = "optimizer=momentum"
         await pilot.pause()

@@ -1,0 +1,299 @@
+"""Where the keyboard is: History keeps the focus on its table, its filter is opened by ``/``
+and left by enter or escape, loading a run into the form is its own key; every focusable
+widget shows its focus; the views scroll from wherever the focus is on the right side.
+
+The walk through History runs in a real terminal at 80x24 (a pseudo-terminal), during a live
+run, and checks what it did in the store the app writes (a real SQLite file)."""
+
+import os
+import time
+
+import pytest
+from textual.widgets import DataTable, Input
+
+from lab4.core.context import RunContext
+from lab4.engine.runner import execute
+from lab4.store import Store
+from lab4.tasks import TASKS, specs
+
+from .conftest import TerminalApp, finish_run, start_long_run, workers_done
+
+SIZE = (80, 24)
+LONG = 5_000_000  # steps of the live run walked around in the terminal test (cancelled at its end)
+
+
+def save_runs(store, task, steps, lrs):
+    spec = TASKS[task].spec
+    ids = []
+    for lr in lrs:
+        result = execute(task, spec.parse({"steps": steps, "lr": lr}), RunContext())
+        store.save_run(result)
+        ids.append(result.id)
+    return ids
+
+
+async def open_history(app, pilot, screen):
+    screen.open_tab("tab-history")
+    await pilot.pause()
+    await workers_done(app)
+    await pilot.pause()
+    return screen.query_one("#history", DataTable)
+
+
+async def settle(app, pilot):
+    await pilot.pause()
+    await workers_done(app)
+    await pilot.pause()
+
+
+# ---- History in the pilot: one assertion after each key
+
+
+async def test_history_keys_keep_the_table_focused_and_never_touch_the_live_form(app_factory):
+    app = app_factory(task="minimize")
+    save_runs(app.store, "minimize", 50, [0.1, 0.2])
+    async with app.run_test(size=SIZE) as pilot:
+        screen = app.screen
+        await start_long_run(app, pilot, screen, str(LONG))
+        history = await open_history(app, pilot, screen)
+        assert app.focused is history
+        await pilot.press("enter")  # shows the run
+        await settle(app, pilot)
+        assert app.focused is history and screen.tabs.active == "tab-history"
+        assert [r.params["steps"] for _, r in screen.shown] == [50]
+        assert screen.query_one("#in-steps", Input).value == str(LONG)  # the live run's form
+        await pilot.press("m")  # marks (not typed into the filter)
+        await settle(app, pilot)
+        assert app.focused is history
+        assert screen.query_one("#history-filter", Input).value == ""
+        assert [r.params["lr"] for r in app.store.list_runs("minimize", marked=True).runs] == [0.2]
+        await pilot.press("o")
+        await settle(app, pilot)
+        assert app.focused is history and [r.params["lr"] for _, r in screen.shown] == [0.2]
+        await pilot.press("l")  # load: refused while the run computes
+        await settle(app, pilot)
+        assert screen.query_one("#in-steps", Input).value == str(LONG)
+        assert screen.query_one("#in-lr", Input).value != "0.2"
+        await pilot.press("slash")
+        assert app.focused is screen.query_one("#history-filter", Input)
+        await pilot.press(*"lr=0.1", "enter")
+        await settle(app, pilot)
+        assert app.focused is history and history.row_count == 1
+        await pilot.press("slash", "escape")  # escape leaves the filter for the table
+        assert app.focused is history
+        await pilot.press("tab")  # the filter is not on the tab chain
+        assert app.focused is not screen.query_one("#history-filter", Input)
+        history.focus()
+        await pilot.pause()
+        await pilot.press("ctrl+t")  # History is the last tab: on to the first
+        assert screen.tabs.active == screen.tabs.tab_ids()[0]
+        assert screen.session is not None and screen.session.runs[0].builder.result.params["steps"] == LONG
+        screen.session.cancel()
+        await finish_run(app, pilot)
+        history = await open_history(app, pilot, screen)
+        await pilot.press("slash", *"status=ok", "enter")
+        await settle(app, pilot)
+        history.move_cursor(row=0)
+        await pilot.press("l")  # no run now: loaded
+        await settle(app, pilot)
+        assert screen.query_one("#in-steps", Input).value == "50"
+        assert "ctrl+r runs it again" in screen.control.status_text
+
+
+async def test_ctrl_t_carries_the_focus_from_tab_to_tab(app_factory):
+    app = app_factory(task="minimize")
+    async with app.run_test(size=SIZE) as pilot:
+        screen = app.screen
+        ids = screen.tabs.tab_ids()
+        screen.open_tab("tab-log")
+        await pilot.pause()
+        for expected in ids[ids.index("tab-log") + 1:] + ids[:2]:
+            await pilot.press("ctrl+t")
+            await pilot.pause()
+            assert screen.tabs.active == expected
+            focused = app.focused
+            assert focused is not None and screen.tabs in focused.ancestors  # the focus came along
+        screen.query_one("#in-steps", Input).focus()
+        await pilot.press("ctrl+t")  # from the form: the form keeps the focus
+        assert app.focused is screen.query_one("#in-steps", Input)
+
+
+# ---- focus you can see, keys that go where you look
+
+
+async def test_tab_into_a_field_does_not_select_its_text(app_factory):
+    app = app_factory(task="minimize")
+    async with app.run_test(size=SIZE) as pilot:
+        screen = app.screen
+        steps = screen.query_one("#in-steps", Input)
+        before = steps.value
+        steps.focus()
+        await pilot.pause()
+        assert steps.selection.is_empty
+        await pilot.press("5")
+        assert steps.value == before + "5"  # appended, not replacing the value
+
+
+def _border_chars(app, widget):
+    """The characters of the widget's left column on screen, as a terminal shows them."""
+    region = widget.region
+    lines = app.screen._compositor.render_update(full=True)  # noqa: F841 - forces a full frame
+    strips = app.screen._compositor.render_strips()
+    return "".join(strips[y].text[region.x] if region.x < len(strips[y].text) else " "
+                   for y in range(region.y, region.bottom))
+
+
+@pytest.mark.parametrize("no_color", [False, True])
+async def test_every_focusable_pane_on_the_right_shows_its_focus(app_factory, monkeypatch, no_color):
+    if no_color:
+        monkeypatch.setenv("NO_COLOR", "1")
+    app = app_factory(task="minimize")
+    async with app.run_test(size=SIZE) as pilot:
+        screen = app.screen
+        await pilot.press("ctrl+r")
+        await finish_run(app, pilot)
+        for tab, selector in (("tab-results", "ResultsPane"), ("tab-log", "#log"), ("tab-history", "#history"),
+                              ("tab-notes", "#notes")):
+            screen.open_tab(tab)
+            await settle(app, pilot)
+            widget = screen.query_one(selector)
+            assert app.focused is widget or widget in app.focused.ancestors_with_self, (tab, app.focused)
+            focused = _border_chars(app, widget)
+            screen.set_focus(None)
+            await pilot.pause()
+            unfocused = _border_chars(app, widget)
+            assert focused != unfocused, (tab, focused)  # a mark made of characters: seen without colour
+
+
+@pytest.mark.parametrize("tab", ["tab-results", "tab-log"])
+async def test_page_keys_scroll_the_view_whatever_has_the_focus_on_the_right(app_factory, tab):
+    app = app_factory(task="minimize")
+    async with app.run_test(size=SIZE) as pilot:
+        screen = app.screen
+        await run_many_lines(app, pilot, screen)
+        screen.open_tab(tab)
+        await settle(app, pilot)
+        scroller = screen.tabs.scroller()
+        assert scroller.max_scroll_y > 0
+        for focus in (None, "tabs"):
+            if focus == "tabs":
+                screen.tabs.query_one("ContentTabs").focus()
+            else:
+                screen.set_focus(None)
+            await pilot.pause()
+            await pilot.press("end")
+            await pilot.pause()
+            assert scroller.scroll_target_y == scroller.max_scroll_y or scroller.scroll_y == scroller.max_scroll_y
+            await pilot.press("home")
+            await pilot.pause()
+            await pilot.press("pagedown")
+            await pilot.pause()
+            assert scroller.scroll_target_y > 0
+
+
+async def run_many_lines(app, pilot, screen):
+    """A comparison of six runs: a long Results page and a long log."""
+    screen.query_one("#in-steps", Input).value = "20"
+    screen.query_one("#compare", Input).value = "lr=0.01,0.02,0.03,0.04,0.05,0.06"
+    await pilot.pause()
+    await pilot.press("ctrl+r")
+    await finish_run(app, pilot)
+
+
+async def test_the_footer_shows_the_keys_of_what_has_the_focus(app_factory):
+    app = app_factory(task="minimize")
+    async with app.run_test(size=SIZE) as pilot:
+        screen = app.screen
+        await open_history(app, pilot, screen)
+        keys = {b.binding.key for b in screen.active_bindings.values() if b.binding.show}
+        assert {"m", "o", "l", "slash"} <= keys
+
+
+# ---- the same walk in a real terminal
+
+
+class Terminal(TerminalApp):
+    """A TerminalApp at a size, keeping all it printed (text may arrive before it is awaited)."""
+
+    def __init__(self, args, env, size=SIZE):
+        import fcntl
+        import struct
+        import termios
+
+        super().__init__(args, env)
+        fcntl.ioctl(self.fd, termios.TIOCSWINSZ, struct.pack("HHHH", size[1], size[0], 0, 0))
+        self.seen = b""
+
+    def expect(self, text: bytes, since: int = 0, timeout: float = 30) -> bool:
+        deadline = time.time() + timeout
+        while text not in self.seen[since:] and time.time() < deadline:
+            self.seen += self._read(0.1)
+        return text in self.seen[since:]
+
+    def send(self, keys: bytes) -> int:
+        """Send keys; the position in the output after which their effect shows."""
+        self.seen += self._read(0.05)
+        mark = len(self.seen)
+        os.write(self.fd, keys)
+        return mark
+
+
+def wait_until(check, timeout=30.0):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if check():
+            return True
+        time.sleep(0.1)
+    return check()
+
+
+def test_history_walk_during_a_live_run_in_a_real_terminal(tmp_path):
+    store = Store(tmp_path, specs=specs())
+    old, new = save_runs(store, "minimize", 50, [0.1, 0.2])  # History: the newest (lr=0.2) first
+    env = {"LAB4_DATA_DIR": str(tmp_path), "TERM": "xterm-256color", "LAB4_CONFIG": str(tmp_path / "c.toml")}
+    app = Terminal(["--task", "minimize", "--steps", str(LONG)], env)
+
+    def marked():
+        return {r.id for r in Store(tmp_path, specs=specs()).list_runs("minimize", marked=True).runs}
+
+    try:
+        assert app.expect(b"Minimise")
+        assert app.press_until(b"\x12", b"running")  # ctrl+r: the live run
+        app.seen = b""
+        for _ in range(7):  # ctrl+t: Loss -> ... -> History (the focus comes along)
+            app.send(b"\x14")
+        assert app.expect(b"2 runs", timeout=60)
+        at = app.send(b"\r")  # enter: shows the newest saved run
+        assert app.expect(b"showing saved", at)
+        app.send(b"m")
+        assert wait_until(lambda: marked() == {new}), marked()
+        at = app.send(b"o")
+        assert app.expect(b"showing marked", at)
+        at = app.send(b"/")
+        app.send(b"lr=0.1\r")  # the filter; enter goes back to the table
+        assert app.expect(b"1 runs", at)
+        app.send(b"m")
+        assert wait_until(lambda: marked() == {new, old}), marked()
+        app.send(b"/")
+        app.send(b"\x1b")  # escape: back to the table
+        app.wait_for(b"\x00", timeout=0.5)
+        app.send(b"m")  # unmarks lr=0.1 again: the table has the keys
+        assert wait_until(lambda: marked() == {new}), marked()
+        at = app.send(b"l")  # load: refused during the run
+        assert app.expect(b"Not loaded", at)
+        # the live run goes on; cancel it, then run again: the form still holds its steps
+        app.send(b"\x1b")
+        app.wait_for(b"\x00", timeout=0.5)
+        at = app.send(b"\x1b")
+        assert app.expect(b"cancel", at)
+        runs = lambda: Store(tmp_path, specs=specs()).list_runs("minimize", where={"status": "cancelled"}).runs  # noqa: E731
+        assert wait_until(lambda: len(runs()) == 1, 60)
+        at = app.send(b"\x12")
+        assert app.expect(b"running", at)
+        app.send(b"\x1b")
+        assert wait_until(lambda: len(runs()) == 2, 60)
+        assert [r.params["steps"] for r in runs()] == [LONG, LONG]  # the form was never overwritten
+        app.send(b"q")
+        assert app.wait_exit() == 0
+    finally:
+        app.close()
