@@ -218,9 +218,9 @@ class Lab4App(App):
         self.call_from_thread(self.notify, f"Report written to {path}", timeout=10)
 
     def update_subtitle(self) -> None:
-        state = self.compute.state
-        self.sub_title = (f"{device_label(self.device, self.compute.machine)} | {self.dtype} | seed {self.seed}"
-                          + ("" if state == "not started" else f" | {state}"))
+        state = self.compute.state  # first: at 80 columns the end of the line is what gets cut
+        self.sub_title = (("" if state == "not started" else f"{state} | ")
+                          + f"{device_label(self.device, self.compute.machine)} | {self.dtype} | seed {self.seed}")
 
     def keys_for(self, binding_id: str, default: str) -> str:
         """The keys of a binding, the user's override first (for the help)."""

@@ -155,6 +155,10 @@ class Compute:
                 break
             try:
                 self._run_session(session)
+            except Exception:  # noqa: BLE001 - a bug here must not stop the next sessions
+                import traceback
+
+                traceback.print_exc()
             finally:
                 if self._queue.empty():
                     self._idle.set()

@@ -170,4 +170,4 @@ async def test_a_cold_app_says_it_is_starting_torch_then_runs(app_factory):
         assert said[0].startswith("starting torch")  # what the status line said at the press
         assert states == ["starting torch", "ready", "computing", "ready"]
         assert screen.shown[0][1].status == "ok" and screen.shown[0][1].metrics["gradient"] == {"x": 36.0, "y": -6.0}
-        assert app.sub_title.endswith("| ready")
+        assert app.sub_title.startswith("ready | ")
