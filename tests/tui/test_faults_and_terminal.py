@@ -46,7 +46,7 @@ async def test_diverged_run_says_the_step_and_keeps_the_finite_curve(app_factory
 async def test_full_disk_warns_and_keeps_the_result(app_factory, monkeypatch, tmp_path):
     import sqlite3
 
-    import lab4.store
+    import lab4.store.database
 
     def no_space(*args, **kwargs):
         raise OSError(28, "No space left on device")
@@ -55,7 +55,7 @@ async def test_full_disk_warns_and_keeps_the_result(app_factory, monkeypatch, tm
     full.touch()
     monkeypatch.setenv("LAB4_WORKER_PRELUDE", "tests.worker_hooks")
     monkeypatch.setenv("LAB4_TEST_FULL", str(full))
-    monkeypatch.setattr(lab4.store, "atomic_write", no_space)  # the app's notes
+    monkeypatch.setattr(lab4.store.database, "atomic_write", no_space)  # the app's notes
     app = app_factory(task="autograd")
     told = []
     real_notify = app.notify
