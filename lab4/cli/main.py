@@ -134,8 +134,9 @@ def _save(result: Any, data_dir: Path | None, no_save: bool) -> bool:
 
     try:
         _store(data_dir).save_run(result)
-    except (OSError, StoreError) as exc:
-        click.echo(f"warning: the run was not saved ({exc}); use --out to keep it", err=True)
+    except (OSError, StoreError, click.ClickException) as exc:
+        text = exc.message if isinstance(exc, click.ClickException) else str(exc)
+        click.echo(f"error: run {result.id} was not saved ({text}); use --out to keep it", err=True)
         return False
     return True
 
@@ -172,6 +173,8 @@ def _make_run_command(task: Task) -> click.Command:
             if as_json:
                 click.echo(f"error: {result.message}", err=True)
             sys.exit(1)
+        if not saved and not no_save and out is None:
+            sys.exit(1)  # the result exists nowhere but on the screen
 
     return click.Command(
         task.id,
@@ -207,9 +210,11 @@ def _make_sweep_command(task: Task) -> click.Command:
         varied = varying(axes)
         ctx = RunContext(device=device, dtype=axes.get("dtype", dtype)[0], seed=axes.get("seed", seed)[0])
         runs = []
+        unsaved = 0
         with _CancelOnInterrupt(ctx):
             for i, (combo, result) in enumerate(sweep(task.id, base, axes, ctx)):
-                _save(result, data_dir, no_save)
+                if not no_save and not _save(result, data_dir, no_save):
+                    unsaved += 1
                 runs.append((combo, result))
                 if not quiet and not as_json and sys.stderr.isatty():
                     sys.stderr.write(f"\r{task.id}: run {i + 1}/{total} {result.status}   ")
@@ -233,7 +238,10 @@ def _make_sweep_command(task: Task) -> click.Command:
             if sentence:
                 click.echo("")
                 click.echo(sentence)
-        if any(r.status == "error" for _, r in runs):
+        if unsaved:
+            click.echo(f"error: {unsaved} of {len(runs)} runs were not saved"
+                       + ("" if out else "; use --out to keep them"), err=True)
+        if unsaved or any(r.status == "error" for _, r in runs):
             sys.exit(1)
 
     axes_option = click.Option(["--axes", "axes_text"], default=None,
@@ -262,7 +270,20 @@ class _TaskGroup(click.Group):
         return self.factory(task) if task else None
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+class _Main(click.Group):
+    """The ``lab4`` group: a store that fails in the middle of a command (a damaged page, a
+    full disk, a read-only file) is exit 1 with the store's message, never a traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        from lab4.store import StoreError
+
+        try:
+            return super().invoke(ctx)
+        except StoreError as exc:
+            raise click.ClickException(str(exc)) from None
+
+
+@click.group(cls=_Main, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(package_name="lab4-tui", prog_name="lab4")
 def main() -> None:
     """Tensor differentiation lab, headless: run the six tasks, sweep them, keep the results."""
@@ -387,21 +408,64 @@ def report(data_dir: Path | None, out: Path | None, run_ids: tuple[str, ...], gr
 def export_command(task: str | None, data_dir: Path | None, out: Path | None) -> None:
     """Write every saved run (of TASK, if given) as one JSON file each: the way to move or share a lab."""
     from lab4.present.report import run_json
-    from lab4.store import atomic_write
+    from lab4.store import StoreError, atomic_write
+    from lab4.store.files import child_path
 
     if task is not None and task not in TASKS:
         raise click.BadParameter(f"unknown task {task!r}; known: {', '.join(TASK_IDS)}", param_hint="TASK")
     store = _store(data_dir)
     directory = out or store.exports_dir
     count = 0
+    unread = []
     for summary in store.list_runs(task).runs:
-        path = directory / f"{summary.id}.json"
+        path = child_path(directory, summary.id, ".json")  # the id's safe form, inside the directory
         try:
-            atomic_write(path, run_json(store.load_run(summary.id)))
+            text = run_json(store.load_run(summary.id))
+        except StoreError:  # a damaged page: the other runs are still exported
+            unread.append(summary.id)
+            continue
+        try:
+            atomic_write(path, text)
         except OSError as exc:
             raise click.ClickException(f"cannot write {path}: {exc.strerror or exc}") from None
         count += 1
     click.echo(f"exported {count} run(s) to {directory}")
+    if unread:
+        raise click.ClickException(f"{len(unread)} run(s) could not be read (the database is damaged): "
+                                   f"{', '.join(unread[:10])}{' ...' if len(unread) > 10 else ''}; "
+                                   "'lab4 check' tells more")
+
+
+@main.command()
+@_DATA_DIR
+@click.option("--salvage", type=click.Path(file_okay=False, path_type=Path), metavar="DIR",
+              help="write every run that still reads to DIR, one JSON file each (lab4 import reads them)")
+def check(data_dir: Path | None, salvage: Path | None) -> None:
+    """Check the database page by page (SQLite's integrity_check) and read every run whole.
+    Exit 0 when all is well, 1 when something is damaged (each damaged run is named)."""
+    from lab4.present.report import run_json
+    from lab4.store import Store, atomic_write
+    from lab4.store.files import child_path
+
+    store = Store(data_dir, specs=task_specs())
+    if not store.db_path.is_file():
+        raise click.ClickException(f"no database at {store.db_path}")
+    problems, good, bad = store.check()
+    click.echo(f"{store.db_path}: integrity " + ("ok" if not problems else "DAMAGED"))
+    for line in problems[:20]:
+        click.echo(f"  {line}")
+    click.echo(f"{len(good)} run(s) read whole, {len(bad)} damaged" + (": " + ", ".join(bad[:20]) if bad else ""))
+    if salvage is not None:
+        written = 0
+        for run_id in good:
+            try:
+                atomic_write(child_path(salvage, run_id, ".json"), run_json(store.load_run(run_id)))
+            except OSError as exc:
+                raise click.ClickException(f"cannot write in {salvage}: {exc.strerror or exc}") from None
+            written += 1
+        click.echo(f"salvaged {written} run(s) to {salvage} (lab4 import {salvage}/*.json --data-dir NEW)")
+    if problems or bad:
+        sys.exit(1)
 
 
 @main.command(name="import")

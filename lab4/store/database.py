@@ -22,17 +22,20 @@ written.  Notes and exports are written to a temporary file and renamed.
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
+import stat
 import threading
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping, Sequence
+from urllib.parse import quote
 
 from lab4.core.events import STATUSES, Result
 from lab4.core.spec import Spec
 from lab4.store.codec import decode_series
-from lab4.store.files import ENV, atomic_write, default_data_dir, expand
+from lab4.store.files import ENV, atomic_write, default_data_dir, expand, safe_name
 from lab4.store.filters import matcher, sort_runs
 from lab4.store.schema import (
     APPLICATION_ID,
@@ -46,10 +49,15 @@ from lab4.store.schema import (
     run_record,
     series_rows,
 )
+from lab4.store.validate import check_run
 
 __all__ = ["Store", "StoreError", "RunList"]
 
 BUSY_TIMEOUT_S = 30.0
+
+#: the largest file ``import_runs`` reads (a 1,000,000-step run exports to about 60 MB of
+#: JSON): a bigger one, or anything but a regular file (``/dev/zero``), is refused unread
+IMPORT_MAX_BYTES = 256 * 1024 * 1024
 
 
 class StoreError(Exception):
@@ -65,6 +73,10 @@ def _refuses_writes(exc: Exception) -> bool:
     return any(w in text for w in ("unable to open", "readonly", "read-only", "permission denied"))
 
 
+def _disk_full(exc: Exception) -> bool:
+    return "disk is full" in str(exc).lower() or getattr(exc, "errno", None) == 28
+
+
 @dataclass
 class RunList:
     """Runs of a listing (without series, tables, artifacts), warnings, and how many matched
@@ -73,6 +85,22 @@ class RunList:
     runs: list[Result] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     total: int = 0
+
+
+def _read_limited(path: Path) -> str:
+    """A JSON file's text, refused unread when it is not a regular file or is larger than
+    IMPORT_MAX_BYTES (never more than that is read)."""
+    with open(path, "rb") as fh:
+        st = os.fstat(fh.fileno())
+        if not stat.S_ISREG(st.st_mode):
+            raise OSError("not a regular file (a device, a pipe or a directory): nothing was read")
+        if st.st_size > IMPORT_MAX_BYTES:
+            raise OSError(f"{st.st_size / 2**20:.0f} MB is more than the {IMPORT_MAX_BYTES // 2**20} MB "
+                          f"lab4 imports from one file")
+        data = fh.read(IMPORT_MAX_BYTES + 1)
+    if len(data) > IMPORT_MAX_BYTES:
+        raise OSError(f"more than the {IMPORT_MAX_BYTES // 2**20} MB lab4 imports from one file")
+    return data.decode("utf-8")
 
 
 class Store:
@@ -94,6 +122,8 @@ class Store:
         self._lock = threading.Lock()
         self._memory: sqlite3.Connection | None = None
         self._notices: list[str] = []
+        #: the read-only URI the database is opened with when its directory refuses writes
+        self._read_only_uri = ""
 
     # ---- paths
 
@@ -126,13 +156,33 @@ class Store:
         db = self._open()
         try:
             yield db
+        except sqlite3.DatabaseError as exc:
+            # a page damaged in the middle of the file shows only when it is read
+            raise self._error(exc) from None
         finally:
             db.close()
 
+    def _error(self, exc: Exception, doing: str = "") -> StoreError:
+        """An error of SQLite as the StoreError a person can act on."""
+        if isinstance(exc, StoreError):
+            return exc
+        if _disk_full(exc):
+            return StoreError(f"disk full: cannot write {self.db_path}{' (' + doing + ')' if doing else ''}; "
+                              f"free some space there (what was saved before is intact)")
+        if _refuses_writes(exc):
+            return _Unwritable(f"cannot write {self.db_path}: {exc}")
+        if isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc).lower():
+            return StoreError(f"{self.db_path} is busy (another lab4 has held it for {BUSY_TIMEOUT_S:.0f} s): {exc}")
+        return self._damaged(exc)
+
     def _open(self) -> sqlite3.Connection:
         try:
-            db = sqlite3.connect(self.db_path, timeout=BUSY_TIMEOUT_S, isolation_level=None,
-                                 check_same_thread=False)
+            if self._read_only_uri:
+                db = sqlite3.connect(self._read_only_uri, uri=True, timeout=BUSY_TIMEOUT_S, isolation_level=None,
+                                     check_same_thread=False)
+            else:
+                db = sqlite3.connect(self.db_path, timeout=BUSY_TIMEOUT_S, isolation_level=None,
+                                     check_same_thread=False)
         except sqlite3.Error as exc:
             raise (_Unwritable if _refuses_writes(exc) else StoreError)(f"cannot open {self.db_path}: {exc}") from None
         db.row_factory = sqlite3.Row
@@ -164,22 +214,56 @@ class Store:
                 self._fall_back_to_memory(f"cannot create {self.db_path}: {exc.strerror or exc}")
                 return
             except _Unwritable as exc:
-                self._fall_back_to_memory(str(exc))
+                if not self._open_read_only(str(exc)):
+                    self._fall_back_to_memory(str(exc))
                 return
             try:
                 self._prepare(db)
             except sqlite3.DatabaseError as exc:
+                if _disk_full(exc):
+                    raise self._error(exc, "creating the database") from None
                 if not _refuses_writes(exc):
                     raise self._damaged(exc) from None
-                self._fall_back_to_memory(f"cannot write {self.db_path}: {exc}")
+                db.close()
+                if not self._open_read_only(f"cannot write {self.db_path}: {exc}"):
+                    self._fall_back_to_memory(f"cannot write {self.db_path}: {exc}")
                 return
             finally:
                 db.close()
             self._ready = True
 
+    def _open_read_only(self, why: str) -> bool:
+        """A database that exists in a directory that refuses writes (a read-only mount, another
+        user's files): open it read-only, so that its runs are listed and shown. ``mode=ro``
+        first; ``immutable=1`` when even that needs to write (WAL's ``-shm`` beside it)."""
+        if not self.db_path.is_file():
+            return False
+        base = "file:" + quote(str(self.db_path.absolute()))
+        for query in ("?mode=ro", "?mode=ro&immutable=1"):
+            self._read_only_uri = base + query
+            try:
+                db = self._open()
+            except StoreError:
+                continue
+            try:
+                app_id = db.execute("PRAGMA application_id").fetchone()[0]
+                version = db.execute("PRAGMA user_version").fetchone()[0]
+            except sqlite3.DatabaseError:
+                db.close()
+                continue
+            db.close()
+            if app_id != APPLICATION_ID or not 1 <= version:
+                break
+            self._ready = True
+            self.read_only = f"{why}; runs are shown (read-only) but not saved"
+            return True
+        self._read_only_uri = ""
+        return False
+
     def _damaged(self, exc: Exception) -> StoreError:
         return StoreError(
-            f"{self.db_path} is damaged or is not a lab4 database ({exc}). It was left untouched: move it "
+            f"{self.db_path} is damaged or is not a lab4 database ({exc}). It was left untouched: "
+            f"'lab4 check --salvage DIR' exports every run that still reads; then move it "
             f"away and lab4 starts a new one there, or choose another data directory (--data-dir, {ENV})."
         )
 
@@ -236,10 +320,11 @@ class Store:
         count = 0
         for path in sorted(self.runs_dir.glob("*.json")):
             try:
-                result = Result.from_json(json.loads(path.read_text(encoding="utf-8")))
-                if not result.id:
-                    result.id = path.stem
-            except (OSError, ValueError, TypeError, UnicodeDecodeError) as exc:
+                data = json.loads(_read_limited(path))
+                if isinstance(data, dict) and not data.get("id"):
+                    data["id"] = safe_name(path.stem)
+                result = check_run(data)
+            except (OSError, ValueError, TypeError, UnicodeDecodeError, RecursionError) as exc:
                 self._notices.append(f"not imported: {path}: {str(exc)[:120]}")
                 continue
             self._insert(db, result, replace=False)
@@ -276,10 +361,19 @@ class Store:
                             written.append(record["id"])
                     db.execute("COMMIT")
                 except BaseException:
-                    db.execute("ROLLBACK")
+                    # SQLite may have rolled back itself (a full disk): a second ROLLBACK
+                    # would hide the real error behind "no transaction is active"
+                    if db.in_transaction:
+                        try:
+                            db.execute("ROLLBACK")
+                        except sqlite3.Error:
+                            pass
                     raise
             except sqlite3.Error as exc:
                 what = f"run {results[0].id}" if len(results) == 1 else f"{len(results)} runs"
+                error = self._error(exc, f"saving {what}")
+                if _disk_full(exc) or isinstance(error, _Unwritable):
+                    raise error from None
                 raise StoreError(f"cannot save {what} in {self.db_path}: {exc}") from None
         return written
 
@@ -321,20 +415,28 @@ class Store:
         already here is skipped."""
         self._check_writable()
         warnings: list[str] = []
-        results = []
+        results: dict[str, Result] = {}
         for path in paths:
             try:
-                data = json.loads(Path(path).read_text(encoding="utf-8"))
-                items = data["runs"] if isinstance(data, dict) and "runs" in data and "task" in data else [data]
-                for item in items:
-                    result = Result.from_json(item)
-                    if not result.id:
-                        raise ValueError("the run has no id")
-                    results.append(result)
-            except (OSError, ValueError, TypeError, KeyError, UnicodeDecodeError) as exc:
+                data = json.loads(_read_limited(Path(path)))
+            except (OSError, ValueError, UnicodeDecodeError, RecursionError) as exc:
                 warnings.append(f"not imported: {path}: {str(exc)[:160]}")
-        imported = self.save_runs(results, replace=False)
-        warnings += [f"skipped {r.id}: a run with this id is already saved" for r in results if r.id not in imported]
+                continue
+            many = isinstance(data, dict) and isinstance(data.get("runs"), list) and "task" in data
+            items = data["runs"] if many else [data]
+            for i, item in enumerate(items):
+                where = f"{path}" + (f" (run {i + 1} of {len(items)})" if many else "")
+                try:
+                    result = check_run(item, self.specs.keys())
+                except (ValueError, TypeError, RecursionError) as exc:
+                    warnings.append(f"not imported: {where}: {str(exc)[:200]}")
+                    continue
+                if result.id in results:
+                    warnings.append(f"skipped {result.id} in {where}: the same id came earlier in this import")
+                    continue
+                results[result.id] = result
+        imported = self.save_runs(list(results.values()), replace=False)
+        warnings += [f"skipped {i}: a run with this id is already saved" for i in results if i not in imported]
         return imported, warnings
 
     # ---- reading runs
@@ -441,6 +543,43 @@ class Store:
     def count(self) -> int:
         with self._connect() as db:
             return db.execute("SELECT count(*) FROM runs").fetchone()[0]
+
+    def check(self) -> tuple[list[str], list[str], list[str]]:
+        """The database checked page by page (``PRAGMA integrity_check``), and each run read
+        whole: (integrity problems, ids that read, ids that do not).  Works on a damaged file
+        (it never writes, and reads the ids row by row past the damage it can skip)."""
+        problems: list[str] = []
+        uri = "file:" + quote(str(self.db_path.absolute())) + "?mode=ro"
+        try:
+            db = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
+        except sqlite3.Error as exc:
+            return [f"cannot open {self.db_path}: {exc}"], [], []
+        try:
+            try:
+                problems = [r[0] for r in db.execute("PRAGMA integrity_check(100)")]
+                problems = [] if problems == ["ok"] else problems
+            except sqlite3.DatabaseError as exc:
+                problems = [str(exc)]
+            ids: list[str] = []
+            for sql in ("SELECT id FROM runs ORDER BY started, id", "SELECT id FROM runs",
+                        "SELECT run_id FROM details", "SELECT DISTINCT run_id FROM series"):
+                try:
+                    for (run_id,) in db.execute(sql):
+                        if run_id not in ids:
+                            ids.append(run_id)
+                except sqlite3.DatabaseError as exc:
+                    if not problems:
+                        problems.append(str(exc))
+        finally:
+            db.close()
+        good, bad = [], []
+        for run_id in ids:
+            try:
+                self.load_run(run_id)
+                good.append(run_id)
+            except Exception:  # noqa: BLE001 - whatever the damage, the run is one that does not read
+                bad.append(run_id)
+        return problems, good, bad
 
     def _take_notices(self) -> list[str]:
         self._ensure()
