@@ -320,7 +320,7 @@ def _where(ctx: click.Context, option: click.Parameter, values: tuple[str, ...])
 @click.option("--desc", is_flag=True, help="largest first (newest first without --sort)")
 @click.option("--group", help="only the runs of one comparison (its id, shown by lab4 sweep and lab4 runs)")
 @click.option("--marked", is_flag=True, help="only runs marked in the app's History")
-@click.option("--limit", type=click.IntRange(min=1), help="at most this many rows")
+@click.option("--limit", type=click.IntRange(min=1, max=2**62), help="at most this many rows")
 @click.option("--json", "as_json", is_flag=True, help="one JSON list of run summaries")
 def runs(task: str | None, data_dir: Path | None, where: dict[str, str], status: str | None, sort: str | None,
          desc: bool, group: str | None, marked: bool, limit: int | None, as_json: bool) -> None:

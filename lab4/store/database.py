@@ -166,14 +166,28 @@ class Store:
         """An error of SQLite as the StoreError a person can act on."""
         if isinstance(exc, StoreError):
             return exc
-        if _disk_full(exc):
+        if _disk_full(exc) or (isinstance(exc, sqlite3.OperationalError) and "i/o error" in str(exc).lower()
+                               and self._free_bytes() < 1 << 20):  # WAL's -shm cannot grow: a full disk too
             return StoreError(f"disk full: cannot write {self.db_path}{' (' + doing + ')' if doing else ''}; "
                               f"free some space there (what was saved before is intact)")
         if _refuses_writes(exc):
             return _Unwritable(f"cannot write {self.db_path}: {exc}")
-        if isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc).lower():
+        text = str(exc).lower()
+        if "i/o error" in text:
+            return StoreError(f"cannot read or write {self.db_path} (the disk or the file system failed): {exc}")
+        if isinstance(exc, sqlite3.OperationalError) and "locked" in text:
             return StoreError(f"{self.db_path} is busy (another lab4 has held it for {BUSY_TIMEOUT_S:.0f} s): {exc}")
-        return self._damaged(exc)
+        if type(exc) is sqlite3.DatabaseError or any(w in text for w in ("malformed", "not a database", "corrupt")):
+            return self._damaged(exc)
+        return StoreError(f"{self.db_path}: {exc}")
+
+    def _free_bytes(self) -> int:
+        import shutil
+
+        try:
+            return shutil.disk_usage(self.root).free
+        except OSError:
+            return 1 << 62
 
     def _open(self) -> sqlite3.Connection:
         try:
@@ -196,7 +210,7 @@ class Store:
             db.close()
             if _refuses_writes(exc):
                 raise _Unwritable(f"cannot open {self.db_path}: {exc}") from None
-            raise self._damaged(exc) from None
+            raise self._error(exc, "opening it") from None
         return db
 
     def _ensure(self) -> None:
@@ -223,7 +237,7 @@ class Store:
                 if _disk_full(exc):
                     raise self._error(exc, "creating the database") from None
                 if not _refuses_writes(exc):
-                    raise self._damaged(exc) from None
+                    raise self._error(exc) from None
                 db.close()
                 if not self._open_read_only(f"cannot write {self.db_path}: {exc}"):
                     self._fall_back_to_memory(f"cannot write {self.db_path}: {exc}")
@@ -499,7 +513,7 @@ class Store:
               f"id{' DESC' * descending}"
         paged = limit is not None and not where and not sort  # the database cuts the page itself
         if paged:
-            sql += f" LIMIT {int(limit)} OFFSET {int(offset)}"
+            sql += f" LIMIT {min(int(limit), 2**62)} OFFSET {min(int(offset), 2**62)}"
         out = RunList(warnings=self._take_notices())
         with self._connect() as db:
             cursor = db.cursor()
