@@ -37,6 +37,7 @@ from lab4.core.spec import Spec
 from lab4.store.codec import decode_series
 from lab4.store.files import ENV, atomic_write, default_data_dir, expand, safe_name
 from lab4.store.filters import matcher, sort_runs
+from lab4.store.notes import NoteWrite, merge3
 from lab4.store.schema import (
     APPLICATION_ID,
     DB_NAME,
@@ -101,6 +102,23 @@ def _read_limited(path: Path) -> str:
     if len(data) > IMPORT_MAX_BYTES:
         raise OSError(f"more than the {IMPORT_MAX_BYTES // 2**20} MB lab4 imports from one file")
     return data.decode("utf-8")
+
+
+@contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    """An exclusive advisory lock on ``path`` (created if needed) while the block runs; no
+    lock where the system has none (the write is still atomic)."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows
+        yield
+        return
+    with open(path, "a+b") as fh:
+        fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
 
 
 class Store:
@@ -611,7 +629,45 @@ class Store:
         except FileNotFoundError:
             return ""
 
-    def save_note(self, task: str, text: str) -> Path:
+    def save_note(self, task: str, text: str, base: str | None = None) -> Path:
+        """Write a task's notes.  With ``base`` (the text this writer read, or last wrote),
+        another writer's changes made since are merged in, never overwritten: see
+        :meth:`write_note`."""
+        if base is None:
+            path = self.note_path(task)
+            atomic_write(path, text)
+            return path
+        return self.write_note(task, text, base).path
+
+    def write_note(self, task: str, text: str, base: str) -> NoteWrite:
+        """Write ``text`` as the notes of ``task``, ``base`` being what this writer read.
+
+        When the file no longer holds ``base`` (another app, an editor wrote it), both sides'
+        changes are merged (:func:`lab4.store.notes.merge3`); when they cannot be, the file
+        gets ``text`` and the other text is kept in ``<task>.conflict-<time>.md`` beside it.
+        Writers of one data directory take turns (an advisory lock on the notes folder)."""
         path = self.note_path(task)
-        atomic_write(path, text)
-        return path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with _locked(path.parent / f".{safe_name(task)}.lock"):
+            try:
+                theirs = path.read_text(encoding="utf-8")
+            except FileNotFoundError:
+                theirs = ""
+            if theirs == base or theirs == text:
+                atomic_write(path, text)
+                return NoteWrite(path, text)
+            merged = merge3(base, text, theirs)
+            if merged is not None:
+                atomic_write(path, merged)
+                return NoteWrite(path, merged, merged=True)
+            from datetime import datetime
+
+            stamp = datetime.now().strftime("%Y%m%dT%H%M%S")
+            copy = path.with_name(f"{path.stem}.conflict-{stamp}.md")
+            n = 1
+            while copy.exists():
+                n += 1
+                copy = path.with_name(f"{path.stem}.conflict-{stamp}-{n}.md")
+            atomic_write(copy, theirs)
+            atomic_write(path, text)
+            return NoteWrite(path, text, conflict=copy)
