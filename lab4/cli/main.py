@@ -11,6 +11,7 @@ cannot be used (its message says what to do), 2 for bad usage.
 from __future__ import annotations
 
 import json
+import math
 import signal
 import sys
 import time
@@ -28,7 +29,11 @@ from lab4.present.textfmt import text_table
 from lab4.tasks import TASK_IDS, TASKS, Task
 from lab4.tasks import specs as task_specs
 
-__all__ = ["main"]
+__all__ = ["main", "MAX_SWEEP_RUNS"]
+
+#: the most runs a sweep makes without ``--max-runs`` (a typo of a range, ``--seed 0..20000``,
+#: or 2000 x 2000 ``--axes`` values, must not start hours of runs and GBs of planning)
+MAX_SWEEP_RUNS = 1000
 
 
 class _Progress:
@@ -166,7 +171,8 @@ def _make_run_command(task: Task) -> click.Command:
             result = execute(task.id, params, ctx, on_event=progress)
         progress.close()
         saved = _save(result, data_dir, no_save)
-        _write_json(result.to_json(), out, as_json)
+        if out is not None or as_json:  # the whole run as JSON only when asked for (10M steps: GBs)
+            _write_json(result.to_json(), out, as_json)
         if not as_json:
             click.echo(_summary(result, task, saved))
         if result.status == "error":
@@ -188,7 +194,8 @@ def _make_run_command(task: Task) -> click.Command:
 
 def _make_sweep_command(task: Task) -> click.Command:
     def callback(device: str, dtype: list[str], seed: list[int], as_json: bool, out: Path | None,
-                 data_dir: Path | None, no_save: bool, quiet: bool, axes_text: str | None, **values: Any) -> None:
+                 data_dir: Path | None, no_save: bool, quiet: bool, axes_text: str | None, max_runs: int,
+                 **values: Any) -> None:
         from lab4.core.comparison import comparison_sentence, parse_compare, plan, varying
         from lab4.engine.runner import sweep
 
@@ -201,6 +208,11 @@ def _make_sweep_command(task: Task) -> click.Command:
             if axes_text:
                 axes.update(parse_compare(task.spec, axes_text))
             base = {k: v[0] for k, v in axes.items() if k in task.spec}
+            total = math.prod(len(v) for v in axes.values())
+            if total > max_runs:  # refused before the combinations are even listed
+                sizes = " x ".join(f"{len(v)} {k}" for k, v in axes.items() if len(v) > 1)
+                raise click.BadParameter(f"{sizes} is {total:,} runs, more than {max_runs:,}; "
+                                         f"pass --max-runs {total} to run them all", param_hint="--max-runs")
             total = len(plan(task.spec, base, axes))  # every combination checked before the first run
         except ParamError as exc:
             raise usage_error(exc, task.spec) from None
@@ -215,24 +227,29 @@ def _make_sweep_command(task: Task) -> click.Command:
             for i, (combo, result) in enumerate(sweep(task.id, base, axes, ctx)):
                 if not no_save and not _save(result, data_dir, no_save):
                     unsaved += 1
+                if out is None and not as_json:
+                    # saved: keep what the table and the sentence need, not the curves
+                    result.series, result.artifacts = {}, {}
                 runs.append((combo, result))
                 if not quiet and not as_json and sys.stderr.isatty():
                     sys.stderr.write(f"\r{task.id}: run {i + 1}/{total} {result.status}   ")
                     sys.stderr.flush()
         if not quiet and not as_json and sys.stderr.isatty():
             sys.stderr.write("\r" + " " * 60 + "\r")
-        data = {
-            "task": task.id,
-            "group": runs[0][1].group if runs else "",
-            "axes": {k: [task.spec[k].to_json(x) if k in task.spec else x for x in v] for k, v in axes.items()},
-            "runs": [r.to_json() for _, r in runs],
-        }
-        _write_json(data, out, as_json)
+        group = runs[0][1].group if runs else ""
+        if out is not None or as_json:
+            data = {
+                "task": task.id,
+                "group": group,
+                "axes": {k: [task.spec[k].to_json(x) if k in task.spec else x for x in v] for k, v in axes.items()},
+                "runs": [r.to_json() for _, r in runs],
+            }
+            _write_json(data, out, as_json)
         if not as_json:
             metrics = scalar_metric_names([r for _, r in runs], task.compare_metrics())
             columns = list(varied) + ["status"] + metrics
             rows = [[combo[k] for k in varied] + [r.status] + [r.metrics.get(m) for m in metrics] for combo, r in runs]
-            click.echo(f"{task.id}: {len(runs)} run(s)" + (f", comparison {data['group']}" if data["group"] else ""))
+            click.echo(f"{task.id}: {len(runs)} run(s)" + (f", comparison {group}" if group else ""))
             click.echo(text_table(columns, rows))
             sentence = comparison_sentence(task, [(r.label, r) for _, r in runs])
             if sentence:
@@ -246,10 +263,12 @@ def _make_sweep_command(task: Task) -> click.Command:
 
     axes_option = click.Option(["--axes", "axes_text"], default=None,
                                help="the axes as the app's compare field takes them: 'optimizer=gd,momentum lr=0.1,0.01'")
+    max_runs_option = click.Option(["--max-runs"], type=click.IntRange(min=1, max=2**62), default=MAX_SWEEP_RUNS,
+                                   show_default=True, help="refuse a sweep of more combinations than this")
     return click.Command(
         task.id,
         callback=callback,
-        params=task_options(task, sweep=True) + [axes_option] + common_options(sweep=True),
+        params=task_options(task, sweep=True) + [axes_option, max_runs_option] + common_options(sweep=True),
         help=f"Run {task.id} over every combination of the values given "
         f"(e.g. --lr 0.1,0.01); print one row per run.\n\n{task.summary}.",
         short_help=task.summary,

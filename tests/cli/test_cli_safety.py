@@ -245,3 +245,74 @@ def test_hostile_values_are_usage_errors(tmp_path, args):
     assert done.returncode == 2, (args, done.stdout, done.stderr)
     assert "Error: Invalid value" in done.stderr
     assert not list(here.iterdir())  # nothing written in the current directory
+
+
+# ---- items 8-10: nothing unbounded
+
+
+def test_a_sweep_over_too_many_combinations_is_refused_before_planning(tmp_path):
+    lrs = ",".join(str(0.001 * i) for i in range(1, 2001))
+    seeds = ",".join(map(str, range(2000)))
+    done = lab4("sweep", "minimize", "--lr", lrs, "--seed", seeds, "--no-save", data=tmp_path, timeout=120)
+    assert done.returncode == 2
+    assert "4,000,000 runs, more than 1,000" in done.stderr and "--max-runs 4000000" in done.stderr
+    small = lab4("sweep", "minimize", "--steps", 3, "--lr", "0.1,0.2,0.3", "--max-runs", 2, "--no-save", data=tmp_path)
+    assert small.returncode == 2 and "--max-runs 3" in small.stderr
+
+
+def test_without_json_or_out_no_run_is_turned_into_json(tmp_path, monkeypatch):
+    """A run, and each run of a sweep, becomes JSON only for --json or --out; a sweep keeps
+    no curves once a run is saved (what the table needs stays)."""
+    from click.testing import CliRunner
+
+    from lab4.cli.main import main
+    from lab4.core.events import Result as R
+
+    calls = []
+    real = R.to_json
+
+    def counting(self, series=True):
+        calls.append(series)
+        return real(self, series)
+
+    monkeypatch.setattr(R, "to_json", counting)
+    runner = CliRunner()
+    out = runner.invoke(main, ["run", "minimize", "--steps", "20", "--data-dir", str(tmp_path)])
+    assert out.exit_code == 0, out.output
+    out = runner.invoke(main, ["sweep", "minimize", "--steps", "20", "--lr", "0.1,0.2", "--data-dir", str(tmp_path)])
+    assert out.exit_code == 0, out.output
+    assert True not in calls  # only the store's record (series=False) was built
+    out = runner.invoke(main, ["sweep", "minimize", "--steps", "20", "--lr", "0.1,0.2", "--json", "--data-dir",
+                               str(tmp_path)])
+    data = json.loads(out.output)
+    assert all(len(r["series"]["loss"]["y"]) >= 2 for r in data["runs"])  # --json: whole runs
+    saved = Store(tmp_path).list_runs(group=data["group"]).runs
+    assert len(saved) == 2 and all(len(Store(tmp_path).load_run(r.id).series["loss"]["y"]) >= 2 for r in saved)
+
+
+def test_a_report_of_a_1000_run_comparison_compares_each_series_with_few_others(tmp_path, monkeypatch):
+    """plotting._collect found twins by comparing every series with every one before it:
+    ~n^2/2 array_equal calls (500,000 for 1,000 runs).  Now by a digest: ~n."""
+    import time
+
+    import numpy as np
+
+    from lab4.core.views import PlotView
+    from lab4.present.plotting import _collect
+
+    view = PlotView("loss", "loss", ("loss",))
+    n = 1000
+    distinct = [(f"lr={i}", {"loss": {"x": np.arange(200.0), "y": np.linspace(1, 0, 200) * (1 + i)}}, {})
+                for i in range(n)]
+    same = [(f"seed={i}", {"loss": {"x": np.arange(200.0), "y": np.linspace(1, 0, 200)}}, {}) for i in range(n)]
+    calls = []
+    real = np.array_equal
+    monkeypatch.setattr(np, "array_equal", lambda a, b, *k: calls.append(1) or real(a, b, *k))
+    start = time.perf_counter()
+    assert len(_collect(view, distinct)) == n
+    assert len(calls) == 0
+    collected = _collect(view, same)
+    took = time.perf_counter() - start
+    assert len(collected) == 1 and collected[0][0] == "loss"  # shared by all: one curve, no run label
+    assert len(calls) <= 2 * n
+    assert took < 20  # bounds a hang only; the figure is measured by the bench
