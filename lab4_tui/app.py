@@ -245,8 +245,14 @@ class Lab4App(App):
             return str(exc)
         return ""
 
-    def save_note(self, task_id: str, text: str) -> bool:
+    def save_note(self, task_id: str, text: str, base: str | None = None) -> Any:
+        """Write a task's notes; False when they could not be written.  With ``base`` (what
+        the pane read) the store's NoteWrite: another app's changes merged, or kept apart."""
         try:
+            if base is not None:
+                written = self.store.write_note(task_id, text, base)
+                self._note_warned = False
+                return written
             self.store.save_note(task_id, text)
         except OSError as exc:
             if not self._note_warned:

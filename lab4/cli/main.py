@@ -11,6 +11,7 @@ cannot be used (its message says what to do), 2 for bad usage.
 from __future__ import annotations
 
 import json
+import math
 import os
 import signal
 import sys
@@ -29,7 +30,11 @@ from lab4.present.textfmt import text_table
 from lab4.tasks import TASK_IDS, TASKS, Task
 from lab4.tasks import specs as task_specs
 
-__all__ = ["main"]
+__all__ = ["main", "MAX_SWEEP_RUNS"]
+
+#: the most runs a sweep makes without ``--max-runs`` (a typo of a range, ``--seed 0..20000``,
+#: or 2000 x 2000 ``--axes`` values, must not start hours of runs and GBs of planning)
+MAX_SWEEP_RUNS = 1000
 
 
 class _Progress:
@@ -135,8 +140,9 @@ def _save(result: Any, data_dir: Path | None, no_save: bool) -> bool:
 
     try:
         _store(data_dir).save_run(result)
-    except (OSError, StoreError) as exc:
-        click.echo(f"warning: the run was not saved ({exc}); use --out to keep it", err=True)
+    except (OSError, StoreError, click.ClickException) as exc:
+        text = exc.message if isinstance(exc, click.ClickException) else str(exc)
+        click.echo(f"error: run {result.id} was not saved ({text}); use --out to keep it", err=True)
         return False
     return True
 
@@ -166,13 +172,16 @@ def _make_run_command(task: Task) -> click.Command:
             result = execute(task.id, params, ctx, on_event=progress)
         progress.close()
         saved = _save(result, data_dir, no_save)
-        _write_json(result.to_json(), out, as_json)
+        if out is not None or as_json:  # the whole run as JSON only when asked for (10M steps: GBs)
+            _write_json(result.to_json(), out, as_json)
         if not as_json:
             click.echo(_summary(result, task, saved))
         if result.status == "error":
             if as_json:
                 click.echo(f"error: {result.message}", err=True)
             sys.exit(1)
+        if not saved and not no_save and out is None:
+            sys.exit(1)  # the result exists nowhere but on the screen
 
     return click.Command(
         task.id,
@@ -186,7 +195,7 @@ def _make_run_command(task: Task) -> click.Command:
 
 def _make_sweep_command(task: Task) -> click.Command:
     def callback(device: list[str], dtype: list[str], seed: list[int], as_json: bool, out: Path | None,
-                 data_dir: Path | None, no_save: bool, quiet: bool, axes_text: str | None, jobs: Any,
+                 data_dir: Path | None, no_save: bool, quiet: bool, axes_text: str | None, jobs: Any, max_runs: int,
                  **values: Any) -> None:
         from lab4.core.comparison import comparison_sentence, parse_compare, plan, varying
 
@@ -199,6 +208,11 @@ def _make_sweep_command(task: Task) -> click.Command:
             if axes_text:
                 axes.update(parse_compare(task.spec, axes_text))
             base = {k: v[0] for k, v in axes.items() if k in task.spec}
+            total = math.prod(len(v) for v in axes.values())
+            if total > max_runs:  # refused before the combinations are even listed
+                sizes = " x ".join(f"{len(v)} {k}" for k, v in axes.items() if len(v) > 1)
+                raise click.BadParameter(f"{sizes} is {total:,} runs, more than {max_runs:,}; "
+                                         f"pass --max-runs {total} to run them all", param_hint="--max-runs")
             total = len(plan(task.spec, base, axes))  # every combination checked before the first run
         except ParamError as exc:
             raise usage_error(exc, task.spec) from None
@@ -210,42 +224,55 @@ def _make_sweep_command(task: Task) -> click.Command:
         ctx = RunContext(device=devices[0], dtype=axes.get("dtype", dtype)[0], seed=axes.get("seed", seed)[0])
         workers = _worker_count(jobs, devices, total)
         runs = []
+        unsaved = 0
         with _CancelOnInterrupt(ctx):
             computed = (_sweep_in_process(task, base, axes, ctx, data_dir, no_save) if workers == 1 and len(devices) == 1
                         else _sweep_in_workers(task, base, axes, ctx, devices, workers, data_dir, no_save))
-            for i, (combo, result) in enumerate(computed):
+            for i, (combo, result, saved) in enumerate(computed):
+                if not no_save and not saved:
+                    unsaved += 1
+                if out is None and not as_json:
+                    # saved: keep what the table and the sentence need, not the curves
+                    result.series, result.artifacts = {}, {}
                 runs.append((combo, result))
                 if not quiet and not as_json and sys.stderr.isatty():
                     sys.stderr.write(f"\r{task.id}: run {i + 1}/{total} {result.status}   ")
                     sys.stderr.flush()
         if not quiet and not as_json and sys.stderr.isatty():
             sys.stderr.write("\r" + " " * 60 + "\r")
-        data = {
-            "task": task.id,
-            "group": runs[0][1].group if runs else "",
-            "axes": {k: [task.spec[k].to_json(x) if k in task.spec else x for x in v] for k, v in axes.items()},
-            "runs": [r.to_json() for _, r in runs],
-        }
-        _write_json(data, out, as_json)
+        group = runs[0][1].group if runs else ""
+        if out is not None or as_json:
+            data = {
+                "task": task.id,
+                "group": group,
+                "axes": {k: [task.spec[k].to_json(x) if k in task.spec else x for x in v] for k, v in axes.items()},
+                "runs": [r.to_json() for _, r in runs],
+            }
+            _write_json(data, out, as_json)
         if not as_json:
             metrics = scalar_metric_names([r for _, r in runs], task.compare_metrics())
             columns = list(varied) + ["status"] + metrics
             rows = [[combo[k] for k in varied] + [r.status] + [r.metrics.get(m) for m in metrics] for combo, r in runs]
-            click.echo(f"{task.id}: {len(runs)} run(s)" + (f", comparison {data['group']}" if data["group"] else ""))
+            click.echo(f"{task.id}: {len(runs)} run(s)" + (f", comparison {group}" if group else ""))
             click.echo(text_table(columns, rows))
             sentence = comparison_sentence(task, [(r.label, r) for _, r in runs])
             if sentence:
                 click.echo("")
                 click.echo(sentence)
-        if any(r.status == "error" for _, r in runs):
+        if unsaved:
+            click.echo(f"error: {unsaved} of {len(runs)} runs were not saved"
+                       + ("" if out else "; use --out to keep them"), err=True)
+        if unsaved or any(r.status == "error" for _, r in runs):
             sys.exit(1)
 
     axes_option = click.Option(["--axes", "axes_text"], default=None,
                                help="the axes as the app's compare field takes them: 'optimizer=gd,momentum lr=0.1,0.01'")
+    max_runs_option = click.Option(["--max-runs"], type=click.IntRange(min=1, max=2**62), default=MAX_SWEEP_RUNS,
+                                   show_default=True, help="refuse a sweep of more combinations than this")
     return click.Command(
         task.id,
         callback=callback,
-        params=task_options(task, sweep=True) + [axes_option, jobs_option()] + common_options(sweep=True),
+        params=task_options(task, sweep=True) + [axes_option, jobs_option(), max_runs_option] + common_options(sweep=True),
         help=f"Run {task.id} over every combination of the values given "
         f"(e.g. --lr 0.1,0.01); print one row per run.\n\n{task.summary}.",
         short_help=task.summary,
@@ -266,18 +293,18 @@ def _worker_count(jobs: Any, devices: list[str], total: int) -> int:
 
 def _sweep_in_process(task: Task, base: dict[str, Any], axes: dict[str, list[Any]], ctx: RunContext,
                       data_dir: Path | None, no_save: bool) -> Any:
-    """One run after the other in this process (``--jobs 1``), each saved as it ends."""
+    """One run after the other in this process (``--jobs 1``), each saved as it ends:
+    (combination, result, whether it was saved)."""
     from lab4.engine.runner import sweep
 
     for combo, result in sweep(task.id, base, axes, ctx):
-        _save(result, data_dir, no_save)
-        yield combo, result
+        yield combo, result, _save(result, data_dir, no_save)
 
 
 def _sweep_in_workers(task: Task, base: dict[str, Any], axes: dict[str, list[Any]], ctx: RunContext,
                       devices: list[str], workers: int, data_dir: Path | None, no_save: bool) -> Any:
     """The runs in ``workers`` worker processes at once (lab4.engine.worker.Pool); each worker
-    saves the runs it ends; yielded in the comparison's order."""
+    saves the runs it ends; yielded in the comparison's order, with whether each was saved."""
     from lab4.core.comparison import plan
     from lab4.engine.runner import new_group_id
     from lab4.engine.worker import Job, Pool
@@ -291,8 +318,8 @@ def _sweep_in_workers(task: Task, base: dict[str, Any], axes: dict[str, list[Any
     with Pool(workers, devices) as pool:
         for i, result, tracker in pool.run(jobs, save=not no_save, data_dir=data_dir, cancelled=lambda: ctx.cancelled):
             if tracker.unsaved:
-                click.echo(f"warning: the run was not saved ({tracker.unsaved}); use --out to keep it", err=True)
-            yield planned[i].combo, result
+                click.echo(f"error: run {result.id} was not saved ({tracker.unsaved}); use --out to keep it", err=True)
+            yield planned[i].combo, result, not tracker.unsaved
 
 
 class _TaskGroup(click.Group):
@@ -308,7 +335,20 @@ class _TaskGroup(click.Group):
         return self.factory(task) if task else None
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+class _Main(click.Group):
+    """The ``lab4`` group: a store that fails in the middle of a command (a damaged page, a
+    full disk, a read-only file) is exit 1 with the store's message, never a traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        from lab4.store import StoreError
+
+        try:
+            return super().invoke(ctx)
+        except StoreError as exc:
+            raise click.ClickException(str(exc)) from None
+
+
+@click.group(cls=_Main, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(package_name="lab4-tui", prog_name="lab4")
 def main() -> None:
     """Tensor differentiation lab, headless: run the six tasks, sweep them, keep the results."""
@@ -345,7 +385,7 @@ def _where(ctx: click.Context, option: click.Parameter, values: tuple[str, ...])
 @click.option("--desc", is_flag=True, help="largest first (newest first without --sort)")
 @click.option("--group", help="only the runs of one comparison (its id, shown by lab4 sweep and lab4 runs)")
 @click.option("--marked", is_flag=True, help="only runs marked in the app's History")
-@click.option("--limit", type=click.IntRange(min=1), help="at most this many rows")
+@click.option("--limit", type=click.IntRange(min=1, max=2**62), help="at most this many rows")
 @click.option("--json", "as_json", is_flag=True, help="one JSON list of run summaries")
 def runs(task: str | None, data_dir: Path | None, where: dict[str, str], status: str | None, sort: str | None,
          desc: bool, group: str | None, marked: bool, limit: int | None, as_json: bool) -> None:
@@ -433,21 +473,64 @@ def report(data_dir: Path | None, out: Path | None, run_ids: tuple[str, ...], gr
 def export_command(task: str | None, data_dir: Path | None, out: Path | None) -> None:
     """Write every saved run (of TASK, if given) as one JSON file each: the way to move or share a lab."""
     from lab4.present.report import run_json
-    from lab4.store import atomic_write
+    from lab4.store import StoreError, atomic_write
+    from lab4.store.files import child_path
 
     if task is not None and task not in TASKS:
         raise click.BadParameter(f"unknown task {task!r}; known: {', '.join(TASK_IDS)}", param_hint="TASK")
     store = _store(data_dir)
     directory = out or store.exports_dir
     count = 0
+    unread = []
     for summary in store.list_runs(task).runs:
-        path = directory / f"{summary.id}.json"
+        path = child_path(directory, summary.id, ".json")  # the id's safe form, inside the directory
         try:
-            atomic_write(path, run_json(store.load_run(summary.id)))
+            text = run_json(store.load_run(summary.id))
+        except StoreError:  # a damaged page: the other runs are still exported
+            unread.append(summary.id)
+            continue
+        try:
+            atomic_write(path, text)
         except OSError as exc:
             raise click.ClickException(f"cannot write {path}: {exc.strerror or exc}") from None
         count += 1
     click.echo(f"exported {count} run(s) to {directory}")
+    if unread:
+        raise click.ClickException(f"{len(unread)} run(s) could not be read (the database is damaged): "
+                                   f"{', '.join(unread[:10])}{' ...' if len(unread) > 10 else ''}; "
+                                   "'lab4 check' tells more")
+
+
+@main.command()
+@_DATA_DIR
+@click.option("--salvage", type=click.Path(file_okay=False, path_type=Path), metavar="DIR",
+              help="write every run that still reads to DIR, one JSON file each (lab4 import reads them)")
+def check(data_dir: Path | None, salvage: Path | None) -> None:
+    """Check the database page by page (SQLite's integrity_check) and read every run whole.
+    Exit 0 when all is well, 1 when something is damaged (each damaged run is named)."""
+    from lab4.present.report import run_json
+    from lab4.store import Store, atomic_write
+    from lab4.store.files import child_path
+
+    store = Store(data_dir, specs=task_specs())
+    if not store.db_path.is_file():
+        raise click.ClickException(f"no database at {store.db_path}")
+    problems, good, bad = store.check()
+    click.echo(f"{store.db_path}: integrity " + ("ok" if not problems else "DAMAGED"))
+    for line in problems[:20]:
+        click.echo(f"  {line}")
+    click.echo(f"{len(good)} run(s) read whole, {len(bad)} damaged" + (": " + ", ".join(bad[:20]) if bad else ""))
+    if salvage is not None:
+        written = 0
+        for run_id in good:
+            try:
+                atomic_write(child_path(salvage, run_id, ".json"), run_json(store.load_run(run_id)))
+            except OSError as exc:
+                raise click.ClickException(f"cannot write in {salvage}: {exc.strerror or exc}") from None
+            written += 1
+        click.echo(f"salvaged {written} run(s) to {salvage} (lab4 import {salvage}/*.json --data-dir NEW)")
+    if problems or bad:
+        sys.exit(1)
 
 
 @main.command(name="import")

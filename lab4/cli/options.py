@@ -20,9 +20,18 @@ __all__ = ["DATA_DIR", "usage_error", "SpecValue", "context_value", "common_opti
            "parse_task_args"]
 
 
+class _DataDirType(click.Path):
+    """A directory; the empty text (``--data-dir ""``) is refused, not the current directory."""
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> Any:
+        if isinstance(value, str) and not value.strip():
+            self.fail("needs a directory, got an empty text", param, ctx)
+        return super().convert(value, param, ctx)
+
+
 #: ``--data-dir``, declared once for every command and for ``lab4-tui``
 DATA_DIR: dict[str, Any] = dict(
-    type=click.Path(file_okay=False, path_type=Path), envvar=STORE_ENV,
+    type=_DataDirType(file_okay=False, path_type=Path), envvar=STORE_ENV,
     help=f"where runs and notes are kept [default: the user data dir, or ${STORE_ENV}]",
 )
 

@@ -61,10 +61,27 @@ def format_number(value: float) -> str:
     return repr(value)
 
 
-def whole_number(value: Any) -> int:
-    """The one integer rule of every spec: ``4``, ``4.0``, ``"4"``, ``"4.0"``, ``"1e3"``, ``"1_000"``.
+#: a number as people type it in ASCII: ``4``, ``-0.5``, ``.5``, ``1e3``, ``inf``, ``nan``.  Python's
+#: ``float``/``int`` also take ``1_000`` and any script's digits (``１０``, ``𝟏``): refused, so that
+#: what was typed is what the reproduce line, the report and the store show
+_NUMBER = re.compile(r"[+-]?(?:(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?|inf|infinity|nan)\Z", re.IGNORECASE)
 
-    Raises ValueError for anything that is not a finite whole number (``4.5``, ``True``, ``"abc"``).
+
+def parse_number(text: Any) -> float:
+    """``float(text)`` for ASCII number syntax only; ValueError for anything else."""
+    if isinstance(text, (int, float)) and not isinstance(text, bool):
+        return float(text)
+    text = str(text).strip()
+    if not text.isascii() or not _NUMBER.match(text):
+        raise ValueError(f"not a number: {text!r}")
+    return float(text)
+
+
+def whole_number(value: Any) -> int:
+    """The one integer rule of every spec: ``4``, ``4.0``, ``"4"``, ``"4.0"``, ``"1e3"``.
+
+    Raises ValueError for anything that is not a finite whole number (``4.5``, ``True``, ``"abc"``,
+    ``"1_000"``, ``"１０"``).
     """
     if isinstance(value, bool):
         raise ValueError(value)
@@ -75,10 +92,9 @@ def whole_number(value: Any) -> int:
             raise ValueError(value)
         return int(value)
     text = str(value).strip()
-    try:
-        return int(text)  # also "1_000" (PEP 515)
-    except ValueError:
-        number = float(text)  # "1e3", "4.0"; raises ValueError for junk
+    if text.isascii() and re.fullmatch(r"[+-]?\d+", text):
+        return int(text)
+    number = parse_number(text)  # "1e3", "4.0"; raises ValueError for junk
     if not math.isfinite(number) or not number.is_integer():
         raise ValueError(value)
     return int(number)
@@ -219,7 +235,7 @@ class FloatParam(_Bounded):
             if text == "":
                 raise self.error("needs a value")
             try:
-                number = float(text)
+                number = parse_number(text)
             except (ValueError, OverflowError):
                 words = "".join(f" or {s}" for s in self.symbols)
                 raise self.error(f"must be a number{words}, got {_short(text)!r}") from None
@@ -349,7 +365,16 @@ class _ListParam(_Bounded):
                 text = _text(value)
             except ValueError as exc:
                 raise self.error(str(exc)) from None
-            items = [p.strip() for p in re.split(r"[,\s]+", text) if p.strip()] if text else []
+            if text.lower() == "none" and self.min_len == 0:
+                items = []  # the empty list, said in words (an empty field is a forgotten value)
+            elif not text and self.min_len == 0:
+                raise self.error("needs values, or 'none' for no values")
+            elif not text:
+                items = []  # "needs at least ..." below
+            else:
+                items = [p.strip() for p in re.split(r"\s*,\s*|\s+", text)]
+                if any(not p for p in items):
+                    raise self.error(f"has an empty value between commas: {_short(text)!r}")
         if len(items) < self.min_len:
             raise self.error(f"needs at least {self.min_len} value{'s' if self.min_len > 1 else ''}")
         if len(items) > self.max_len:
@@ -357,7 +382,7 @@ class _ListParam(_Bounded):
         out = []
         for raw in items:
             try:
-                number = whole_number(raw) if self.item is int else float(raw)
+                number = whole_number(raw) if self.item is int else parse_number(raw)
             except (ValueError, OverflowError):
                 kind = "whole numbers" if self.item is int else "numbers"
                 raise self.error(f"must be {kind} separated by commas, got {_short(raw)!r}") from None
@@ -374,7 +399,7 @@ class _ListParam(_Bounded):
             raise ParamError(self.name, exc.message.replace(f"{self.name} must", f"{self.name} values must", 1))
 
     def format(self, value: Any) -> str:
-        return ",".join(format_number(v) for v in value)
+        return ",".join(format_number(v) for v in value) if len(value) else "none"
 
     def to_json(self, value: Any) -> Any:
         return list(value)
@@ -441,7 +466,7 @@ class AssignParam(Param):
             if name in out:
                 raise self.error(f"assigns {name} twice")
             try:
-                number = float(raw)
+                number = parse_number(raw)
             except (TypeError, ValueError, OverflowError):
                 raise self.error(f"needs a number for {name}, got {_short(raw)!r}") from None
             if not math.isfinite(number):

@@ -204,6 +204,17 @@ class _Painter:
         return color, marker
 
 
+def _digest(x: Any, y: Any) -> bytes:
+    import hashlib
+
+    import numpy as np
+
+    h = hashlib.blake2b(digest_size=16)
+    for values in (x, y):  # + 0.0: -0.0 and 0.0 are equal, as array_equal has them
+        h.update((np.ascontiguousarray(values, dtype=np.float64) + 0.0).tobytes())
+    return h.digest()
+
+
 def _collect(view: PlotView, runs: list[Run]) -> list[tuple[str, Any, Any, bool]]:
     """(legend label, x, y, theory) of every distinct series of the view, in run order.
 
@@ -212,6 +223,9 @@ def _collect(view: PlotView, runs: list[Run]) -> list[tuple[str, Any, Any, bool]
     import numpy as np
 
     found: list[tuple[str, str, Any, Any, list[str]]] = []  # (name, first run label, x, y, run labels)
+    # candidates by (name, length, digest of the data): each series is compared with the few
+    # that may equal it, not with every one found (a 1,000-run comparison was quadratic)
+    by_key: dict[tuple[str, int, bytes], list[int]] = {}
     for run_label, series, artifacts in runs:
         for base in view.series:
             for name in sorted(n for n in series if matches(base, n)):
@@ -219,11 +233,13 @@ def _collect(view: PlotView, runs: list[Run]) -> list[tuple[str, Any, Any, bool]
                 if not len(x):
                     continue
                 shown = view.legend_name(_variant_name(name, artifacts))
-                twin = next((f for f in found if f[0] == shown and len(f[2]) == len(x)
-                             and np.array_equal(f[3], y) and np.array_equal(f[2], x)), None)
+                key = (shown, len(x), _digest(x, y))
+                twin = next((found[i] for i in by_key.get(key, ())
+                             if np.array_equal(found[i][3], y) and np.array_equal(found[i][2], x)), None)
                 if twin is not None:
                     twin[4].append(run_label)
                     continue
+                by_key.setdefault(key, []).append(len(found))
                 found.append((shown, run_label, x, y, [run_label]))
     labels = [r[0] for r in runs]
     # the same series of several runs (beside its theory): name the runs only

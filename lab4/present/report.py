@@ -23,6 +23,7 @@ from lab4.core.comparison import axes_of, compare_text, comparison_rows, compari
 from lab4.core.events import Result, format_value
 from lab4.present.reproduce import command_line
 from lab4.store import Store, atomic_write
+from lab4.store.files import child_path
 from lab4.tasks import TASKS, Task
 
 __all__ = ["build_report", "write_report", "export_run", "series_csv", "run_json"]
@@ -186,15 +187,20 @@ def series_csv(result: Result) -> str:
 
 
 def run_json(result: Result, indent: int | None = None) -> str:
-    """A run as the JSON object of ``lab4 run --json`` and ``lab4 show --json``."""
-    return json.dumps(result.to_json(), indent=indent, allow_nan=False)
+    """A run as the JSON object of ``lab4 run --json`` and ``lab4 show --json`` (with
+    ``"marked": true`` for a run marked in History, so that an export carries the mark)."""
+    data = result.to_json()
+    if result.marked:
+        data["marked"] = True
+    return json.dumps(data, indent=indent, allow_nan=False)
 
 
 def export_run(store: Store, result: Result, directory: Path | None = None) -> list[Path]:
-    """Write ``<id>.json`` and ``<id>.csv`` (in ``exports/`` by default); return both paths."""
-    base = (directory or store.exports_dir) / result.id
-    json_path = base.with_suffix(".json")
-    csv_path = base.with_suffix(".csv")
+    """Write ``<id>.json`` and ``<id>.csv`` (in ``exports/`` by default); return both paths.
+    The file names are the id's safe form, checked to stay inside the directory."""
+    folder = directory or store.exports_dir
+    json_path = child_path(folder, result.id, ".json")
+    csv_path = child_path(folder, result.id, ".csv")
     atomic_write(json_path, run_json(result, indent=1))
     atomic_write(csv_path, series_csv(result))
     return [json_path, csv_path]

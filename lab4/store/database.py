@@ -22,18 +22,22 @@ written.  Notes and exports are written to a temporary file and renamed.
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
+import stat
 import threading
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping, Sequence
+from urllib.parse import quote
 
 from lab4.core.events import STATUSES, Result
 from lab4.core.spec import Spec
 from lab4.store.codec import decode_series
-from lab4.store.files import ENV, atomic_write, default_data_dir, expand
+from lab4.store.files import ENV, atomic_write, default_data_dir, expand, safe_name
 from lab4.store.filters import matcher, sort_runs
+from lab4.store.notes import NoteWrite, merge3
 from lab4.store.schema import (
     APPLICATION_ID,
     DB_NAME,
@@ -46,10 +50,15 @@ from lab4.store.schema import (
     run_record,
     series_rows,
 )
+from lab4.store.validate import check_run
 
 __all__ = ["Store", "StoreError", "RunList"]
 
 BUSY_TIMEOUT_S = 30.0
+
+#: the largest file ``import_runs`` reads (a 1,000,000-step run exports to about 60 MB of
+#: JSON): a bigger one, or anything but a regular file (``/dev/zero``), is refused unread
+IMPORT_MAX_BYTES = 256 * 1024 * 1024
 
 
 class StoreError(Exception):
@@ -65,6 +74,10 @@ def _refuses_writes(exc: Exception) -> bool:
     return any(w in text for w in ("unable to open", "readonly", "read-only", "permission denied"))
 
 
+def _disk_full(exc: Exception) -> bool:
+    return "disk is full" in str(exc).lower() or getattr(exc, "errno", None) == 28
+
+
 @dataclass
 class RunList:
     """Runs of a listing (without series, tables, artifacts), warnings, and how many matched
@@ -73,6 +86,39 @@ class RunList:
     runs: list[Result] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     total: int = 0
+
+
+def _read_limited(path: Path) -> str:
+    """A JSON file's text, refused unread when it is not a regular file or is larger than
+    IMPORT_MAX_BYTES (never more than that is read)."""
+    with open(path, "rb") as fh:
+        st = os.fstat(fh.fileno())
+        if not stat.S_ISREG(st.st_mode):
+            raise OSError("not a regular file (a device, a pipe or a directory): nothing was read")
+        if st.st_size > IMPORT_MAX_BYTES:
+            raise OSError(f"{st.st_size / 2**20:.0f} MB is more than the {IMPORT_MAX_BYTES // 2**20} MB "
+                          f"lab4 imports from one file")
+        data = fh.read(IMPORT_MAX_BYTES + 1)
+    if len(data) > IMPORT_MAX_BYTES:
+        raise OSError(f"more than the {IMPORT_MAX_BYTES // 2**20} MB lab4 imports from one file")
+    return data.decode("utf-8")
+
+
+@contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    """An exclusive advisory lock on ``path`` (created if needed) while the block runs; no
+    lock where the system has none (the write is still atomic)."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows
+        yield
+        return
+    with open(path, "a+b") as fh:
+        fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
 
 
 class Store:
@@ -94,6 +140,8 @@ class Store:
         self._lock = threading.Lock()
         self._memory: sqlite3.Connection | None = None
         self._notices: list[str] = []
+        #: the read-only URI the database is opened with when its directory refuses writes
+        self._read_only_uri = ""
 
     # ---- paths
 
@@ -126,13 +174,47 @@ class Store:
         db = self._open()
         try:
             yield db
+        except sqlite3.DatabaseError as exc:
+            # a page damaged in the middle of the file shows only when it is read
+            raise self._error(exc) from None
         finally:
             db.close()
 
+    def _error(self, exc: Exception, doing: str = "") -> StoreError:
+        """An error of SQLite as the StoreError a person can act on."""
+        if isinstance(exc, StoreError):
+            return exc
+        if _disk_full(exc) or (isinstance(exc, sqlite3.OperationalError) and "i/o error" in str(exc).lower()
+                               and self._free_bytes() < 1 << 20):  # WAL's -shm cannot grow: a full disk too
+            return StoreError(f"disk full: cannot write {self.db_path}{' (' + doing + ')' if doing else ''}; "
+                              f"free some space there (what was saved before is intact)")
+        if _refuses_writes(exc):
+            return _Unwritable(f"cannot write {self.db_path}: {exc}")
+        text = str(exc).lower()
+        if "i/o error" in text:
+            return StoreError(f"cannot read or write {self.db_path} (the disk or the file system failed): {exc}")
+        if isinstance(exc, sqlite3.OperationalError) and "locked" in text:
+            return StoreError(f"{self.db_path} is busy (another lab4 has held it for {BUSY_TIMEOUT_S:.0f} s): {exc}")
+        if type(exc) is sqlite3.DatabaseError or any(w in text for w in ("malformed", "not a database", "corrupt")):
+            return self._damaged(exc)
+        return StoreError(f"{self.db_path}: {exc}")
+
+    def _free_bytes(self) -> int:
+        import shutil
+
+        try:
+            return shutil.disk_usage(self.root).free
+        except OSError:
+            return 1 << 62
+
     def _open(self) -> sqlite3.Connection:
         try:
-            db = sqlite3.connect(self.db_path, timeout=BUSY_TIMEOUT_S, isolation_level=None,
-                                 check_same_thread=False)
+            if self._read_only_uri:
+                db = sqlite3.connect(self._read_only_uri, uri=True, timeout=BUSY_TIMEOUT_S, isolation_level=None,
+                                     check_same_thread=False)
+            else:
+                db = sqlite3.connect(self.db_path, timeout=BUSY_TIMEOUT_S, isolation_level=None,
+                                     check_same_thread=False)
         except sqlite3.Error as exc:
             raise (_Unwritable if _refuses_writes(exc) else StoreError)(f"cannot open {self.db_path}: {exc}") from None
         db.row_factory = sqlite3.Row
@@ -146,7 +228,7 @@ class Store:
             db.close()
             if _refuses_writes(exc):
                 raise _Unwritable(f"cannot open {self.db_path}: {exc}") from None
-            raise self._damaged(exc) from None
+            raise self._error(exc, "opening it") from None
         return db
 
     def _ensure(self) -> None:
@@ -164,22 +246,56 @@ class Store:
                 self._fall_back_to_memory(f"cannot create {self.db_path}: {exc.strerror or exc}")
                 return
             except _Unwritable as exc:
-                self._fall_back_to_memory(str(exc))
+                if not self._open_read_only(str(exc)):
+                    self._fall_back_to_memory(str(exc))
                 return
             try:
                 self._prepare(db)
             except sqlite3.DatabaseError as exc:
+                if _disk_full(exc):
+                    raise self._error(exc, "creating the database") from None
                 if not _refuses_writes(exc):
-                    raise self._damaged(exc) from None
-                self._fall_back_to_memory(f"cannot write {self.db_path}: {exc}")
+                    raise self._error(exc) from None
+                db.close()
+                if not self._open_read_only(f"cannot write {self.db_path}: {exc}"):
+                    self._fall_back_to_memory(f"cannot write {self.db_path}: {exc}")
                 return
             finally:
                 db.close()
             self._ready = True
 
+    def _open_read_only(self, why: str) -> bool:
+        """A database that exists in a directory that refuses writes (a read-only mount, another
+        user's files): open it read-only, so that its runs are listed and shown. ``mode=ro``
+        first; ``immutable=1`` when even that needs to write (WAL's ``-shm`` beside it)."""
+        if not self.db_path.is_file():
+            return False
+        base = "file:" + quote(str(self.db_path.absolute()))
+        for query in ("?mode=ro", "?mode=ro&immutable=1"):
+            self._read_only_uri = base + query
+            try:
+                db = self._open()
+            except StoreError:
+                continue
+            try:
+                app_id = db.execute("PRAGMA application_id").fetchone()[0]
+                version = db.execute("PRAGMA user_version").fetchone()[0]
+            except sqlite3.DatabaseError:
+                db.close()
+                continue
+            db.close()
+            if app_id != APPLICATION_ID or not 1 <= version:
+                break
+            self._ready = True
+            self.read_only = f"{why}; runs are shown (read-only) but not saved"
+            return True
+        self._read_only_uri = ""
+        return False
+
     def _damaged(self, exc: Exception) -> StoreError:
         return StoreError(
-            f"{self.db_path} is damaged or is not a lab4 database ({exc}). It was left untouched: move it "
+            f"{self.db_path} is damaged or is not a lab4 database ({exc}). It was left untouched: "
+            f"'lab4 check --salvage DIR' exports every run that still reads; then move it "
             f"away and lab4 starts a new one there, or choose another data directory (--data-dir, {ENV})."
         )
 
@@ -236,10 +352,11 @@ class Store:
         count = 0
         for path in sorted(self.runs_dir.glob("*.json")):
             try:
-                result = Result.from_json(json.loads(path.read_text(encoding="utf-8")))
-                if not result.id:
-                    result.id = path.stem
-            except (OSError, ValueError, TypeError, UnicodeDecodeError) as exc:
+                data = json.loads(_read_limited(path))
+                if isinstance(data, dict) and not data.get("id"):
+                    data["id"] = safe_name(path.stem)
+                result = check_run(data)
+            except (OSError, ValueError, TypeError, UnicodeDecodeError, RecursionError) as exc:
                 self._notices.append(f"not imported: {path}: {str(exc)[:120]}")
                 continue
             self._insert(db, result, replace=False)
@@ -276,10 +393,19 @@ class Store:
                             written.append(record["id"])
                     db.execute("COMMIT")
                 except BaseException:
-                    db.execute("ROLLBACK")
+                    # SQLite may have rolled back itself (a full disk): a second ROLLBACK
+                    # would hide the real error behind "no transaction is active"
+                    if db.in_transaction:
+                        try:
+                            db.execute("ROLLBACK")
+                        except sqlite3.Error:
+                            pass
                     raise
             except sqlite3.Error as exc:
                 what = f"run {results[0].id}" if len(results) == 1 else f"{len(results)} runs"
+                error = self._error(exc, f"saving {what}")
+                if _disk_full(exc) or isinstance(error, _Unwritable):
+                    raise error from None
                 raise StoreError(f"cannot save {what} in {self.db_path}: {exc}") from None
         return written
 
@@ -321,20 +447,28 @@ class Store:
         already here is skipped."""
         self._check_writable()
         warnings: list[str] = []
-        results = []
+        results: dict[str, Result] = {}
         for path in paths:
             try:
-                data = json.loads(Path(path).read_text(encoding="utf-8"))
-                items = data["runs"] if isinstance(data, dict) and "runs" in data and "task" in data else [data]
-                for item in items:
-                    result = Result.from_json(item)
-                    if not result.id:
-                        raise ValueError("the run has no id")
-                    results.append(result)
-            except (OSError, ValueError, TypeError, KeyError, UnicodeDecodeError) as exc:
+                data = json.loads(_read_limited(Path(path)))
+            except (OSError, ValueError, UnicodeDecodeError, RecursionError) as exc:
                 warnings.append(f"not imported: {path}: {str(exc)[:160]}")
-        imported = self.save_runs(results, replace=False)
-        warnings += [f"skipped {r.id}: a run with this id is already saved" for r in results if r.id not in imported]
+                continue
+            many = isinstance(data, dict) and isinstance(data.get("runs"), list) and "task" in data
+            items = data["runs"] if many else [data]
+            for i, item in enumerate(items):
+                where = f"{path}" + (f" (run {i + 1} of {len(items)})" if many else "")
+                try:
+                    result = check_run(item, self.specs.keys())
+                except (ValueError, TypeError, RecursionError) as exc:
+                    warnings.append(f"not imported: {where}: {str(exc)[:200]}")
+                    continue
+                if result.id in results:
+                    warnings.append(f"skipped {result.id} in {where}: the same id came earlier in this import")
+                    continue
+                results[result.id] = result
+        imported = self.save_runs(list(results.values()), replace=False)
+        warnings += [f"skipped {i}: a run with this id is already saved" for i in results if i not in imported]
         return imported, warnings
 
     # ---- reading runs
@@ -397,7 +531,7 @@ class Store:
               f"id{' DESC' * descending}"
         paged = limit is not None and not where and not sort  # the database cuts the page itself
         if paged:
-            sql += f" LIMIT {int(limit)} OFFSET {int(offset)}"
+            sql += f" LIMIT {min(int(limit), 2**62)} OFFSET {min(int(offset), 2**62)}"
         out = RunList(warnings=self._take_notices())
         with self._connect() as db:
             cursor = db.cursor()
@@ -442,6 +576,43 @@ class Store:
         with self._connect() as db:
             return db.execute("SELECT count(*) FROM runs").fetchone()[0]
 
+    def check(self) -> tuple[list[str], list[str], list[str]]:
+        """The database checked page by page (``PRAGMA integrity_check``), and each run read
+        whole: (integrity problems, ids that read, ids that do not).  Works on a damaged file
+        (it never writes, and reads the ids row by row past the damage it can skip)."""
+        problems: list[str] = []
+        uri = "file:" + quote(str(self.db_path.absolute())) + "?mode=ro"
+        try:
+            db = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
+        except sqlite3.Error as exc:
+            return [f"cannot open {self.db_path}: {exc}"], [], []
+        try:
+            try:
+                problems = [r[0] for r in db.execute("PRAGMA integrity_check(100)")]
+                problems = [] if problems == ["ok"] else problems
+            except sqlite3.DatabaseError as exc:
+                problems = [str(exc)]
+            ids: list[str] = []
+            for sql in ("SELECT id FROM runs ORDER BY started, id", "SELECT id FROM runs",
+                        "SELECT run_id FROM details", "SELECT DISTINCT run_id FROM series"):
+                try:
+                    for (run_id,) in db.execute(sql):
+                        if run_id not in ids:
+                            ids.append(run_id)
+                except sqlite3.DatabaseError as exc:
+                    if not problems:
+                        problems.append(str(exc))
+        finally:
+            db.close()
+        good, bad = [], []
+        for run_id in ids:
+            try:
+                self.load_run(run_id)
+                good.append(run_id)
+            except Exception:  # noqa: BLE001 - whatever the damage, the run is one that does not read
+                bad.append(run_id)
+        return problems, good, bad
+
     def _take_notices(self) -> list[str]:
         self._ensure()
         notices, self._notices = self._notices, []
@@ -458,7 +629,45 @@ class Store:
         except FileNotFoundError:
             return ""
 
-    def save_note(self, task: str, text: str) -> Path:
+    def save_note(self, task: str, text: str, base: str | None = None) -> Path:
+        """Write a task's notes.  With ``base`` (the text this writer read, or last wrote),
+        another writer's changes made since are merged in, never overwritten: see
+        :meth:`write_note`."""
+        if base is None:
+            path = self.note_path(task)
+            atomic_write(path, text)
+            return path
+        return self.write_note(task, text, base).path
+
+    def write_note(self, task: str, text: str, base: str) -> NoteWrite:
+        """Write ``text`` as the notes of ``task``, ``base`` being what this writer read.
+
+        When the file no longer holds ``base`` (another app, an editor wrote it), both sides'
+        changes are merged (:func:`lab4.store.notes.merge3`); when they cannot be, the file
+        gets ``text`` and the other text is kept in ``<task>.conflict-<time>.md`` beside it.
+        Writers of one data directory take turns (an advisory lock on the notes folder)."""
         path = self.note_path(task)
-        atomic_write(path, text)
-        return path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with _locked(path.parent / f".{safe_name(task)}.lock"):
+            try:
+                theirs = path.read_text(encoding="utf-8")
+            except FileNotFoundError:
+                theirs = ""
+            if theirs == base or theirs == text:
+                atomic_write(path, text)
+                return NoteWrite(path, text)
+            merged = merge3(base, text, theirs)
+            if merged is not None:
+                atomic_write(path, merged)
+                return NoteWrite(path, merged, merged=True)
+            from datetime import datetime
+
+            stamp = datetime.now().strftime("%Y%m%dT%H%M%S")
+            copy = path.with_name(f"{path.stem}.conflict-{stamp}.md")
+            n = 1
+            while copy.exists():
+                n += 1
+                copy = path.with_name(f"{path.stem}.conflict-{stamp}-{n}.md")
+            atomic_write(copy, theirs)
+            atomic_write(path, text)
+            return NoteWrite(path, text, conflict=copy)

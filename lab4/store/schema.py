@@ -96,7 +96,7 @@ def run_record(result: Result) -> dict[str, Any]:
         "artifacts": zlib.compress(json.dumps(data["artifacts"], allow_nan=False).encode("utf-8"), 6),
         "group_id": result.group,
         "label": result.label,
-        "marked": 0,
+        "marked": int(bool(result.marked)),
     }
 
 

@@ -58,6 +58,8 @@ def setup(params: dict[str, Any], ctx: Any) -> tuple[Any, list[Any], Any]:
     data = load(params["dataset"], params["samples"], params["noise"], ctx.seed)
     split = prepare(data, params["test_fraction"], ctx.seed, ctx.torch_device, ctx.torch_dtype)
     sizes = [split.num_features, *params["hidden"], split.num_classes]
+    check_memory(sizes, params["batch_size"] or split.x_train.shape[0], split.x_train.element_size(),
+                 ctx.torch_device)
     weights = init_mlp(sizes, params["activation"], ctx.seed + INIT_SEED_OFFSET, ctx.torch_device, ctx.torch_dtype)
     config = TrainConfig(
         optimizer=params["optimizer"], lr=params["lr"], beta=params["beta"], steps=params["steps"],
@@ -67,6 +69,80 @@ def setup(params: dict[str, Any], ctx: Any) -> tuple[Any, list[Any], Any]:
         sharpness_every=params["sharpness_every"],
     )
     return split, weights, config
+
+
+#: copies of the parameters a training holds: weights, gradients, the optimizer's velocity,
+#: the initial weights (kept for the comparison and the gradcheck), and the Hessian-vector
+#: products of the sharpness measurement (three)
+PARAM_COPIES = 7
+#: values per sample and unit a step keeps: pre-activations, activations, their gradients
+ACTIVATION_COPIES = 4
+
+
+#: the share of the available memory a training may plan to take (the estimate is a lower
+#: bound: torch's allocator and the autograd graph take more; the machine is shared)
+MEMORY_SHARE = 0.5
+
+
+def memory_estimate(sizes: Sequence[int], batch: int, itemsize: int) -> int:
+    """Bytes a training of an MLP of ``sizes`` needs at least (parameters x dtype x the
+    copies above, the activations of one batch, the float64 draw of the largest layer)."""
+    params = sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:]))
+    largest = max(a * b for a, b in zip(sizes[:-1], sizes[1:]))
+    return params * itemsize * PARAM_COPIES + batch * sum(sizes) * itemsize * ACTIVATION_COPIES + largest * 8
+
+
+def available_memory(device: Any) -> int | None:
+    """Bytes free for a new allocation on ``device`` (None when it cannot be told)."""
+    kind = getattr(device, "type", str(device))
+    if kind == "cuda":
+        import torch
+
+        return int(torch.cuda.mem_get_info(device)[0])
+    if kind != "cpu":
+        return None
+    free = None
+    try:
+        with open("/proc/meminfo", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    free = int(line.split()[1]) * 1024
+    except (OSError, ValueError):
+        return None
+    try:  # a container's own limit (cgroup v2)
+        with open("/sys/fs/cgroup/memory.max", encoding="ascii") as fh:
+            limit = fh.read().strip()
+        with open("/sys/fs/cgroup/memory.current", encoding="ascii") as fh:
+            used = int(fh.read().strip())
+        if limit != "max" and free is not None:
+            free = min(free, int(limit) - used)
+    except (OSError, ValueError):
+        pass
+    return free
+
+
+def check_memory(sizes: Sequence[int], batch: int, itemsize: int, device: Any) -> None:
+    """Refuse, before allocating anything, a network that does not fit: MemoryError whose
+    message gives the estimate and what is available."""
+    need = memory_estimate(sizes, batch, itemsize)
+    free = available_memory(device)
+    if free is not None and need > MEMORY_SHARE * free:
+        raise MemoryError(
+            f"out of memory before starting: needs about {need / 2**30:.1f} GiB, {free / 2**30:.1f} GiB is "
+            f"available (network {_compact(sizes)}, {itemsize}-byte values, {batch} samples a step); "
+            f"use fewer or smaller hidden layers, or a --batch-size")
+
+
+def _compact(sizes: Sequence[int]) -> str:
+    """2-8192x10-3 for 2-8192-8192-...-3."""
+    parts: list[str] = []
+    for size in sizes:
+        if parts and parts[-1].split("x")[0] == str(size):
+            head, _, count = parts[-1].partition("x")
+            parts[-1] = f"{head}x{int(count or 1) + 1}"
+        else:
+            parts.append(str(size))
+    return "-".join(parts)
 
 
 def describe_data(split: Any, params: dict[str, Any]) -> str:

@@ -41,11 +41,29 @@ class NotesPane(TextArea):
         self._timer = self.set_timer(NOTE_DEBOUNCE, self.save)
 
     def save(self) -> bool:
-        """Write the notes if they changed; False when they could not be written."""
+        """Write the notes if they changed; False when they could not be written.
+
+        What another app (or an editor) wrote to the file since this pane read it is merged
+        with what was typed here, and shown; changes that cannot be merged are kept in a
+        conflict copy beside the file, and a message names it: no one's text is dropped."""
         if not self._loaded or self.text == self._saved:
             return True  # nothing new: opening a screen writes nothing
         text = self.text
-        if self.app.save_note(self.task_id, text):
+        written = self.app.save_note(self.task_id, text, base=self._saved)
+        if not written:
+            return False
+        if written is True:  # an app without merging (tests' fakes): what was typed is on disk
             self._saved = text
             return True
-        return False
+        self._saved = written.text
+        if written.merged and self.text == text:
+            where = self.cursor_location
+            self.load_text(written.text)
+            self._saved = written.text
+            self.move_cursor(where)
+            self.notify("Notes: another lab4-tui changed them too; both texts are kept (merged).",
+                        severity="warning", timeout=8)
+        elif written.conflict is not None:
+            self.notify(f"Notes: another lab4-tui changed the same lines; its text is kept in "
+                        f"{written.conflict}.", severity="warning", timeout=15)
+        return True

@@ -41,7 +41,7 @@ def test_float_accepts_scientific_and_typed():
         p.parse("11")
 
 
-@pytest.mark.parametrize("text, value", [("3", 3), ("1e3", 1000), ("1_000", 1000), ("4.0", 4)])
+@pytest.mark.parametrize("text, value", [("3", 3), ("1e3", 1000), ("4.0", 4)])
 def test_int_parses(text, value):
     assert IntParam("dim", 2, ge=1).parse(text) == value
 
@@ -118,9 +118,9 @@ def test_one_integer_rule_for_numbers_and_lists():
     from lab4.core.spec import IntListParam, IntParam
 
     single, many = IntParam("steps", 1, ge=1), IntListParam("hidden", "8", ge=1)
-    for text, value in (("1e3", 1000), ("4.0", 4), ("1_000", 1000), (" 7 ", 7), (12.0, 12)):
+    for text, value in (("1e3", 1000), ("4.0", 4), (" 7 ", 7), (12.0, 12)):
         assert single.parse(text) == value and many.parse(text) == (value,), text
-    for text in ("4.5", "1e400", "nan", "abc", "0x10", True):
+    for text in ("4.5", "1e400", "nan", "abc", "0x10", True, "1_000", "\uff11\uff10"):
         with pytest.raises(ParamError):
             single.parse(text)
         with pytest.raises(ParamError):
