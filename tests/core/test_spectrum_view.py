@@ -265,3 +265,4 @@ def test_the_report_draws_the_spectrum_as_text(tmp_path):
     _, _, result = run_task("mlp", dtype="float32", spectrum_at="end")
     text = "\n".join(_plots(TASKS["mlp"], [("", result)]))
     assert "*Spectrum*" in text and "Loss Hessian spectrum" in text and "top-3 (step 4)" in text
+
