@@ -21,7 +21,7 @@ INIT_SEED_OFFSET = 1
 EVAL_POINTS = 200
 
 
-#: the most steps spectrum_at may list (each spectrum costs ~600 Hessian-vector products)
+#: the most steps spectrum_at may list (each spectrum costs ~520 Hessian-vector products)
 SPECTRUM_MAX_STEPS = 16
 #: the spectrum's top eigenvalue is "at the edge" from this share of the stability edge up
 #: (and "beyond" it above 1): the thresholds of the spectrum's finding
@@ -115,7 +115,7 @@ def training_params(lr: float = 0.1, steps: int = 1000, optimizer: str = "moment
         StepListParam("spectrum_at", "0,end",
                       help="steps at which to measure the loss Hessian's spectrum: top-3 eigenvalues (Lanczos), "
                            "trace (Hutchinson, 100 probes), density (5 x 80 Lanczos steps); 'end' = after the last "
-                           "update; off = none; each costs ~600 Hessian-vector products"),
+                           "update; off = none; each costs ~520 Hessian-vector products (~750 steps)"),
     )
 
 
