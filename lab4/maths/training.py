@@ -20,7 +20,7 @@ from typing import Any, Callable, Iterator, Sequence
 
 import torch
 
-from lab4.core.events import Artifact, Points
+from lab4.core.events import Artifact, Diverged, Points
 from lab4.maths.optim import apply_step, lookahead
 from lab4.maths.recording import StepRecorder
 
@@ -259,9 +259,13 @@ class _Sharpness:
         from lab4.maths.curvature import top_eigenvalue
 
         start = self.last.vectors[:, 0] if self.last is not None and self.last.converged else None
-        self.last = top_eigenvalue(
-            lambda p: self.loss_fn(forward(p, self.x, self.config.activation), self.y),
-            [w.detach() for w in self.weights], SHARPNESS_MAX_ITER, start)
+        try:
+            self.last = top_eigenvalue(
+                lambda p: self.loss_fn(forward(p, self.x, self.config.activation), self.y),
+                [w.detach() for w in self.weights], SHARPNESS_MAX_ITER, start)
+        except FloatingPointError:  # weights that overflowed: no curvature (the loss check says diverged)
+            self.last = None
+            return math.nan
         if not self.last.converged:
             self.unconverged.append(step)
         return self.last.value
@@ -283,9 +287,13 @@ class _Spectra:
     def measure(self, step: int) -> Artifact:
         from lab4.maths.curvature import loss_spectrum
 
-        found = loss_spectrum(lambda p: self.loss_fn(forward(p, self.x, self.config.activation), self.y),
-                              [w.detach() for w in self.weights], seed=self.ctx.seed + SPECTRUM_SEED_OFFSET,
-                              check=self.ctx.check)
+        try:
+            found = loss_spectrum(lambda p: self.loss_fn(forward(p, self.x, self.config.activation), self.y),
+                                  [w.detach() for w in self.weights], seed=self.ctx.seed + SPECTRUM_SEED_OFFSET,
+                                  check=self.ctx.check)
+        except FloatingPointError:  # the weights themselves overflowed (the loss at the step before was finite)
+            raise Diverged(step, f"the loss Hessian is no longer finite; lr = {self.config.lr:g} is too large "
+                                 "(try a smaller lr)") from None
         self.measured.append({"step": step, **found.as_dict()})
         return Artifact("spectrum", self.artifact())
 

@@ -266,3 +266,14 @@ def test_the_report_draws_the_spectrum_as_text(tmp_path):
     text = "\n".join(_plots(TASKS["mlp"], [("", result)]))
     assert "*Spectrum*" in text and "Loss Hessian spectrum" in text and "top-3 (step 4)" in text
 
+
+
+@pytest.mark.parametrize("spectrum_at", ["off", "5", "end"])
+def test_weights_that_overflow_are_a_divergence_not_an_error(spectrum_at):
+    """lr = 100 with momentum overflows the weights between two flushes of the loss: the
+    curvature measured there (the sharpness at the end, a spectrum) must leave the verdict to
+    the loss check (diverged), not end the run in a FloatingPointError."""
+    _, _, result = run_task("mlp", dtype="float32", optimizer="momentum", lr="100", steps="30", samples="40",
+                            hidden="8", sharpness_every="100", spectrum_at=spectrum_at)
+    assert result.status == "diverged", result.message
+    assert "loss is no longer finite" in result.message
