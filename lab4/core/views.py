@@ -4,7 +4,8 @@ Each task declares its views (``Task.views``).  A :class:`PlotView` names the se
 draws by base name: ``"loss"`` matches the series ``loss`` and every compared variant
 ``loss [label]``.  Its ``kind`` says how it is drawn: ``line`` curves, a ``trajectory``
 (x-y path over the landscape's level sets), a ``boundary`` (class map), a ``phase``
-diagram, or the autograd ``graph`` (a tree, not a plot).  Pure Python (no textual
+diagram, the ``spectrum`` of the loss Hessian (a histogram of its eigenvalues), or the
+autograd ``graph`` (a tree, not a plot).  Pure Python (no textual
 import), shared by the app (lab4_tui) and by the text plots of the report (lab4.present.report).
 """
 
@@ -14,7 +15,7 @@ from dataclasses import dataclass
 
 __all__ = ["PlotView", "TRAINING_VIEWS", "matches", "KINDS"]
 
-KINDS = ("line", "trajectory", "boundary", "phase", "graph")
+KINDS = ("line", "trajectory", "boundary", "phase", "spectrum", "graph")
 
 
 @dataclass(frozen=True)
@@ -56,6 +57,8 @@ TRAINING_VIEWS = (
              names=(("train_accuracy", "train"), ("test_accuracy", "test"))),
     PlotView("sharpness", "Sharpness", ("sharpness", "theory edge"), ylabel="top Hessian eigenvalue",
              names=(("theory edge", "theory stability edge"),), needs="measured when sharpness_every > 0"),
+    PlotView("spectrum", "Spectrum", (), xlabel="Hessian eigenvalue", ylabel="share of eigenvalues", ylog=True,
+             kind="spectrum", needs="measured at the steps of spectrum_at, e.g. 0,end (off by default: each costs ~750 steps)"),
     PlotView("boundary", "Boundary", (), xlabel="x1", ylabel="x2", kind="boundary",
              needs="drawn for 2-D datasets only"),
 )

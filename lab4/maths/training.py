@@ -20,7 +20,7 @@ from typing import Any, Callable, Iterator, Sequence
 
 import torch
 
-from lab4.core.events import Artifact, Points
+from lab4.core.events import Artifact, Diverged, Points
 from lab4.maths.optim import apply_step, lookahead
 from lab4.maths.recording import StepRecorder
 
@@ -30,6 +30,8 @@ FLUSH = 50  # steps between host copies of the recorded values
 SHARPNESS_MAX_ITER = 100  # Lanczos steps (Hessian-vector products) before a sharpness is called unconverged
 #: mini-batches are drawn from seed + SHUFFLE_SEED_OFFSET (a prime: apart from the other draws)
 SHUFFLE_SEED_OFFSET = 104729
+#: the spectrum's random probes draw from seed + SPECTRUM_SEED_OFFSET (+ 0, 1, 2)
+SPECTRUM_SEED_OFFSET = 7919
 
 Tensor = torch.Tensor
 LossFn = Callable[[Tensor, Tensor], Tensor]
@@ -75,6 +77,8 @@ class TrainConfig:
     target_accuracy: float | None = None
     #: steps between two measurements of the sharpness (0: not measured)
     sharpness_every: int = 0
+    #: the steps (0..steps, ascending) at which the whole spectrum is measured (empty: never)
+    spectrum_at: tuple[int, ...] = ()
 
 
 def make_step(
@@ -125,7 +129,9 @@ def train(
     fraction), each a function returning a 0-d tensor.  With ``sharpness`` (and
     ``config.sharpness_every``), the top eigenvalue of the full-batch loss's Hessian is
     measured every so many steps (series ``sharpness``), with the stability edge of the
-    run's (lr, beta) beside it (series ``theory edge``).  ``sharpness_loss`` is the loss
+    run's (lr, beta) beside it (series ``theory edge``); and at the steps of
+    ``config.spectrum_at`` the whole spectrum (:func:`lab4.maths.curvature.loss_spectrum`):
+    the artifact ``spectrum`` grows by one entry per measurement.  ``sharpness_loss`` is the loss
     whose Hessian that is when ``loss_fn``'s backward is not its derivative (a clipped
     backward): the same loss written with plain differentiable operations.
     """
@@ -154,11 +160,16 @@ def train(
 
     curvature = (_Sharpness(weights, sharpness_loss or loss_fn, x, y, config)
                  if sharpness and config.sharpness_every > 0 else None)
+    spectra = _Spectra(weights, sharpness_loss or loss_fn, x, y, config, ctx) if sharpness and config.spectrum_at \
+        else None
 
     for t in range(config.steps):
         yield from record.check(ctx, t)
         if curvature is not None and t % config.sharpness_every == 0:
             record.record(t, sharpness=curvature.measure(t))
+        if spectra is not None and t in spectra.steps:
+            yield from record.flush(t)  # what came before is shown (and kept if cancelled) meanwhile
+            yield spectra.measure(t)
         if full:
             xb, yb = x, y
         else:
@@ -185,6 +196,8 @@ def train(
     if curvature is not None:
         record.record(t, sharpness=curvature.measure(t))
     yield from record.flush(t + 1)
+    if spectra is not None and t in spectra.steps:
+        yield spectra.measure(t)
     if curvature is not None:
         yield Points("theory edge" + suffix, [0, config.steps], [curvature.edge, curvature.edge])
 
@@ -210,6 +223,7 @@ def train(
         "stability_edge": curvature.edge if curvature is not None else None,
         # the steps whose sharpness missed the relative tolerance within SHARPNESS_MAX_ITER products
         "sharpness_unconverged": list(curvature.unconverged) if curvature is not None else [],
+        "spectrum": spectra.artifact() if spectra is not None else None,
     }
 
 
@@ -245,12 +259,48 @@ class _Sharpness:
         from lab4.maths.curvature import top_eigenvalue
 
         start = self.last.vectors[:, 0] if self.last is not None and self.last.converged else None
-        self.last = top_eigenvalue(
-            lambda p: self.loss_fn(forward(p, self.x, self.config.activation), self.y),
-            [w.detach() for w in self.weights], SHARPNESS_MAX_ITER, start)
+        try:
+            self.last = top_eigenvalue(
+                lambda p: self.loss_fn(forward(p, self.x, self.config.activation), self.y),
+                [w.detach() for w in self.weights], SHARPNESS_MAX_ITER, start)
+        except FloatingPointError:  # weights that overflowed: no curvature (the loss check says diverged)
+            self.last = None
+            return math.nan
         if not self.last.converged:
             self.unconverged.append(step)
         return self.last.value
+
+
+class _Spectra:
+    """The whole spectrum of the full-batch loss's Hessian at the steps of ``config.spectrum_at``
+    (:func:`lab4.maths.curvature.loss_spectrum`, seeded from the run's seed), gathered into
+    the artifact ``spectrum``: the run's stability edge and one entry per measured step."""
+
+    def __init__(self, weights: list[Tensor], loss_fn: LossFn, x: Tensor, y: Tensor, config: TrainConfig, ctx: Any):
+        from lab4.maths.optim_theory import stability_edge
+
+        self.weights, self.loss_fn, self.x, self.y, self.config, self.ctx = weights, loss_fn, x, y, config, ctx
+        self.steps = frozenset(config.spectrum_at)
+        self.edge = stability_edge(config.optimizer, config.lr, config.beta if config.optimizer != "gd" else 0.0)
+        self.measured: list[dict[str, Any]] = []
+
+    def measure(self, step: int) -> Artifact:
+        from lab4.maths.curvature import loss_spectrum
+
+        try:
+            found = loss_spectrum(lambda p: self.loss_fn(forward(p, self.x, self.config.activation), self.y),
+                                  [w.detach() for w in self.weights], seed=self.ctx.seed + SPECTRUM_SEED_OFFSET,
+                                  check=self.ctx.check)
+        except FloatingPointError:  # the weights themselves overflowed (the loss at the step before was finite)
+            raise Diverged(step, f"the loss Hessian is no longer finite; lr = {self.config.lr:g} is too large "
+                                 "(try a smaller lr)") from None
+        self.measured.append({"step": step, **found.as_dict()})
+        return Artifact("spectrum", self.artifact())
+
+    def artifact(self) -> dict[str, Any]:
+        c = self.config
+        return {"edge": self.edge, "optimizer": c.optimizer, "lr": c.lr, "beta": c.beta if c.optimizer != "gd" else 0.0,
+                "steps": [dict(m) for m in self.measured]}
 
 
 def train_variants(

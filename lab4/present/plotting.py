@@ -385,12 +385,84 @@ def _draw_phase_view(fig: Any, view: PlotView, runs: list[Run], painter: _Painte
     return painter.drawing if _draw_phase(fig, runs, painter) else None
 
 
+#: the stability edge of each optimizer as a formula (lab4.maths.optim_theory.stability_edge)
+EDGE_FORMULAS = {"gd": "2/lr", "momentum": "2(1+beta)/lr", "nesterov": "2(1+beta)/((1+2beta)lr)"}
+#: the stability edge is drawn when it lies within this many histogram widths right of the
+#: spectrum (farther, the histogram would be squeezed into a few columns: the legend says where)
+EDGE_REACH = 2.0
+
+
+def _draw_spectrum_view(fig: Any, view: PlotView, runs: list[Run], painter: _Painter, width: int,
+                        height: int) -> Drawing | None:
+    """The loss Hessian's spectrum (the artifact ``spectrum`` of a training run): the SLQ
+    density of each measured step as a histogram outline (share of the eigenvalues per bin,
+    log scale; an empty bin at the floor), the top-k eigenvalues of the last step (Lanczos)
+    as ``v`` marks along the top, and the run's stability edge as a ``|`` line.  Several runs:
+    each run's last measured step."""
+    found = [(label, (artifacts or {}).get("spectrum")) for label, _, artifacts in runs]
+    found = [(label, s) for label, s in found if s and s.get("steps")]
+    if not found:
+        return None
+    single = len(found) == 1
+    curves = []  # (legend label, edges, mass)
+    marks = []  # (legend label, eigenvalues)
+    edges: dict[float, list[str]] = {}  # edge -> its formula and the runs it belongs to
+    for label, spectrum in found:
+        chosen = spectrum["steps"] if single else spectrum["steps"][-1:]
+        for entry in chosen:
+            curves.append((f"step {entry['step']}" if single else f"{label}: step {entry['step']}",
+                           entry["edges"], entry["mass"]))
+        last = spectrum["steps"][-1]
+        top = last["top"]
+        marks.append((f"top-{len(top)} (step {last['step']}{'' if single else f', {label}'}): "
+                      + ", ".join(short_number(v) for v in top), top))
+        edge = spectrum.get("edge")
+        if edge and math.isfinite(edge):
+            edges.setdefault(edge, [EDGE_FORMULAS.get(spectrum.get("optimizer", ""), "edge")]).append(label)
+    positive = [m for _, _, mass in curves for m in mass if m > 0]
+    if not positive:
+        return None
+    floor, ceiling = min(positive) / 3, max(positive) * 3
+    lo = min(min(e[0] for _, e, _ in curves), min(min(t) for _, t in marks))
+    hi = max(max(e[-1] for _, e, _ in curves), max(max(t) for _, t in marks))
+    reach = hi + EDGE_REACH * max(hi - lo, abs(hi), 1e-12)
+    xs_all: list[Any] = [[lo, hi]]
+    for label, bin_edges, mass in curves:
+        px, py = [], []
+        for a, b, m in zip(bin_edges[:-1], bin_edges[1:], mass):
+            py += [max(m, floor)] * 2
+            px += [a, b]
+        color, marker = painter.next(label)
+        fig.plot(px, py, marker=marker, color=color)
+    for label, top in marks:
+        color, _ = painter.next(label)
+        painter.drawing.entries[-1] = Entry(label, color, "v")
+        fig.scatter(list(top), [ceiling] * len(top), marker="v", color=color)
+    column = [floor * (ceiling / floor) ** (k / (2 * height)) for k in range(2 * height + 1)]
+    for edge, (formula, *owners) in edges.items():
+        text = f"stability edge {formula} = {short_number(edge)}"
+        if not single and len(edges) > 1:
+            text += f" ({', '.join(owners)})"
+        if edge <= reach:
+            color, _ = painter.next(text)
+            painter.drawing.entries[-1] = Entry(text, color, "|")
+            fig.scatter([edge] * len(column), column, marker="|", color=color)
+            xs_all.append([edge])
+        else:
+            color, _ = painter.next(text + ", off the plot to the right")
+            painter.drawing.entries[-1] = Entry(painter.drawing.entries[-1].label, color, ">")
+    fig.title("Loss Hessian spectrum")
+    _axes(fig, view, xs_all, [[floor, ceiling]], width, height)
+    return painter.drawing
+
+
 #: how each kind of view is drawn (a new kind: one function and one line here)
 DRAWERS: dict[str, Callable[[Any, PlotView, list[Run], _Painter, int, int], Drawing | None]] = {
     "line": _draw_curves,
     "trajectory": _draw_curves,
     "boundary": _draw_boundary_view,
     "phase": _draw_phase_view,
+    "spectrum": _draw_spectrum_view,
 }
 
 

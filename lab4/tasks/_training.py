@@ -4,10 +4,12 @@ comparison table, and the pieces of the gradcheck panel of the custom losses."""
 
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass, field
 from typing import Any, Iterator, Sequence
 
-from lab4.core.events import Metric, Observation, Table
-from lab4.core.spec import ChoiceParam, FloatParam, IntListParam, IntParam, Param, TextParam
+from lab4.core.events import Artifact, Metric, Observation, Table
+from lab4.core.spec import ChoiceParam, FloatParam, IntListParam, IntParam, Param, ParamError, TextParam
 from lab4.maths.device import on_torch
 from lab4.maths.optim import OPTIMIZERS
 
@@ -17,6 +19,71 @@ ACTIVATIONS = ("relu", "tanh", "sigmoid")
 INIT_SEED_OFFSET = 1
 #: test accuracy is measured at about this many steps of a run
 EVAL_POINTS = 200
+
+
+#: the most steps spectrum_at may list (each spectrum costs ~520 Hessian-vector products)
+SPECTRUM_MAX_STEPS = 16
+#: the spectrum's top eigenvalue is "at the edge" from this share of the stability edge up
+#: (and "beyond" it above 1): the thresholds of the spectrum's finding
+EDGE_NEAR = 0.8
+
+
+@dataclass(frozen=True)
+class StepListParam(IntListParam):
+    """Steps of a run, separated by commas: whole numbers >= 0 and ``end`` (the state after the
+    last update); empty or ``off``: none.  The value is a tuple of ints and ``"end"``, ascending,
+    ``end`` last; a step past the run's ``steps`` is refused by :func:`check_spectrum_at`."""
+
+    ge: float | None = 0
+    min_len: int = 0
+    max_len: int = SPECTRUM_MAX_STEPS
+    kind: str = field(default="ints", init=False)
+
+    def parse(self, value: Any) -> tuple:
+        if isinstance(value, (list, tuple)):
+            items = [str(v).strip() for v in value]
+        else:
+            text = str(value).strip()
+            items = [] if text.lower() in ("", "off", "none") else [p.strip() for p in text.replace(" ", ",").split(",")]
+            items = [p for p in items if p]
+        end = [p for p in items if p.lower() == "end"]
+        if len(end) > 1:
+            raise self.error("lists 'end' twice")
+        try:
+            steps = super().parse([p for p in items if p.lower() != "end"]) if items else ()
+        except ParamError as exc:
+            raise ParamError(self.name, exc.message.replace("whole numbers separated by commas",
+                                                            "whole steps or 'end' separated by commas")) from None
+        if len(steps) + len(end) > self.max_len:
+            raise self.error(f"takes at most {self.max_len} steps, got {len(steps) + len(end)}")
+        if len(set(steps)) != len(steps):
+            twice = next(v for v in steps if steps.count(v) > 1)
+            raise self.error(f"lists step {twice} twice")
+        return tuple(sorted(steps)) + (("end",) if end else ())
+
+    def format(self, value: Any) -> str:
+        return ",".join(str(v) for v in value) if value else "off"
+
+    def describe(self) -> str:
+        return "steps >= 0 separated by commas, 'end' for after the last update; 'off' (or empty) for none"
+
+
+def check_spectrum_at(values: dict[str, Any]) -> tuple[str, str] | None:
+    """A spec check: every step of ``spectrum_at`` lies within the run (``end`` is ``steps``)."""
+    late = [v for v in values.get("spectrum_at", ()) if v != "end" and v > values["steps"]]
+    if late:
+        return ("spectrum_at", f"spectrum_at step {late[0]} is past the run's end (steps = {values['steps']}); "
+                               f"'end' measures after the last update")
+    return None
+
+
+#: the cross-parameter checks of the training tasks (``Spec(..., checks=TRAINING_CHECKS)``)
+TRAINING_CHECKS = (check_spectrum_at,)
+
+
+def spectrum_steps(params: dict[str, Any]) -> tuple[int, ...]:
+    """``spectrum_at`` as steps: ``end`` is ``steps`` (the weights after the last update)."""
+    return tuple(sorted({params["steps"] if v == "end" else v for v in params.get("spectrum_at", ())}))
 
 
 def _check_dataset(value: str) -> None:
@@ -45,6 +112,10 @@ def training_params(lr: float = 0.1, steps: int = 1000, optimizer: str = "moment
         IntParam("sharpness_every", 100, help="steps between measurements of the loss Hessian's largest eigenvalue "
                                               "(Lanczos to a relative 1e-3; 0: off; each costs ~10 steps)",
                  ge=0, le=10_000_000),
+        StepListParam("spectrum_at", "off",
+                      help="steps at which to measure the loss Hessian's spectrum: top-3 eigenvalues (Lanczos), "
+                           "trace (Hutchinson, 100 probes), density (5 x 80 Lanczos steps); 'end' = after the last "
+                           "update; off (the default) = none; each costs ~520 Hessian-vector products (~750 training steps)"),
     )
 
 
@@ -66,7 +137,7 @@ def setup(params: dict[str, Any], ctx: Any) -> tuple[Any, list[Any], Any]:
         batch_size=params["batch_size"], activation=params["activation"],
         eval_every=max(1, params["steps"] // EVAL_POINTS),
         target_loss=params.get("target_loss"), target_accuracy=params.get("target_accuracy"),
-        sharpness_every=params["sharpness_every"],
+        sharpness_every=params["sharpness_every"], spectrum_at=spectrum_steps(params),
     )
     return split, weights, config
 
@@ -171,6 +242,7 @@ def summary_metrics(summary: dict[str, Any]) -> Iterator[Any]:
             f"at its highest, {sharp:.3g} ({sharp / edge:.0%}) at the end"
             + (": it rose to the edge and stayed near it, the edge of stability." if rose else ".")
         )
+    yield from spectrum_findings(summary.get("spectrum"))
     missed = summary.get("sharpness_unconverged", [])
     yield Metric("sharpness_unconverged", len(missed) if sharp is not None else None)
     if missed:
@@ -183,6 +255,52 @@ def summary_metrics(summary: dict[str, Any]) -> Iterator[Any]:
             f"{len(missed)} of its measurements (steps {', '.join(map(str, missed[:5]))}"
             f"{', ...' if len(missed) > 5 else ''}): those values are estimates from below."
         )
+
+
+def spectrum_finding(spectrum: dict[str, Any]) -> dict[str, Any] | None:
+    """What the last measured spectrum says, as data: its top eigenvalue against the run's
+    stability edge (``verdict``: ``beyond`` above 1 x the edge, ``near`` from EDGE_NEAR x, else
+    ``below``), the density's weight of negative curvature (below -NEGATIVE_SHARE x the top),
+    and the trace against n x top (how much of the curvature the top direction holds)."""
+    from lab4.maths.curvature import NEGATIVE_SHARE
+
+    if not spectrum or not spectrum.get("steps"):
+        return None
+    last = spectrum["steps"][-1]
+    top, edge = last["top"][0], spectrum["edge"]
+    ratio = top / edge if edge else math.nan
+    verdict = "beyond" if ratio > 1 else "near" if ratio >= EDGE_NEAR else "below"
+    return {"step": last["step"], "top": top, "edge": edge, "ratio": ratio, "verdict": verdict,
+            "near": EDGE_NEAR, "negative_mass": last["negative_mass"], "negative_share": NEGATIVE_SHARE,
+            "lowest": last["lowest"], "trace": last["trace"], "trace_se": last["trace_se"], "n": last["n"]}
+
+
+def spectrum_findings(spectrum: dict[str, Any] | None) -> Iterator[Any]:
+    """The spectrum's metrics (of its last measurement), its artifact with the finding, and
+    the finding's sentence."""
+    finding = spectrum_finding(spectrum) if spectrum else None
+    yield Metric("spectrum_top", finding["top"] if finding else None)
+    yield Metric("spectrum_trace", finding["trace"] if finding else None)
+    yield Metric("spectrum_trace_se", finding["trace_se"] if finding else None)
+    if not finding or spectrum is None:
+        return
+    yield Artifact("spectrum", {**spectrum, "finding": finding})
+    f = finding
+    first = spectrum["steps"][0]
+    where = {"beyond": "beyond it (above 1x the edge: a quadratic with that curvature would diverge along its "
+                       "eigenvector)",
+             "near": f"near it (at least {EDGE_NEAR:g}x the edge)",
+             "below": f"below it (under {EDGE_NEAR:g}x the edge)"}[f["verdict"]]
+    since = (f" (it was {first['top'][0]:.3g} at step {first['step']})" if first is not spectrum["steps"][-1]
+             else "")
+    negative = (f"{f['negative_mass']:.1%} of the density lies below -{f['negative_share']:g} x the top "
+                f"(negative curvature, lowest node {f['lowest']:.3g})" if f["negative_mass"] > 0 else
+                f"no density node lies below -{f['negative_share']:g} x the top (lowest node {f['lowest']:.3g})")
+    yield Observation(
+        f"Hessian spectrum at step {f['step']}: top eigenvalue {f['top']:.3g}{since}, {f['ratio']:.0%} of the "
+        f"stability edge {f['edge']:.3g}: {where}; trace {f['trace']:.3g} +- {f['trace_se']:.2g} (Hutchinson, one "
+        f"standard error) over {f['n']} parameters, a mean eigenvalue of {f['trace'] / f['n']:.2g}; {negative}."
+    )
 
 
 def comparison_table(variants: list[Any], results: list[Any], target_accuracy: float) -> Table:

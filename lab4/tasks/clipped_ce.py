@@ -17,6 +17,7 @@ from lab4.core.task import Comparison, Task
 from lab4.core.views import TRAINING_VIEWS, PlotView
 from lab4.tasks._training import (
     GRADCHECK_ROWS,
+    TRAINING_CHECKS,
     comparison_table,
     describe_data,
     gradcheck_table,
@@ -36,7 +37,8 @@ SPEC = Spec(
         ),
         BoolParam("compare", True, help="also train unclipped and with F.cross_entropy, same initial weights"),
         FloatParam("target_accuracy", 0.9, help="report the first step at this train accuracy", gt=0, le=1),
-    )
+    ),
+    checks=TRAINING_CHECKS,
 )
 
 

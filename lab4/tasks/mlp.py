@@ -19,11 +19,12 @@ from lab4.core.spec import FloatParam, Spec
 from lab4.core.task import Comparison, Task
 from lab4.core.views import TRAINING_VIEWS
 from lab4.maths.optim import OPTIMIZERS
-from lab4.tasks._training import describe_data, setup, summary_metrics, training_params
+from lab4.tasks._training import TRAINING_CHECKS, describe_data, setup, summary_metrics, training_params
 
 SPEC = Spec(
     training_params()
-    + (FloatParam("target_loss", 0.1, help="report the first step whose train loss is at most this", gt=0),)
+    + (FloatParam("target_loss", 0.1, help="report the first step whose train loss is at most this", gt=0),),
+    checks=TRAINING_CHECKS,
 )
 
 

@@ -20,6 +20,7 @@ from lab4.core.task import Comparison, Task
 from lab4.core.views import TRAINING_VIEWS
 from lab4.tasks._training import (
     GRADCHECK_ROWS,
+    TRAINING_CHECKS,
     comparison_table,
     describe_data,
     gradcheck_table,
@@ -42,7 +43,8 @@ SPEC = Spec(
         ChoiceParam("output", "softmax", help="y_hat: softmax probabilities, or raw logits", choices=("softmax", "logits")),
         BoolParam("compare", True, help="also train with cross-entropy from the same initial weights"),
         FloatParam("target_accuracy", 0.9, help="report the first step at this train accuracy", gt=0, le=1),
-    )
+    ),
+    checks=TRAINING_CHECKS,
 )
 
 
