@@ -185,9 +185,10 @@ def _make_run_command(task: Task) -> click.Command:
 
 def _make_sweep_command(task: Task) -> click.Command:
     def callback(device: str, dtype: list[str], seed: list[int], as_json: bool, out: Path | None,
-                 data_dir: Path | None, no_save: bool, quiet: bool, axes_text: str | None, **values: Any) -> None:
+                 data_dir: Path | None, no_save: bool, quiet: bool, axes_text: str | None, batched: bool = False,
+                 **values: Any) -> None:
         from lab4.core.comparison import comparison_sentence, parse_compare, plan, varying
-        from lab4.engine.runner import sweep
+        from lab4.engine.runner import batch_problem, sweep
 
         axes = {k: v for k, v in values.items() if v is not None}
         if len(dtype) > 1:
@@ -198,9 +199,15 @@ def _make_sweep_command(task: Task) -> click.Command:
             if axes_text:
                 axes.update(parse_compare(task.spec, axes_text))
             base = {k: v[0] for k, v in axes.items() if k in task.spec}
-            total = len(plan(task.spec, base, axes))  # every combination checked before the first run
+            planned = plan(task.spec, base, axes)  # every combination checked before the first run
+            total = len(planned)
         except ParamError as exc:
             raise usage_error(exc, task.spec) from None
+        if batched:  # one computation: the runs must share shapes (no torch needed to tell)
+            problem = batch_problem(task.id, [(p.params, RunContext(device=device, dtype=p.dtype or dtype[0]))
+                                              for p in planned])
+            if problem:
+                raise click.UsageError(problem)
         if not no_save:
             _store(data_dir)
         _preflight(task, task.spec.parse(base), quiet or as_json)
@@ -208,7 +215,7 @@ def _make_sweep_command(task: Task) -> click.Command:
         ctx = RunContext(device=device, dtype=axes.get("dtype", dtype)[0], seed=axes.get("seed", seed)[0])
         runs = []
         with _CancelOnInterrupt(ctx):
-            for i, (combo, result) in enumerate(sweep(task.id, base, axes, ctx)):
+            for i, (combo, result) in enumerate(sweep(task.id, base, axes, ctx, batched=batched)):
                 _save(result, data_dir, no_save)
                 runs.append((combo, result))
                 if not quiet and not as_json and sys.stderr.isatty():
@@ -238,10 +245,14 @@ def _make_sweep_command(task: Task) -> click.Command:
 
     axes_option = click.Option(["--axes", "axes_text"], default=None,
                                help="the axes as the app's compare field takes them: 'optimizer=gd,momentum lr=0.1,0.01'")
+    batched_option = click.Option(["--batched"], is_flag=True,
+                                  help="compute the runs as one batched computation (runs that share shapes: a grid "
+                                  "of lr and beta, or seeds); the same results, much faster")
     return click.Command(
         task.id,
         callback=callback,
-        params=task_options(task, sweep=True) + [axes_option] + common_options(sweep=True),
+        params=task_options(task, sweep=True) + [axes_option]
+        + ([batched_option] if task.batched is not None else []) + common_options(sweep=True),
         help=f"Run {task.id} over every combination of the values given "
         f"(e.g. --lr 0.1,0.01); print one row per run.\n\n{task.summary}.",
         short_help=task.summary,

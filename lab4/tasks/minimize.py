@@ -32,7 +32,7 @@ from typing import Any, Iterator
 from lab4.core.events import Artifact, Metric, Observation, Points, Table
 from lab4.core.expr import parse_expression
 from lab4.core.spec import AssignParam, ChoiceParam, ExprParam, FloatParam, IntParam, Spec
-from lab4.core.task import Comparison, Task
+from lab4.core.task import Batched, Comparison, Task
 from lab4.core.views import PlotView
 from lab4.maths.landscapes import LEVEL_FORMULAS, LEVELS, curvature, spectrum
 from lab4.maths.optim import OPTIMIZERS
@@ -651,6 +651,63 @@ def _landscape_grid(f: Any, path: Any, size: int = 48, center: Any = None) -> di
     }
 
 
+#: what the runs of one batched computation must share (their shapes, the update, the steps)
+BATCH_SHARED = ("expr", "dim", "complexity", "optimizer", "steps")
+
+
+def batch_problem(runs: list[tuple[dict[str, Any], Any]]) -> str | None:
+    """Why these runs cannot be one computation: they must share the function's shape and the
+    update (lr, beta, tol, the seed, start and minimum may differ)."""
+    if not runs:
+        return None
+    first, ctx = runs[0]
+    varied = [name for name in BATCH_SHARED if any(p.get(name) != first.get(name) for p, _ in runs)]
+    if first.get("expr"):
+        if any(list(p["start"]) != list(first["start"]) for p, _ in runs):
+            varied.append("start (its variables)")
+        if any(bool(p.get("minimum")) != bool(first.get("minimum")) for p, _ in runs):
+            varied.append("minimum (given or not)")
+    varied += [name for name in ("dtype", "device") if any(getattr(c, name) != getattr(ctx, name) for _, c in runs)]
+    if not varied:
+        return None
+    return (f"--batched computes the runs as one, so they must share {', '.join(BATCH_SHARED)}, dtype and device "
+            f"(lr, beta, tol, seed, start and minimum may vary); this sweep varies {', '.join(varied)}: "
+            "drop --batched or sweep those apart")
+
+
+def batch_sources(runs: list[tuple[dict[str, Any], Any]]) -> list[Any]:
+    """The runs computed as one (:func:`lab4.maths.batched.descend`), and per run the
+    replacement for :func:`run` that hands over its row."""
+    import torch
+
+    from lab4.maths.batched import descend
+    from lab4.maths.landscapes import Landscape, OwnFunction
+
+    resolved = [resolve(p)[0] for p, _ in runs]
+    first, ctx = resolved[0], runs[0][1]
+    functions = [function_of(p, c) for p, (_, c) in zip(resolved, runs)]
+    f = functions[0]
+    stack = lambda ts: None if ts[0] is None else torch.stack(ts)  # noqa: E731
+    if isinstance(f, OwnFunction):
+        f = OwnFunction(f.text, f.names, torch.stack([g.start for g in functions]),
+                        stack([g.center for g in functions]), f.function)
+        seen = observe_own(f)
+    else:
+        if len({g.seed for g in functions}) > 1:  # another seed: another c, start (and weights): per row
+            f = Landscape(f.dim, f.complexity, f.seed, stack([g.center for g in functions]),
+                          stack([g.start for g in functions]), stack([g.weights for g in functions]))
+        seen = observe_generated(f)
+    out = descend(f, f.start, first["optimizer"], [p["lr"] for p in resolved],
+                  [p["beta"] for p in resolved], first["steps"], seen,
+                  keep_path=bool(first.get("expr")) or first["dim"] == 2, cancelled=lambda: ctx.cancelled)
+    sources = []
+    for b in range(len(runs)):
+        row = {"series": {k: v[b] for k, v in out["series"].items()},
+               "path": out["path"][b] if out["path"] is not None else None, "w": out["w"][b]}
+        sources.append(lambda params, run_ctx, row=row: run(params, run_ctx, batch_row=row))
+    return sources
+
+
 def _own_preset(name: str, lr: float, beta: float, steps: int = 1000) -> dict[str, list[Any]]:
     expr, start, minimum = FUNCTIONS[name]
     return {"expr": [expr], "start": [start], "minimum": [minimum], "optimizer": list(OPTIMIZERS), "lr": [lr],
@@ -666,6 +723,7 @@ TASK = Task(
     run=run,
     resolve=resolve,
     preflight=preflight,
+    batched=Batched(batch_problem, batch_sources),
     headline="final_loss",
     comparison=Comparison("steps_to_tol", lambda p: f"f - f* <= {p['tol']:g}",
                           also=("kappa", "rate_theory", "rate_measured", "final_loss")),
