@@ -708,6 +708,24 @@ def batch_sources(runs: list[tuple[dict[str, Any], Any]]) -> list[Any]:
     return sources
 
 
+def steps_alone(params: dict[str, Any], ctx: Any) -> None:
+    """The step loop of one run alone, as :func:`run` computes it, without building the result
+    (what the bench times against the batched computation)."""
+    from lab4.core.events import Diverged
+    from lab4.maths.recording import StepRecorder
+
+    f = function_of(params, ctx)
+    seen = observe(f, params)
+    names = ("f",) if params.get("expr") and f.center is None else ("loss", "distance")
+    record = StepRecorder(names, params["steps"], f.start.device, f.start.dtype, watch=names[0], growth=GROWTH)
+    path = _path_buffer(f, params["steps"], keep=bool(params.get("expr")) or f.dim == 2)
+    try:
+        for _ in _descend(f, params, ctx, record, path, seen):
+            pass
+    except Diverged:
+        pass
+
+
 def _own_preset(name: str, lr: float, beta: float, steps: int = 1000) -> dict[str, list[Any]]:
     expr, start, minimum = FUNCTIONS[name]
     return {"expr": [expr], "start": [start], "minimum": [minimum], "optimizer": list(OPTIMIZERS), "lr": [lr],
