@@ -80,42 +80,55 @@ def descend(f: Callable[[Any], Any], start: "torch.Tensor", optimizer: str, lrs:
     return {"series": series, "path": path, "w": w}
 
 
-def divergence_step(values: "torch.Tensor", growth: float | None) -> "torch.Tensor":
+def _host(values: Any) -> Any:
+    """A tensor (or array, or list) as a float64 numpy array on the host."""
+    import numpy as np
+
+    if hasattr(values, "detach"):
+        values = values.detach().cpu().double().numpy()
+    return np.asarray(values, dtype=np.float64)
+
+
+def divergence_step(values: Any, growth: float | None) -> Any:
     """Per row of ``values`` (B, T): the first step whose value is not finite or, with
     ``growth``, above growth x |the first value| (a first value of 0 sets no bound); T when
-    none: where the sequential run's recorder stops it."""
-    import torch
+    none: where the sequential run's recorder stops it.  (numpy on the host: these small
+    reductions cost microseconds there, and milliseconds as torch's threaded kernels on a busy
+    machine.)"""
+    import numpy as np
 
-    bad = ~torch.isfinite(values)
-    if growth is not None:
-        limit = growth * values[:, :1].abs()
-        bad |= (values.abs() > limit) & (limit > 0)
-    steps = values.shape[1]
-    index = torch.arange(steps, device=values.device).expand_as(values)
-    return torch.where(bad, index, torch.full_like(index, steps)).min(1).values
+    v = _host(values)
+    with np.errstate(invalid="ignore", over="ignore"):
+        bad = ~np.isfinite(v)
+        if growth is not None:
+            limit = growth * np.abs(v[:, :1])
+            bad |= (np.abs(v) > limit) & (limit > 0)
+    steps = v.shape[1]
+    return np.where(bad.any(1), bad.argmax(1), steps)
 
 
-def fit_rates(distance: "torch.Tensor", ends: "torch.Tensor", floor: float) -> "torch.Tensor":
+def fit_rates(distance: Any, ends: Any, floor: float) -> Any:
     """:func:`lab4.maths.optim_theory.fit_rate` for every row at once: the slope of log
     distance, by least squares, over the later half of the stretch from where the distance fell
     below a tenth of its first value to where it reaches 100 x ``floor`` (only the steps before
-    the row's ``ends``).  NaN where the stretch has fewer than 8 steps."""
-    import torch
+    the row's ``ends``).  NaN where the stretch has fewer than 8 steps.  (numpy, as above.)"""
+    import numpy as np
 
-    d = distance.double()
+    d = _host(distance)
+    ends = _host(ends)
     steps = d.shape[1]
-    t = torch.arange(steps, dtype=torch.float64, device=d.device).expand_as(d)
+    t = np.broadcast_to(np.arange(steps, dtype=np.float64), d.shape)
     first = d[:, :1]
-    finite = torch.isfinite(d)
-    inside = finite & (d > 0) & (d <= first / 10) & (d >= 100 * floor) & (t < ends[:, None]) & (first > 0)
-    count = inside.sum(1, keepdim=True)
-    later = inside & (torch.cumsum(inside.long(), 1) > count // 2)  # fit_rate's stretch[len // 2:]
-    n = later.sum(1, keepdim=True).clamp(min=1)
-    logs = torch.where(later, d.clamp(min=1e-300).log(), torch.zeros_like(d))
-    mt = (t * later).sum(1, keepdim=True) / n
-    ml = logs.sum(1, keepdim=True) / n
-    dt = torch.where(later, t - mt, torch.zeros_like(d))
-    sxx = (dt * dt).sum(1)
-    slope = (dt * (logs - ml)).sum(1) / sxx.clamp(min=1e-300)
-    rates = slope.exp()
-    return torch.where((count[:, 0] >= 8) & (sxx > 0), rates, torch.full_like(rates, math.nan))
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        inside = np.isfinite(d) & (d > 0) & (d <= first / 10) & (d >= 100 * floor) & (t < ends[:, None]) & (first > 0)
+        count = inside.sum(1, keepdims=True)
+        later = inside & (np.cumsum(inside, 1) > count // 2)  # fit_rate's stretch[len // 2:]
+        n = np.maximum(later.sum(1, keepdims=True), 1)
+        logs = np.where(later, np.log(np.where(later, d, 1.0)), 0.0)
+        mt = (t * later).sum(1, keepdims=True) / n
+        ml = logs.sum(1, keepdims=True) / n
+        dt = np.where(later, t - mt, 0.0)
+        sxx = (dt * dt).sum(1)
+        slope = (dt * (logs - ml)).sum(1) / np.where(sxx > 0, sxx, 1.0)
+        rates = np.exp(slope)
+    return np.where((count[:, 0] >= 8) & (sxx > 0), rates, np.nan)

@@ -43,6 +43,9 @@ GROWTH = 1e6  # a loss above GROWTH x its start has diverged
 THEORY_POINTS = 400  # points of the drawn theory curves
 #: the phase diagram's grid: lr from 0 to PHASE_LR / L, beta from 0 to PHASE_BETA
 PHASE_GRID, PHASE_LR, PHASE_BETA = (48, 32), 4.0, 0.99
+#: the measured phase map: MAP_GRID x MAP_GRID runs of (lr, beta) over the theory's ranges, at
+#: most MAP_STEPS steps each, batched into one computation; not above MAP_MAX_DIM variables
+MAP_GRID, MAP_STEPS, MAP_MAX_DIM = 21, 200, 64
 #: a gradient norm below this fraction of the start's: the run reached a stationary point
 STATIONARY = 1e-3
 
@@ -263,11 +266,14 @@ def run(params: dict[str, Any], ctx: Any, batch_row: dict[str, Any] | None = Non
     record = StepRecorder(("loss", "distance"), steps, f.start.device, f.start.dtype, watch="loss", growth=GROWTH,
                           hint=hint)
     path = _path_buffer(f, steps, keep=dim == 2)
-    yield Artifact("phase", _phase(params, t))
+    theory_phase = _phase(params, t)
+    yield Artifact("phase", theory_phase)
     try:
         w = yield from _descend(f, params, ctx, record, path, observe_generated(f), batch_row)
     finally:
         yield from _theory_curves(record.host, t["rate_theory"])
+        if not ctx.cancelled:  # a diverged run too: the map shows where
+            yield from _with_measured(theory_phase, f, params, ctx, t["L"])
 
     loss_host, dist_host = record.host["loss"], record.host["distance"]
     final_loss = loss_host[-1]
@@ -464,7 +470,13 @@ def _run_own(params: dict[str, Any], ctx: Any, batch_row: dict[str, Any] | None 
     names = ("loss", "distance") if given else ("f",)
     record = StepRecorder(names, steps, f.start.device, f.start.dtype, watch=names[0], growth=GROWTH, hint=hint)
     path = _path_buffer(f, steps, keep=True)
-    w = yield from _descend(f, params, ctx, record, path, observe_own(f), batch_row)
+    last = None
+    try:
+        w = yield from _descend(f, params, ctx, record, path, observe_own(f), batch_row)
+        last = _curvature_at(f, w)
+    finally:
+        if not ctx.cancelled:
+            yield from _own_phase(f, params, ctx, first, last)
 
     n = len(record.host[names[0]])
     if given:
@@ -478,7 +490,6 @@ def _run_own(params: dict[str, Any], ctx: Any, batch_row: dict[str, Any] | None 
         distance = torch.linalg.vector_norm(path[:n] - best_point, dim=-1).tolist()
         yield Points("loss", list(range(n)), loss)
         yield Points("distance", list(range(n)), distance)
-    last = _curvature_at(f, w)
     reached = next((i for i, value in enumerate(loss) if value <= tol), None)
     measured = fit_rate(distance, _eps(ctx) * max(1.0, float(w.abs().max())) * math.sqrt(f.dim))
     stationary = last["grad"] <= STATIONARY * first["grad"]
@@ -625,6 +636,148 @@ def _phase(params: dict[str, Any], t: dict[str, Any]) -> dict[str, Any]:
     return {"optimizer": optimizer, "lr": lrs, "beta": betas, "rows": "beta", "rate": phase(optimizer, eig, lrs, betas),
             "optimal": {"lr": lr_opt, "beta": beta_opt, "rate": rate(optimizer, lr_opt, beta_opt, eig)},
             "run": {"lr": params["lr"], "beta": beta, "rate": t["rate_theory"]}}
+
+
+def _own_phase(f: Any, params: dict[str, Any], ctx: Any, first: dict[str, Any],
+               last: dict[str, Any] | None) -> Iterator[Artifact]:
+    """Your own f's phase view: the theory's rate over (lr, beta) for the autograd Hessian at the
+    point reached (or at the start) when it is positive definite, and the measured map."""
+    optimizer = "nesterov" if params["optimizer"] == "nesterov" else "momentum"
+    beta = params["beta"] if params["optimizer"] != "gd" else 0.0
+    ref, at = None, ""
+    for c, where in ((last, "the point reached"), (first, "the start")):
+        if c is not None and _kind(c["eig"], 0) == "positive definite":
+            ref, at = c, where
+            break
+    if ref is not None:
+        eig = ref["eig"]
+        big, small = max(eig), min(eig)
+        n_lr, n_beta = PHASE_GRID
+        lrs = [PHASE_LR / big * (i + 1) / n_lr for i in range(n_lr)]
+        betas = [PHASE_BETA * j / (n_beta - 1) for j in range(n_beta)]
+        lr_opt, beta_opt = optimal(optimizer, big, small)
+        data = {"optimizer": optimizer, "lr": lrs, "beta": betas, "rows": "beta", "rate": phase(optimizer, eig, lrs, betas),
+                "optimal": {"lr": lr_opt, "beta": beta_opt, "rate": rate(optimizer, lr_opt, beta_opt, eig)},
+                "run": {"lr": params["lr"], "beta": beta, "rate": rate(optimizer, params["lr"], beta, eig)},
+                "theory_at": at}
+        big_scale = big
+    else:
+        big_scale = max((abs(v) for v in first["eig"]), default=0.0)
+        data = {"optimizer": optimizer, "run": {"lr": params["lr"], "beta": beta, "rate": None},
+                "theory_at": None}
+    if big_scale > 0 and math.isfinite(big_scale):
+        yield from _with_measured(data, f, params, ctx, big_scale)
+
+
+def _with_measured(data: dict[str, Any], f: Any, params: dict[str, Any], ctx: Any, big: float) -> Iterator[Any]:
+    """The phase artifact again, with the measured map beside the theory's (and a sentence)."""
+    measured = measured_phase(f, params, ctx, big)
+    if measured is None:
+        return
+    yield Artifact("phase", {**data, "measured": measured})
+    if "skipped" in measured:
+        yield Observation(f"Phase map: not measured ({measured['skipped']}).")
+        return
+    best, theory_best = measured["optimal"], data.get("optimal")
+    cells = len(measured["lr"]) * len(measured["beta"])
+    diverged = sum(v is not None for row in measured["diverged"] for v in row)
+    text = (f"Phase map measured: {cells} runs of {measured['steps']} steps of {data['optimizer']} over (lr, beta), "
+            f"batched into one computation in {measured['seconds']:.2g} s; {diverged} diverged.")
+    if best is not None:
+        text += f" Lowest measured rate {best['rate']:.4g} at lr = {best['lr']:.4g}, beta = {best['beta']:.4g}"
+        if theory_best:
+            text += (f"; the theory's optimum: rate {theory_best['rate']:.4g} at lr = {theory_best['lr']:.4g}, "
+                     f"beta = {theory_best['beta']:.4g}")
+        fastest = measured["fastest"]
+        if fastest["steps_to_tol"] is not None:
+            text += (f". Fewest steps to f - f* <= {measured['tol']:g}: {fastest['steps_to_tol']}, at lr = "
+                     f"{fastest['lr']:.4g}, beta = {fastest['beta']:.4g}")
+        text += "."
+    yield Observation(text)
+
+
+_MAP_CACHE: dict[Any, dict[str, Any]] = {}
+
+
+def measured_phase(f: Any, params: dict[str, Any], ctx: Any, big: float) -> dict[str, Any] | None:
+    """The rate, steps to tol and divergence MEASURED over a MAP_GRID x MAP_GRID grid of (lr, beta)
+    (the theory's ranges: lr up to PHASE_LR / L) on the run's own function, all cells batched into
+    one computation (:func:`lab4.maths.batched.descend`).  Per cell: the step where it diverged
+    (as a run's recorder sees it), the first step with f - f* <= tol, and the rate per step fitted
+    on sqrt(f - f*) as a run fits its distance (where the fit has no stretch: the average rate to
+    where it stopped falling).  Its optimum: the lowest measured rate (as the theory's is the
+    lowest rate); the fastest cell: the fewest steps to tol.
+    Values in float32 precision (6 digits) to keep the artifact small; the runs sharing a
+    function, optimizer and steps (a sweep over lr and beta) compute it once."""
+    import time
+
+    import numpy as np
+
+    from lab4.maths.batched import descend, divergence_step, fit_rates
+
+    if f.dim > MAP_MAX_DIM:
+        return {"skipped": f"{f.dim} variables: the map is measured up to {MAP_MAX_DIM}"}
+    optimizer = "nesterov" if params["optimizer"] == "nesterov" else "momentum"
+    steps, tol = min(params["steps"], MAP_STEPS), params["tol"]
+    key = (params.get("expr"), repr(params.get("start")), repr(params.get("minimum")), params["dim"],
+           params["complexity"], ctx.seed, optimizer, steps, tol, str(ctx.torch_dtype), str(ctx.torch_device), big)
+    if key in _MAP_CACHE:
+        return _MAP_CACHE[key]
+    n = MAP_GRID
+    lrs = [PHASE_LR / big * (i + 1) / n for i in range(n)]
+    betas = [PHASE_BETA * j / (n - 1) for j in range(n)]
+    t0 = time.perf_counter()
+    seen = observe(f, params)
+    out = descend(f, f.start, optimizer, [lr for _ in betas for lr in lrs], [b for b in betas for _ in lrs], steps,
+                  seen, cancelled=lambda: ctx.cancelled)
+    if ctx.cancelled:
+        return None
+    series = {name: values.detach().cpu().double().numpy() for name, values in out["series"].items()}
+    watched = series["loss"] if "loss" in series else series["f"]
+    stop = divergence_step(watched, GROWTH)
+    valid = np.arange(steps + 1)[None, :] < stop[:, None]
+    if "loss" in series:
+        loss = series["loss"]
+    else:  # f* is the lowest value any cell found
+        loss = watched - np.where(valid, watched, np.inf).min()
+    with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
+        reached = (loss <= tol) & valid
+        first_reached = np.where(reached.any(1), reached.argmax(1), -1)
+        r = np.sqrt(np.clip(loss, 0, None))
+        floor = _eps(ctx) * max(1.0, float(f.start.abs().max())) * math.sqrt(f.dim)
+        fitted = fit_rates(r, stop, floor)
+        low_enough = (r <= 100 * floor) & valid
+        k = np.maximum(np.where(low_enough.any(1), low_enough.argmax(1), np.minimum(stop - 1, steps)), 1)
+        average = np.clip(r[np.arange(len(k)), k] / r[:, 0], 0, None) ** (1.0 / k)
+        rates = np.where(np.isfinite(fitted), fitted, average)
+    rates = np.where(stop <= steps, np.nan, rates)
+    seconds = time.perf_counter() - t0
+
+    def grid(values: list[Any]) -> list[list[Any]]:
+        return [values[j * n:(j + 1) * n] for j in range(n)]
+
+    rate_list = [float(f"{v:.6g}") if math.isfinite(v) else None for v in rates.tolist()]
+    steps_list = [v if v >= 0 else None for v in first_reached.tolist()]
+    div_list = [v if v <= steps else None for v in stop.tolist()]
+    candidates = [i for i in range(n * n) if div_list[i] is None and rate_list[i] is not None]
+    best = fastest = None
+    if candidates:  # the lowest rate (the theory's optimum is the lowest rate), and the fewest steps to tol
+
+        def cell(i: int) -> dict[str, Any]:
+            return {"lr": lrs[i % n], "beta": betas[i // n], "steps_to_tol": steps_list[i], "rate": rate_list[i]}
+
+        never = math.inf
+        best = cell(min(candidates, key=lambda i: (rate_list[i], steps_list[i] if steps_list[i] is not None else never)))
+        fastest = cell(min(candidates, key=lambda i: (steps_list[i] if steps_list[i] is not None else never,
+                                                        rate_list[i])))
+    measured = {"lr": lrs, "beta": betas, "rows": "beta", "rate": grid(rate_list), "steps_to_tol": grid(steps_list),
+                "diverged": grid(div_list), "steps": steps, "tol": tol, "optimal": best, "fastest": fastest,
+                "seconds": seconds,
+                "runs": n * n}
+    if len(_MAP_CACHE) >= 4:
+        _MAP_CACHE.pop(next(iter(_MAP_CACHE)))
+    _MAP_CACHE[key] = measured
+    return measured
 
 
 def _landscape_grid(f: Any, path: Any, size: int = 48, center: Any = None) -> dict[str, Any]:

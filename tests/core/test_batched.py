@@ -115,3 +115,96 @@ def test_cli_batched_sweep_is_the_sweep(tmp_path):
     assert refused.exit_code == 2 and "this sweep varies dim" in refused.output
     other = CliRunner().invoke(main, ["sweep", "autograd", "--batched"])
     assert other.exit_code == 2 and "No such option '--batched'" in other.output
+
+
+# ---- the measured phase map (the Phase view): batched runs over (lr, beta) beside the theory
+
+
+def cell_of(values, x):
+    return min(range(len(values)), key=lambda k: abs(values[k] - x))
+
+
+@pytest.mark.parametrize("complexity", [1, 2, 3])
+@pytest.mark.parametrize("optimizer", ["gd", "nesterov"])
+def test_measured_map_agrees_with_the_theory_on_quadratics(complexity, optimizer):
+    """Levels 1-3 are quadratics: each cell's measured rate is the spectral radius of the 2x2
+    recurrence (numpy eigenvalues, apart from the code's formula), and the lowest measured rate
+    sits within two cells of the theory's optimum."""
+    import numpy as np
+
+    from lab4.maths.landscapes import generate_function
+
+    r = sweep_one({"complexity": complexity, "optimizer": optimizer})
+    phase = r.artifacts["phase"]
+    m, kind = phase["measured"], phase["optimizer"]
+    assert len(m["lr"]) * len(m["beta"]) == m["runs"] == 441 and m["steps"] == 200
+    f = generate_function(2, complexity, 0)
+    lams = torch.linalg.eigvalsh(torch.func.hessian(f)(f.center)).tolist()
+
+    def radius(lr, beta):
+        worst = 0.0
+        for lam in lams:
+            if kind == "momentum":
+                mat = np.array([[1 + beta - lr * lam, -beta], [1, 0]])
+            else:
+                mat = np.array([[(1 + beta) * (1 - lr * lam), -beta * (1 - lr * lam)], [1, 0]])
+            worst = max(worst, max(abs(np.linalg.eigvals(mat))))
+        return worst
+
+    deviations = []
+    for j, beta in enumerate(m["beta"]):
+        for i, lr in enumerate(m["lr"]):
+            theory = radius(lr, beta)
+            if m["diverged"][j][i] is not None:
+                assert theory > 0.99, (lr, beta, theory)  # only where the theory says it may
+            elif m["rate"][j][i] is not None and 0.2 < theory < 0.97:
+                deviations.append(abs(m["rate"][j][i] - theory))
+    assert len(deviations) > 100
+    assert np.median(deviations) < 5e-3 and np.percentile(deviations, 90) < 2e-2
+    best, theory_best = m["optimal"], phase["optimal"]
+    assert abs(cell_of(m["lr"], best["lr"]) - cell_of(m["lr"], theory_best["lr"])) <= 2
+    assert abs(cell_of(m["beta"], best["beta"]) - cell_of(m["beta"], theory_best["beta"])) <= 2
+    assert best["rate"] == pytest.approx(theory_best["rate"], abs=0.1)
+
+
+def sweep_one(params, dtype="float64"):
+    return [r for _, r in sweep("minimize", SPEC.parse(params), {}, RunContext(dtype=dtype))][0]
+
+
+def test_level_four_map_shows_the_heavy_ball_divergence_at_the_theorys_optimum():
+    """The README's level-4 case: the optimal heavy ball for c's curvature diverges (the valley is
+    steeper away from c). The measured map shows it at the theory's optimum, which the theory
+    calls stable, and finds its best cell at a smaller lr."""
+    r = sweep_one({"complexity": 4, "optimizer": "momentum", "lr": "optimal", "beta": "optimal"}, "float32")
+    assert r.status == "diverged"
+    phase = r.artifacts["phase"]
+    m, best = phase["measured"], phase["optimal"]
+    i, j = cell_of(m["lr"], best["lr"]), cell_of(m["beta"], best["beta"])
+    assert m["diverged"][j][i] is not None and phase["rate"][cell_of(phase["beta"], best["beta"])][
+        cell_of(phase["lr"], best["lr"])] < 1
+    assert m["optimal"]["lr"] < best["lr"] and m["diverged"][cell_of(m["beta"], m["optimal"]["beta"])][
+        cell_of(m["lr"], m["optimal"]["lr"])] is None
+
+
+def test_your_own_function_has_a_measured_map_and_the_saddle_no_theory():
+    booth = sweep_one({"expr": "(x+2*y-7)**2 + (2*x+y-5)**2", "start": "x=-3, y=-2", "lr": 0.05, "steps": 300})
+    phase = booth.artifacts["phase"]  # Booth's Hessian [[10, 8], [8, 10]]: eigenvalues 2 and 18
+    assert phase["theory_at"] == "the point reached" and phase["measured"]["runs"] == 441
+    lr, beta = phase["optimal"]["lr"], phase["optimal"]["beta"]
+    assert lr == pytest.approx((2 / (18**0.5 + 2**0.5)) ** 2) and beta == pytest.approx(((3 - 1) / (3 + 1)) ** 2)
+    m = phase["measured"]
+    assert abs(cell_of(m["lr"], m["optimal"]["lr"]) - cell_of(m["lr"], lr)) <= 2
+    assert abs(cell_of(m["beta"], m["optimal"]["beta"]) - cell_of(m["beta"], beta)) <= 2
+    saddle = sweep_one({"expr": "x**2 - y**2", "start": "x=1, y=0.01", "lr": 0.1, "steps": 100})
+    phase = saddle.artifacts["phase"]
+    assert "rate" not in phase and phase["theory_at"] is None  # indefinite: no theory to draw
+    assert any(v is not None for row in phase["measured"]["diverged"] for v in row)
+
+
+def test_the_map_is_small_and_computed_once_for_a_sweep():
+    runs = [r for _, r in sweep("minimize", SPEC.parse({"complexity": 2}), {"lr": [0.3, 0.6]})]
+    a, b = (r.artifacts["phase"]["measured"] for r in runs)
+    assert a is b or a == b  # the same function and optimizer: one map
+    size = len(json.dumps(runs[0].artifacts["phase"]["measured"]))
+    assert size < 20_000, size
+    assert all(v is None or len(repr(v)) <= 12 for row in a["rate"] for v in row)  # 6 significant digits
