@@ -500,6 +500,10 @@ def _draw_phase(fig: Any, runs: list[Run], painter: _Painter) -> bool:
             color, _ = painter.next(f"run{f' {label}' if label else ''}{rate_text}")
             painter.drawing.entries[-1] = Entry(painter.drawing.entries[-1].label, color, "R")
             fig.scatter([own["lr"]], [own["beta"]], marker="R", color=color)
+    # the legend leads with what a short one must keep: the optima, the run, where it diverged
+    first = ("theory best", "measured best", "run", "measured: diverged", "theory")
+    painter.drawing.entries.sort(key=lambda e: next((k for k, word in enumerate(first) if e.label.startswith(word)),
+                                                    len(first)))
     fig.xlim(min(xs), max(xs))
     fig.ylim(min(ys), max(ys))
     return True
