@@ -279,7 +279,7 @@ def run(params: dict[str, Any], ctx: Any, batch_row: dict[str, Any] | None = Non
     final_loss = loss_host[-1]
     reached = next((i for i, value in enumerate(loss_host) if value <= tol), None)
     eps = _eps(ctx)
-    measured = fit_rate(dist_host, eps * max(1.0, float(f.center.abs().max())) * math.sqrt(dim))
+    measured = fit_rate(dist_host, eps * max(1.0, _max_abs(f.center)) * math.sqrt(dim))
     yield Metric("final_loss", final_loss)
     yield Metric("final_distance", dist_host[-1])
     yield Metric("initial_loss", loss_host[0])
@@ -305,6 +305,15 @@ def run(params: dict[str, Any], ctx: Any, batch_row: dict[str, Any] | None = Non
     yield from _observations(params, t, reached, loss_host, dist_host, measured, f, grad_at_end=_gradient_norm(f, w))
     if path is not None:
         yield Artifact("landscape", _landscape_grid(f, path[: len(loss_host)]))
+
+
+def _max_abs(t: Any) -> float:
+    """max |t| as a number (numpy on the CPU: torch's threaded reductions stall on a busy machine)."""
+    if t.device.type == "cpu":
+        import numpy as np
+
+        return float(np.abs(t.detach().numpy()).max())
+    return float(t.abs().max())
 
 
 def _eps(ctx: Any) -> float:
@@ -491,7 +500,7 @@ def _run_own(params: dict[str, Any], ctx: Any, batch_row: dict[str, Any] | None 
         yield Points("loss", list(range(n)), loss)
         yield Points("distance", list(range(n)), distance)
     reached = next((i for i, value in enumerate(loss) if value <= tol), None)
-    measured = fit_rate(distance, _eps(ctx) * max(1.0, float(w.abs().max())) * math.sqrt(f.dim))
+    measured = fit_rate(distance, _eps(ctx) * max(1.0, _max_abs(w)) * math.sqrt(f.dim))
     stationary = last["grad"] <= STATIONARY * first["grad"]
     end_kind = _kind(last["eig"], 0)
     local = _local_theory(optimizer, lr, beta, last["eig"]) if end_kind == "positive definite" else None
@@ -545,7 +554,7 @@ def _run_own(params: dict[str, Any], ctx: Any, batch_row: dict[str, Any] | None 
             f"mu = {local['mu']:.4g}, kappa = {local['kappa']:.4g}; for that curvature {optimizer}'s optimal lr "
             f"is {local['lr_optimal']:.4g}{beta_text}, and this run's (lr, beta) has rate {local['rate_theory']:.5g}"
             + (f" there (measured on the distance: {measured:.5g})." if measured else " there."))
-        if given and distance[-1] > max(10 * last["newton"], 1e-3 * (1 + float(f.center.abs().max()))):
+        if given and distance[-1] > max(10 * last["newton"], 1e-3 * (1 + _max_abs(f.center))):
             yield Observation(f"That minimum is not the given one ({distance[-1]:.3g} away, 10 x farther than the "
                               f"Newton step): another minimiser, where f - f(minimum) = {loss[-1]:.3g}.")
     elif end_kind == "indefinite":
@@ -744,7 +753,7 @@ def measured_phase(f: Any, params: dict[str, Any], ctx: Any, big: float) -> dict
         reached = (loss <= tol) & valid
         first_reached = np.where(reached.any(1), reached.argmax(1), -1)
         r = np.sqrt(np.clip(loss, 0, None))
-        floor = _eps(ctx) * max(1.0, float(f.start.abs().max())) * math.sqrt(f.dim)
+        floor = _eps(ctx) * max(1.0, _max_abs(f.start)) * math.sqrt(f.dim)
         fitted = fit_rates(r, stop, floor)
         low_enough = (r <= 100 * floor) & valid
         k = np.maximum(np.where(low_enough.any(1), low_enough.argmax(1), np.minimum(stop - 1, steps)), 1)
@@ -787,8 +796,15 @@ def _landscape_grid(f: Any, path: Any, size: int = 48, center: Any = None) -> di
     center = f.center if center is None else center
     with torch.no_grad():
         pts = torch.cat([path, center[None], f.start[None]])
-        pts = pts[torch.isfinite(pts).all(1)]
-        lo, hi = pts.min(0).values, pts.max(0).values
+        if pts.device.type == "cpu":  # numpy: torch's threaded reductions stall on a busy machine
+            import numpy as np
+
+            host = pts.numpy()
+            host = host[np.isfinite(host).all(1)]
+            lo, hi = torch.from_numpy(host.min(0)), torch.from_numpy(host.max(0))
+        else:
+            pts = pts[torch.isfinite(pts).all(1)]
+            lo, hi = pts.min(0).values, pts.max(0).values
         pad = (hi - lo).clamp(min=1e-3) * 0.15
         lo, hi = lo - pad, hi + pad
         xs = torch.linspace(float(lo[0]), float(hi[0]), size, dtype=path.dtype, device=path.device)
