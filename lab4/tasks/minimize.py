@@ -470,7 +470,9 @@ def _run_own(params: dict[str, Any], ctx: Any, batch_row: dict[str, Any] | None 
                         ("grad_norm_start", first["grad"])):
         yield Metric(name, value)
     kind = _kind(first["eig"], 0)
-    if kind == "indefinite":
+    if not math.isfinite(first["f"]):
+        hint = f"f is {first['f']} at the start: choose a start inside f's domain"
+    elif kind == "indefinite":
         hint = "f has no minimum along the Hessian's negative direction (a saddle): it falls without bound"
     elif kind == "positive definite" and lr >= 2 / max(first["eig"]):
         hint = f"lr = {lr:g} >= 2/L = {2 / max(first['eig']):.3g} at the start: too large for this curvature"
@@ -500,6 +502,9 @@ def _run_own(params: dict[str, Any], ctx: Any, batch_row: dict[str, Any] | None 
         yield Points("loss", list(range(n)), loss)
         yield Points("distance", list(range(n)), distance)
     reached = next((i for i, value in enumerate(loss) if value <= tol), None)
+    still_falling = not given and loss[-1] == 0.0 and last["grad"] > STATIONARY * first["grad"]
+    if still_falling:  # the best point is the last one, f still going down: no f* to count steps to
+        reached = None
     measured = fit_rate(distance, _eps(ctx) * max(1.0, _max_abs(w)) * math.sqrt(f.dim))
     stationary = last["grad"] <= STATIONARY * first["grad"]
     end_kind = _kind(last["eig"], 0)
@@ -538,6 +543,9 @@ def _run_own(params: dict[str, Any], ctx: Any, batch_row: dict[str, Any] | None 
     if reached is not None:
         yield Observation(f"{optimizer} reached f - f* <= {tol:g} at step {reached} (lr = {lr:g}"
                           + (f", beta = {beta:g}" if optimizer != "gd" else "") + f"; f* = {star}).")
+    elif still_falling:
+        yield Observation(f"f was still falling at the last step (f = {record.host['f'][-1]:.4g}): the best point "
+                          f"found is the last one, so there is no f* to count steps to.")
     else:
         yield Observation(f"{optimizer} did not reach f - f* <= {tol:g} in {steps} steps: f - f* = {loss[-1]:.3g} "
                           f"(f* = {star}), distance to the {to} point {distance[-1]:.3g}.")

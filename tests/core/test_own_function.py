@@ -151,3 +151,13 @@ def test_cli_runs_your_own_function(tmp_path):
     assert land["start"] == [-1.5, 2.0]
     bad = CliRunner().invoke(main, ["run", "minimize", "--expr", "x**2", "--start", "y=1"])
     assert bad.exit_code == 2 and "--start" in bad.output
+
+
+def test_a_function_still_falling_has_no_steps_to_tol_and_a_start_outside_the_domain_stops():
+    """x + y falls without bound: its best point is always the last one, so "reached f - f* <= tol"
+    would be true by definition (it used to say so at the last step)."""
+    linear = run(expr="x + y", start="x=0, y=0", lr=0.25, steps=100)
+    assert linear.metrics["steps_to_tol"] is None and not linear.metrics["stationary"]
+    assert linear.series["f"]["y"][-1] == pytest.approx(-0.25 * 2 * 100)  # f falls by lr * |grad|^2 a step
+    outside = run(expr="log(x)", start="x=-1")
+    assert outside.status == "diverged" and outside.step == 0 and "domain" in outside.message
