@@ -958,8 +958,8 @@ TASK = Task(
         "beta = (sqrt(3k+1) - 2)/(sqrt(3k+1) + 2), rate 1 - 2/sqrt(3k+1).\n"
         "Stable: gd lr < 2/L; heavy ball lr < 2(1+beta)/L. lr = optimal and\n"
         "beta = optimal take the optimal values; loss > 1e6 x start: diverged.\n"
-        "Your own f: --expr '(1-x)**2 + 100*(y-x**2)**2' --start 'x=-1.5, y=2'\n"
-        "[--minimum 'x=1, y=1']: the theory from the autograd Hessian at the\n"
+        "Your own f: --expr '(1-x)**2 + 100*(y-x**2)**2' --start 'x=-1.5, y=2',\n"
+        "optionally --minimum 'x=1, y=1': the theory from the autograd Hessian at the\n"
         "start and at the point reached (indefinite: a saddle); presets:\n"
         "Rosenbrock, Himmelblau, Beale, Booth, a saddle."
     ),
