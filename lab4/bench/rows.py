@@ -319,6 +319,52 @@ def bench_minimize(device: str, quick: bool) -> list[Row]:
     return rows
 
 
+def bench_batched(device: str, quick: bool) -> list[Row]:
+    """A grid of (lr, beta) runs of minimize (dim 2, level 3, momentum, 500 steps; lr up to 2/L:
+    stable, slow and diverging cells) as one batched computation vs the same runs one after
+    another.  The baseline times every n-th run of the n x n grid (n runs spread over it) and
+    scales by n: timing all of them would take minutes."""
+    from lab4.core.context import RunContext
+    from lab4.engine.runner import execute, sweep
+    from lab4.maths.batched import descend
+    from lab4.maths.device import on_torch
+    from lab4.tasks import TASKS
+    from lab4.tasks.minimize import function_of, observe_generated, steps_alone
+
+    spec = TASKS["minimize"].spec
+    steps = 500
+    base = spec.parse({"dim": 2, "complexity": 3, "optimizer": "momentum", "steps": steps})
+    ctx = on_torch(RunContext(device=device))
+    f = function_of(base, ctx)
+
+    def grid(n: int) -> tuple[list[float], list[float], list[tuple[float, float]]]:
+        lrs = [2.0 * (i + 1) / n for i in range(n)]
+        betas = [0.99 * j / (n - 1) for j in range(n)]
+        return lrs, betas, [(lr, beta) for beta in betas for lr in lrs]
+
+    n = 11 if quick else 41
+    lrs, betas, cells = grid(n)
+    ours = median_time(lambda: descend(f, f.start, "momentum", [c[0] for c in cells], [c[1] for c in cells], steps,
+                                       observe_generated(f)), 1 if quick else 3, device)
+    sample = cells[::n]
+    base_s = median_time(lambda: [steps_alone({**base, "lr": lr, "beta": beta}, ctx) for lr, beta in sample], 1,
+                         device) * len(cells) / len(sample)
+    rows = [ratio_row(f"minimize {n}x{n} (lr, beta) x {steps} steps, dim 2: batched vs one by one ({len(sample)} "
+                      f"timed, x{n})", ours, base_s, 0.05, "ratio <= 0.05")]
+    m = 11 if quick else 21  # end to end, each run's result built: lab4 sweep --batched vs lab4 sweep
+    lrs, betas, cells = grid(m)
+    t0 = time.perf_counter()
+    for _ in sweep("minimize", base, {"beta": betas, "lr": lrs}, RunContext(device=device), batched=True):
+        pass
+    ours = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    for lr, beta in cells[::m]:
+        execute("minimize", {**base, "lr": lr, "beta": beta}, RunContext(device=device))
+    base_s = (time.perf_counter() - t0) * m
+    rows.append(Row(f"lab4 sweep {m}x{m} with every result: --batched vs one by one ({m} timed, x{m})", ours, base_s, ours / base_s, "curve (no target)", None))
+    return rows
+
+
 def bench_cancel(device: str, quick: bool) -> Row:
     """From setting the cancel flag (what escape does) to the run's result, mid-run."""
     from lab4.core.context import RunContext
@@ -419,6 +465,7 @@ def run_bench(device: str = "cpu", quick: bool = False, app: bool = True,
         ("mlp step", lambda: [bench_mlp_step(device, quick)]),
         ("custom losses", lambda: bench_losses(device, quick)),
         ("minimize 1e6", lambda: bench_minimize(device, quick)),
+        ("batched runs", lambda: bench_batched(device, quick)),
         ("cancel", lambda: [bench_cancel(device, quick)]),
         ("cancel through the worker", lambda: bench_cancel_worker(device, quick)),
         ("sweep --jobs", lambda: bench_sweep_jobs(quick)),

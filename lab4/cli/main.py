@@ -196,8 +196,9 @@ def _make_run_command(task: Task) -> click.Command:
 def _make_sweep_command(task: Task) -> click.Command:
     def callback(device: list[str], dtype: list[str], seed: list[int], as_json: bool, out: Path | None,
                  data_dir: Path | None, no_save: bool, quiet: bool, axes_text: str | None, jobs: Any, max_runs: int,
-                 **values: Any) -> None:
+                 batched: bool = False, **values: Any) -> None:
         from lab4.core.comparison import comparison_sentence, parse_compare, plan, varying
+        from lab4.engine.runner import batch_problem
 
         axes = {k: v for k, v in values.items() if v is not None}
         if len(dtype) > 1:
@@ -213,9 +214,15 @@ def _make_sweep_command(task: Task) -> click.Command:
                 sizes = " x ".join(f"{len(v)} {k}" for k, v in axes.items() if len(v) > 1)
                 raise click.BadParameter(f"{sizes} is {total:,} runs, more than {max_runs:,}; "
                                          f"pass --max-runs {total} to run them all", param_hint="--max-runs")
-            total = len(plan(task.spec, base, axes))  # every combination checked before the first run
+            planned = plan(task.spec, base, axes)  # every combination checked before the first run
+            total = len(planned)
         except ParamError as exc:
             raise usage_error(exc, task.spec) from None
+        if batched:  # one computation: the runs must share shapes (no torch needed to tell)
+            problem = batch_problem(task.id, [(p.params, RunContext(device=device[0], dtype=p.dtype or dtype[0]))
+                                              for p in planned])
+            if problem:
+                raise click.UsageError(problem)
         if not no_save:
             _store(data_dir)
         _preflight(task, task.spec.parse(base), quiet or as_json)
@@ -226,7 +233,8 @@ def _make_sweep_command(task: Task) -> click.Command:
         runs = []
         unsaved = 0
         with _CancelOnInterrupt(ctx):
-            computed = (_sweep_in_process(task, base, axes, ctx, data_dir, no_save) if workers == 1 and len(devices) == 1
+            in_process = batched or (workers == 1 and len(devices) == 1)  # a batch is one computation
+            computed = (_sweep_in_process(task, base, axes, ctx, data_dir, no_save, batched) if in_process
                         else _sweep_in_workers(task, base, axes, ctx, devices, workers, data_dir, no_save))
             for i, (combo, result, saved) in enumerate(computed):
                 if not no_save and not saved:
@@ -269,10 +277,14 @@ def _make_sweep_command(task: Task) -> click.Command:
                                help="the axes as the app's compare field takes them: 'optimizer=gd,momentum lr=0.1,0.01'")
     max_runs_option = click.Option(["--max-runs"], type=click.IntRange(min=1, max=2**62), default=MAX_SWEEP_RUNS,
                                    show_default=True, help="refuse a sweep of more combinations than this")
+    batched_option = click.Option(["--batched"], is_flag=True,
+                                  help="compute the runs as one batched computation (runs that share shapes: a grid "
+                                  "of lr and beta, or seeds); the same results, much faster")
     return click.Command(
         task.id,
         callback=callback,
-        params=task_options(task, sweep=True) + [axes_option, jobs_option(), max_runs_option] + common_options(sweep=True),
+        params=task_options(task, sweep=True) + [axes_option, jobs_option(), max_runs_option]
+        + ([batched_option] if task.batched is not None else []) + common_options(sweep=True),
         help=f"Run {task.id} over every combination of the values given "
         f"(e.g. --lr 0.1,0.01); print one row per run.\n\n{task.summary}.",
         short_help=task.summary,
@@ -292,12 +304,12 @@ def _worker_count(jobs: Any, devices: list[str], total: int) -> int:
 
 
 def _sweep_in_process(task: Task, base: dict[str, Any], axes: dict[str, list[Any]], ctx: RunContext,
-                      data_dir: Path | None, no_save: bool) -> Any:
+                      data_dir: Path | None, no_save: bool, batched: bool = False) -> Any:
     """One run after the other in this process (``--jobs 1``), each saved as it ends:
     (combination, result, whether it was saved)."""
     from lab4.engine.runner import sweep
 
-    for combo, result in sweep(task.id, base, axes, ctx):
+    for combo, result in sweep(task.id, base, axes, ctx, batched=batched):
         yield combo, result, _save(result, data_dir, no_save)
 
 

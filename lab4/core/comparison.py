@@ -86,7 +86,9 @@ def compare_text(spec: Spec, axes: Mapping[str, Sequence[Any]]) -> str:
 
     def values(name: str, items: Sequence[Any]) -> str:
         if name in spec:
-            return separator(spec, name).join(spec[name].format(v) for v in items)
+            text = separator(spec, name).join(spec[name].format(v) for v in items)
+            # spaces separate the entries; in assignments and expressions they mean nothing
+            return "".join(text.split()) if spec[name].kind in ("assign", "expr") else text
         return ",".join(str(v) for v in items)
 
     return " ".join(f"{name}={values(name, items)}" for name, items in axes.items())

@@ -9,7 +9,7 @@ from typing import Any, Callable, Iterator
 from lab4.core.spec import Spec
 from lab4.core.views import PlotView
 
-__all__ = ["Task", "Comparison"]
+__all__ = ["Task", "Comparison", "Batched"]
 
 
 @dataclass(frozen=True)
@@ -20,6 +20,17 @@ class Comparison:
     metric: str
     goal: Any  # Callable[[dict], str]: "loss <= 0.1"
     also: tuple[str, ...] = field(default_factory=tuple)
+
+
+@dataclass(frozen=True)
+class Batched:
+    """A task's runs computed together as ONE computation (a batch dimension), for sweeps whose
+    runs share shapes.  Both take the runs as (parameters, context) pairs: ``problem`` says why
+    they cannot be batched (None when they can; no torch needed), ``sources`` computes them and
+    returns, per run, what replaces ``Task.run`` for it (a generator of the same events)."""
+
+    problem: Callable[[list[tuple[dict[str, Any], Any]]], "str | None"]
+    sources: Callable[[list[tuple[dict[str, Any], Any]]], list[Callable[[dict[str, Any], Any], Iterator[Any]]]]
 
 
 @dataclass(frozen=True)
@@ -45,6 +56,8 @@ class Task:
     resolve: Callable[[dict[str, Any], Any], tuple[dict[str, Any], list[str]]] | None = None
     #: warnings about the parameters known before anything is computed (no torch)
     preflight: Callable[[dict[str, Any]], list[str]] | None = None
+    #: sweeps computed as one batched computation (``lab4 sweep --batched``), when the task can
+    batched: Batched | None = None
     #: the key that opens this task in the app (its position in the registry, 1-based; set
     #: by the registry)
     key: str = ""

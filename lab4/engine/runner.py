@@ -20,7 +20,7 @@ from lab4.core.events import Cancelled, Diverged, Observation, Result, ResultBui
 from lab4.maths.device import on_torch
 from lab4.tasks import get_task
 
-__all__ = ["execute", "sweep", "versions", "new_run_id", "new_group_id"]
+__all__ = ["execute", "sweep", "batch_problem", "versions", "new_run_id", "new_group_id"]
 
 
 def versions() -> dict[str, str]:
@@ -58,11 +58,13 @@ def execute(
     on_event: Callable[[Any], None] | None = None,
     group: str = "",
     label: str = "",
+    source: Callable[[dict[str, Any], RunContext], Iterator[Any]] | None = None,
 ) -> Result:
     """Run one task with validated ``params``; always return a Result, never raise.
 
     A task's ``resolve`` turns symbolic values (``lr = optimal``) into numbers first: the
-    result keeps the numbers, and the observations say what was resolved.
+    result keeps the numbers, and the observations say what was resolved.  ``source``
+    replaces ``task.run`` (a run of a batched computation hands over its row).
     """
     task = get_task(task_id)
     ctx = on_torch(ctx or RunContext())
@@ -97,7 +99,7 @@ def execute(
             result.params = task.spec.to_json(params)
             for note in notes:
                 emit(Observation(note))
-        for event in task.run(params, ctx):
+        for event in (source or task.run)(params, ctx):
             emit(event)
     except Diverged as exc:
         result.status = "diverged"
@@ -131,6 +133,7 @@ def sweep(
     on_event: Callable[[int, Any], None] | None = None,
     on_start: Callable[[int, PlannedRun, RunContext], None] | None = None,
     group: str | None = None,
+    batched: bool = False,
 ) -> Iterator[tuple[dict[str, Any], Result]]:
     """Run ``task_id`` for every combination of ``axes`` over ``base``; yield (combo, result).
 
@@ -139,23 +142,41 @@ def sweep(
     run uses the same seed unless ``seed`` is an axis, so runs that differ in, say, the
     optimizer start from the same initial weights.  The runs of a comparison share a
     group id and carry their label (``optimizer=gd``).  ``on_start(i, run, ctx)`` is called
-    before run ``i``, ``on_event(i, event)`` for each of its events.
+    before run ``i``, ``on_event(i, event)`` for each of its events.  ``batched``: the runs are
+    computed first as one computation (``Task.batched``; ValueError saying why when they cannot
+    be), then each run's result is built from its row, as the run alone would build it.
     """
     task = get_task(task_id)
     ctx = ctx or RunContext()
     runs = plan(task.spec, base, axes)
     if group is None:
         group = new_group_id(task.id) if len(runs) > 1 else ""
-    for i, planned in enumerate(runs):
+    contexts = [RunContext(
+        device=ctx.device,
+        dtype=planned.dtype or ctx.dtype,
+        seed=ctx.seed if planned.seed is None else planned.seed,
+        cancel_event=ctx.cancel_event,
+    ) for planned in runs]
+    sources: list[Any] = [None] * len(runs)
+    if batched:
+        pairs = [(planned.params, run_ctx) for planned, run_ctx in zip(runs, contexts)]
+        problem = batch_problem(task_id, pairs)
+        if problem:
+            raise ValueError(problem)
+        sources = task.batched.sources([(p, on_torch(c)) for p, c in pairs])
+    for i, (planned, run_ctx) in enumerate(zip(runs, contexts)):
         if ctx.cancelled:
             return
-        run_ctx = RunContext(
-            device=ctx.device,
-            dtype=planned.dtype or ctx.dtype,
-            seed=ctx.seed if planned.seed is None else planned.seed,
-            cancel_event=ctx.cancel_event,
-        )
         if on_start is not None:
             on_start(i, planned, run_ctx)
         callback = (lambda e, i=i: on_event(i, e)) if on_event else None
-        yield planned.combo, execute(task_id, planned.params, run_ctx, callback, group=group, label=planned.label)
+        yield planned.combo, execute(task_id, planned.params, run_ctx, callback, group=group, label=planned.label,
+                                     source=sources[i])
+
+
+def batch_problem(task_id: str, runs: list[tuple[dict[str, Any], RunContext]]) -> str | None:
+    """Why these runs cannot be computed as one batched computation, or None when they can."""
+    task = get_task(task_id)
+    if task.batched is None:
+        return f"{task.id} has no batched runs (--batched is for minimize)"
+    return task.batched.problem(runs)

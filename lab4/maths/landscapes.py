@@ -41,7 +41,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["Landscape", "generate_function", "spectrum", "curvature", "LEVELS", "LEVEL_FORMULAS", "K2", "EPS",
+__all__ = ["Landscape", "OwnFunction", "own_function", "hessian_at", "generate_function", "spectrum", "curvature", "LEVELS", "LEVEL_FORMULAS", "K2", "EPS",
            "EPS_VALLEY", "R", "W", "B", "START"]
 
 K2 = 10.0  # level 2's condition number
@@ -177,3 +177,68 @@ def generate_function(dim: int, complexity: int = 1, seed: int = 0) -> Landscape
         weights = K2 ** (exponents - 1)
         weights = weights[torch.randperm(dim, generator=g)]
     return Landscape(dim, complexity, seed, center, start, weights)
+
+
+@dataclass
+class OwnFunction:
+    """A function the user typed (the safe expression language), minimised like a landscape.
+
+    ``names`` orders the variables (as the start point lists them): x[..., i] is ``names[i]``,
+    so ``f`` takes x of shape (..., dim) and returns shape (...), batched or not.  ``center``
+    is the known minimiser (``--minimum``) or None; ``start`` the first point.
+    """
+
+    text: str
+    names: tuple[str, ...]
+    start: torch.Tensor
+    center: torch.Tensor | None
+    function: object  # the compiled expression: keyword tensors -> tensor
+
+    @property
+    def dim(self) -> int:
+        return len(self.names)
+
+    @property
+    def formula(self) -> str:
+        return f"f({', '.join(self.names)}) = {self.text}"
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        value = self.function(**{name: x[..., i] for i, name in enumerate(self.names)})
+        if not hasattr(value, "shape") or value.shape != x.shape[:-1]:  # a constant, or a variable unused
+            value = value + x.new_zeros(x.shape[:-1])
+        return value
+
+    def to(self, device: torch.device | str, dtype: torch.dtype) -> "OwnFunction":
+        move = lambda t: None if t is None else t.to(device=device, dtype=dtype)  # noqa: E731
+        return OwnFunction(self.text, self.names, move(self.start), move(self.center), self.function)
+
+
+def own_function(text: str, start: dict[str, float], minimum: dict[str, float] | None = None) -> OwnFunction:
+    """The user's f (``text``) over the variables of ``start`` in its order, in float64 on the CPU."""
+    import torch
+
+    from lab4.core.expr import parse_expression
+    from lab4.maths.expr import compile_expression
+
+    names = tuple(start)
+    point = torch.tensor([float(start[n]) for n in names], dtype=torch.float64)
+    center = torch.tensor([float(minimum[n]) for n in names], dtype=torch.float64) if minimum else None
+    return OwnFunction(text, names, point, center, compile_expression(parse_expression(text)))
+
+
+def hessian_at(f: object, w: torch.Tensor) -> torch.Tensor:
+    """The Hessian of f at the point w (dim,), by autograd: the gradient taken with
+    ``create_graph``, then one backward pass per coordinate for its rows (the same numbers as
+    ``torch.func.hessian``, without the ~3 s its first call costs a fresh process)."""
+    import torch
+
+    x = w.detach().clone().requires_grad_(True)
+    (grad,) = torch.autograd.grad(f(x), x, create_graph=True)
+    rows = []
+    for i in range(x.numel()):
+        if grad.requires_grad:
+            (row,) = torch.autograd.grad(grad[i], x, retain_graph=True, allow_unused=True)
+        else:  # f is linear: no second derivative in the graph
+            row = None
+        rows.append(torch.zeros_like(x) if row is None else row)
+    return torch.stack(rows)

@@ -558,44 +558,91 @@ def _draw_boundary(fig: Any, runs: list[Run], painter: _Painter) -> bool:
     return True
 
 
+#: the measured phase map's cells, by band of measured rate: (upper bound, marker, label)
+MEASURED_BANDS = ((0.5, "#", "< 0.5"), (0.8, "+", "0.5-0.8"), (0.95, "=", "0.8-0.95"), (math.inf, ".", ">= 0.95"))
+#: the theory's rate drawn as level sets at these rates (the measured bands' edges)
+THEORY_LEVELS = (0.5, 0.8, 0.95)
+
+
 def _draw_phase(fig: Any, runs: list[Run], painter: _Painter) -> bool:
-    """The convergence rate over (lr, beta): its level sets, the stability edge, the
-    optimum and each run's own (lr, beta)."""
+    """The convergence rate over (lr, beta): the MEASURED map (each cell a mark by its measured
+    rate, diverged cells x) under the theory's level sets at the same rates and its stability
+    edge; the optimum of each, and each run's own (lr, beta)."""
     phases = [(label, (artifacts or {}).get("phase")) for label, _, artifacts in runs]
     phases = [(label, p) for label, p in phases if p]
     if not phases:
         return False
     _, phase = phases[0]
-    lrs, betas, rate = phase["lr"], phase["beta"], phase["rate"]
-    levels = [0.5, 0.8, 0.9, 0.95, 0.99]
+    measured = phase.get("measured")
+    measured = measured if measured and "rate" in measured else None
+    theory = phase.get("rate") is not None
+    if not theory and measured is None:
+        return False
+    mono = painter.style.monochrome
     if phase.get("optimizer"):
-        fig.title(f"Rate of {phase['optimizer']} over (lr, beta)")
-    for level, (px, py) in contour_levels(lrs, betas, rate, levels):
-        color, marker = painter.next(f"rate {level:g}")
-        marker = "dot" if not painter.style.monochrome else marker
-        painter.drawing.entries[-1] = Entry(painter.drawing.entries[-1].label, color, marker)
-        fig.scatter(px, py, marker=marker, color=color)
-    edge = contour_levels(lrs, betas, rate, [1.0])
-    if edge:
-        color, _ = painter.next("rate 1 (edge)")
-        marker = "braille" if not painter.style.monochrome else "#"
-        painter.drawing.entries[-1] = Entry(painter.drawing.entries[-1].label, color, marker)
-        fig.scatter(*edge[0][1], marker=marker, color=color)
+        fig.title(f"Rate of {phase['optimizer']} over (lr, beta)"
+                  + (": measured (marks), theory (dots)" if measured and theory else ""))
+    xs: list[float] = []
+    ys: list[float] = []
+    if measured is not None:
+        mlr, mbeta, mrate, mdiv = measured["lr"], measured["beta"], measured["rate"], measured["diverged"]
+        cells = [(mlr[i], mbeta[j], mrate[j][i], mdiv[j][i]) for j in range(len(mbeta)) for i in range(len(mlr))]
+        low = 0.0
+        for high, marker, text in MEASURED_BANDS:
+            px = [x for x, _, r, d in cells if d is None and r is not None and low <= r < high]
+            py = [y for _, y, r, d in cells if d is None and r is not None and low <= r < high]
+            low = high
+            if px:
+                color, _ = painter.next(f"measured rate {text}")
+                painter.drawing.entries[-1] = Entry(painter.drawing.entries[-1].label, color, marker)
+                fig.scatter(px, py, marker=marker, color=color)
+        px = [x for x, _, _, d in cells if d is not None]
+        py = [y for _, y, _, d in cells if d is not None]
+        if px:
+            color, _ = painter.next("measured: diverged")
+            painter.drawing.entries[-1] = Entry(painter.drawing.entries[-1].label, color, "x")
+            fig.scatter(px, py, marker="x", color=color)
+        xs += mlr
+        ys += mbeta
+    if theory:
+        lrs, betas, rate = phase["lr"], phase["beta"], phase["rate"]
+        where = f" at {phase['theory_at']}" if phase.get("theory_at") else ""
+        found = contour_levels(lrs, betas, rate, list(THEORY_LEVELS))
+        if found:
+            color, marker = painter.next(f"theory{where}: rate " + ", ".join(f"{level:g}" for level, _ in found), True)
+            for _, (px, py) in found:
+                fig.scatter(px, py, marker="dot" if not mono else marker, color=color)
+        edge = contour_levels(lrs, betas, rate, [1.0])
+        if edge:
+            color, _ = painter.next(f"theory{where}: rate 1 (edge)")
+            marker = "braille" if not mono else "@"
+            painter.drawing.entries[-1] = Entry(painter.drawing.entries[-1].label, color, marker)
+            fig.scatter(*edge[0][1], marker=marker, color=color)
+        xs += lrs
+        ys += betas
     best = phase.get("optimal")
     if best:
-        color, _ = painter.next(f"best: lr {short_number(best['lr'])}, beta {short_number(best['beta'])}")
-        star = "B" if painter.style.monochrome else "*"  # "*" is a level's marker without colour
-        painter.drawing.entries[-1] = Entry(painter.drawing.entries[-1].label, color, star)
-        fig.scatter([best["lr"]], [best["beta"]], marker=star, color=color)
-    for k, (label, p) in enumerate(phases):
+        color, _ = painter.next(f"theory best: lr {short_number(best['lr'])}, beta {short_number(best['beta'])}")
+        painter.drawing.entries[-1] = Entry(painter.drawing.entries[-1].label, color, "*")
+        fig.scatter([best["lr"]], [best["beta"]], marker="*", color=color)
+    mbest = measured.get("optimal") if measured is not None else None
+    if mbest:
+        color, _ = painter.next(f"measured best: lr {short_number(mbest['lr'])}, beta {short_number(mbest['beta'])}")
+        painter.drawing.entries[-1] = Entry(painter.drawing.entries[-1].label, color, "M")
+        fig.scatter([mbest["lr"]], [mbest["beta"]], marker="M", color=color)
+    for label, p in phases:
         own = p.get("run")
         if own:
-            marker = "R" if len(phases) == 1 else RUN_MARKERS[k % len(RUN_MARKERS)]
-            color, _ = painter.next(f"run{f' {label}' if label else ''}: rate {short_number(own['rate'])}")
-            painter.drawing.entries[-1] = Entry(painter.drawing.entries[-1].label, color, marker)
-            fig.scatter([own["lr"]], [own["beta"]], marker=marker, color=color)
-    fig.xlim(min(lrs), max(lrs))
-    fig.ylim(min(betas), max(betas))
+            rate_text = f": rate {short_number(own['rate'])}" if own.get("rate") is not None else ""
+            color, _ = painter.next(f"run{f' {label}' if label else ''}{rate_text}")
+            painter.drawing.entries[-1] = Entry(painter.drawing.entries[-1].label, color, "R")
+            fig.scatter([own["lr"]], [own["beta"]], marker="R", color=color)
+    # the legend leads with what a short one must keep: the optima, the run, where it diverged
+    first = ("theory best", "measured best", "run", "measured: diverged", "theory")
+    painter.drawing.entries.sort(key=lambda e: next((k for k, word in enumerate(first) if e.label.startswith(word)),
+                                                    len(first)))
+    fig.xlim(min(xs), max(xs))
+    fig.ylim(min(ys), max(ys))
     return True
 
 

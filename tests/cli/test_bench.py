@@ -14,6 +14,8 @@ EXPECTED = [
     "scaled MSE",
     "minimize dim = 1e6, level 1",
     "minimize dim = 1e6, level 3",
+    "minimize 11x11 (lr, beta) x 500 steps, dim 2: batched",
+    "lab4 sweep 11x11 with every result: --batched",
     "cancel latency",
     "import lab4_tui.app",
     "time to the first painted screen",
