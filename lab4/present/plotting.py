@@ -630,13 +630,14 @@ def _draw_phase(fig: Any, runs: list[Run], painter: _Painter) -> bool:
         color, _ = painter.next(f"measured best: lr {short_number(mbest['lr'])}, beta {short_number(mbest['beta'])}")
         painter.drawing.entries[-1] = Entry(painter.drawing.entries[-1].label, color, "M")
         fig.scatter([mbest["lr"]], [mbest["beta"]], marker="M", color=color)
-    for label, p in phases:
+    for k, (label, p) in enumerate(phases):
         own = p.get("run")
         if own:
             rate_text = f": rate {short_number(own['rate'])}" if own.get("rate") is not None else ""
             color, _ = painter.next(f"run{f' {label}' if label else ''}{rate_text}")
-            painter.drawing.entries[-1] = Entry(painter.drawing.entries[-1].label, color, "R")
-            fig.scatter([own["lr"]], [own["beta"]], marker="R", color=color)
+            marker = "R" if len(phases) == 1 else RUN_MARKERS[k % len(RUN_MARKERS)]  # never one mark for two runs
+            painter.drawing.entries[-1] = Entry(painter.drawing.entries[-1].label, color, marker)
+            fig.scatter([own["lr"]], [own["beta"]], marker=marker, color=color)
     # the legend leads with what a short one must keep: the optima, the run, where it diverged
     first = ("theory best", "measured best", "run", "measured: diverged", "theory")
     painter.drawing.entries.sort(key=lambda e: next((k for k, word in enumerate(first) if e.label.startswith(word)),
