@@ -377,6 +377,15 @@ class _TaskGroup(click.Group):
 @click.version_option(package_name="lab4-tui", prog_name="lab4")
 def main() -> None:
     """Tensor differentiation lab, headless: run the six tasks, sweep them, keep the results."""
+    _refuse_broken_extra_tasks()
+
+
+def _refuse_broken_extra_tasks() -> None:
+    """A module named in LAB4_EXTRA_TASKS that did not load stops the command with its reason."""
+    from lab4.tasks import EXTRA_TASK_ERRORS
+
+    if EXTRA_TASK_ERRORS:
+        raise click.ClickException("\n".join(EXTRA_TASK_ERRORS))
 
 
 @main.command()

@@ -13,13 +13,14 @@ from pathlib import Path
 
 import click
 
-from lab4.cli import context_value, parse_task_args, usage_error
+from lab4.cli import _refuse_broken_extra_tasks, context_value, parse_task_args, usage_error
 from lab4.context import parse_device, parse_dtype, parse_seed
 from lab4.spec import ParamError
 from lab4.tasks import TASK_IDS, find_task, task_keys
 
 
 def _task(value: str):
+    _refuse_broken_extra_tasks()  # before "no such task" for a task whose module did not load
     task = find_task(value)
     if task is None:
         raise ParamError("task", f"task must be {task_keys()} or one of {', '.join(TASK_IDS)}; got {value!r}")
@@ -44,6 +45,7 @@ def main(task, compare, device, dtype, seed, data_dir, task_options) -> None:
     """
     from lab4.store import Store, StoreError
 
+    _refuse_broken_extra_tasks()
     params = None
     if task_options:
         if task is None:

@@ -18,6 +18,16 @@ from lab4.report import build_report, export_run, series_csv
 from lab4.runner import execute, sweep
 from lab4.store import SCHEMA_VERSION, Store, StoreError, decode_series, encode_series
 from lab4.tasks import TASKS
+from tests.fake_tasks import held_path
+
+
+def wait_for_file(path, proc, timeout=120):
+    """Until ``path`` exists; fails if ``proc`` ended first or after ``timeout`` s (a hang)."""
+    deadline = time.monotonic() + timeout
+    while not os.path.exists(path):
+        assert proc.poll() is None, f"the process ended ({proc.returncode}) before {path} appeared"
+        assert time.monotonic() < deadline, f"{path} did not appear in {timeout} s"
+        time.sleep(0.005)
 
 
 def _run(store, task, **params):
@@ -115,8 +125,8 @@ def test_sigkill_during_writes_loses_at_most_the_run_in_flight(tmp_path):
         "    print(i, flush=True)\n    i += 1\n"
     )
     proc = subprocess.Popen([sys.executable, "-c", code, str(tmp_path)], stdout=subprocess.PIPE, text=True)
-    proc.stdout.readline()  # the first run is committed; let it write a while longer
-    time.sleep(1.0)
+    for _ in range(3):  # three runs committed; the kill lands while the fourth is being written
+        proc.stdout.readline()
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=30)
     store = Store(tmp_path)
@@ -132,11 +142,10 @@ def test_sigkill_mid_run_leaves_earlier_runs_and_notes_intact(tmp_path):
     earlier = [_run(store, "autograd"), _run(store, "minimize", steps=30)]
     store.save_note("minimize", "my notes\n")
     env = dict(os.environ, LAB4_DATA_DIR=str(tmp_path))
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "lab4.cli", "run", "minimize", "--dim", "100000", "--steps", "10000000", "-q"],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
-    time.sleep(3)  # let it start computing; the kill is the point, not the timing
+    gate = tmp_path / "gate"  # never opened: the run is held in progress until the kill
+    proc = subprocess.Popen([sys.executable, "-m", "lab4.cli", "run", "gated", "--steps", "5", "--gate", str(gate)],
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wait_for_file(held_path(str(gate)), proc)  # mid-run
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=30)
     listing = Store(tmp_path).list_runs()
