@@ -132,6 +132,7 @@ def canned_derivatives_errors() -> Result:
 async def show_canned(app, pilot, result: Result, tab: str) -> None:
     """What a finished run does to its screen (status, progress, the runs shown), with a canned result."""
     screen = app.screen
+    screen.control.load(TASKS[result.task].spec.parse(result.params), {})
     screen.control.set_status(result.describe())
     screen.control.show_progress(1.0)
     screen.show_runs([("", result)], command_line(screen.task_def, result.params, "cpu", "float32", 0, {}))
