@@ -108,7 +108,14 @@ def test_diverged_is_a_result_exit_0(cli):
 def test_sweep_table_and_json(cli):
     out = cli("sweep", "minimize", "--optimizer", "gd,momentum,nesterov", "--steps", 100, "--dim", 4)
     assert out.exit_code == 0, out.output
-    assert out.output.count("ok") == 3
+    table = table_rows(out.output)
+    assert [row["optimizer"] for row in table] == ["gd", "momentum", "nesterov"]
+    assert [row["status"] for row in table] == ["ok", "ok", "ok"]  # the status column, not "ok" anywhere
+    computed = json.loads(cli("sweep", "minimize", "--optimizer", "gd,momentum,nesterov", "--steps", 100, "--dim", 4,
+                              "--json", "--no-save").output)["runs"]
+    for row, run in zip(table, computed):  # the table shows what the runs computed
+        assert row["steps_to_tol"] == str(run["metrics"]["steps_to_tol"])
+        assert float(row["final_loss"]) == pytest.approx(run["metrics"]["final_loss"], rel=1e-5, abs=1e-30)
     same = cli("sweep", "minimize", "--axes", "optimizer=gd,momentum,nesterov", "--steps", 100, "--dim", 4)
     assert same.output.splitlines()[1:] == out.output.splitlines()[1:]  # the app's compare text, same runs
     bad = cli("sweep", "minimize", "--axes", "lr=0.1,-1")
@@ -116,6 +123,21 @@ def test_sweep_table_and_json(cli):
     out = cli("sweep", "minimize", "--dim", "2,3", "--complexity", "1,2", "--steps", 10, "--json")
     data = json.loads(out.output)
     assert [(r["params"]["dim"], r["params"]["complexity"]) for r in data["runs"]] == [(2, 1), (2, 2), (3, 1), (3, 2)]
+
+
+def table_rows(output: str) -> list[dict[str, str]]:
+    """The rows of the first text table in ``output`` (a header, a line of dashes, rows), by column."""
+    lines = output.splitlines()
+    rule = next(i for i, line in enumerate(lines) if line.startswith("---"))
+    header = lines[rule - 1].split()
+    rows = []
+    for line in lines[rule + 1:]:
+        if not line.strip():
+            break
+        cells = line.split()
+        assert len(cells) == len(header), (header, line)
+        rows.append(dict(zip(header, cells)))
+    return rows
 
 
 def test_sweep_over_dtype(cli):

@@ -61,6 +61,7 @@ def test_series_encoding_is_exact(values, float32):
     assert np.array_equal(decode_series(encode_series(irregular, values, float32))["x"], irregular)
 
 
+@pytest.mark.slow
 def test_a_20000_step_mlp_run_stores_under_100_kb(tmp_path):
     store = Store(tmp_path)
     r = _run(store, "mlp", steps=20000, hidden="16")
