@@ -14,6 +14,7 @@ import os
 import sys
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -33,3 +34,12 @@ _COMMON = dict(deadline=None, suppress_health_check=[HealthCheck.too_slow, Healt
 settings.register_profile("dev", max_examples=15, **_COMMON)
 settings.register_profile("ci", max_examples=100, **_COMMON)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
+
+
+@pytest.fixture(autouse=True)
+def own_data_and_settings(tmp_path_factory, monkeypatch):
+    """Every test, in any order and any process, has its own data directory and settings file
+    (a test that names its own wins): none reads or writes the user's, or another test's."""
+    home = tmp_path_factory.mktemp("lab4-home")
+    monkeypatch.setenv("LAB4_DATA_DIR", str(home / "data"))
+    monkeypatch.setenv("LAB4_CONFIG", str(home / "config.toml"))
