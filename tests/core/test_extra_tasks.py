@@ -28,8 +28,10 @@ def run(params, ctx):
 '''
 
 
-def task_module(tmp_path, monkeypatch, module, name="TASK", value='Task("{id}", "x", "T", "s", Spec((IntParam("n", 1),)), run, "")',
-                task_id="seventh"):
+ONE_TASK = 'Task("{id}", "x", "T", "s", Spec((IntParam("n", 1),)), run, "")'
+
+
+def task_module(tmp_path, monkeypatch, module, name="TASK", value=ONE_TASK, task_id="seventh"):
     (tmp_path / f"{module}.py").write_text(TASK_MODULE.format(name=name, value=value.format(id=task_id)))
     monkeypatch.syspath_prepend(str(tmp_path))
     return module
@@ -45,7 +47,8 @@ def test_the_test_task_is_the_seventh_everywhere_the_registry_is_read():
 def test_an_extra_module_adds_its_task_or_tasks(tmp_path, monkeypatch):
     one = task_module(tmp_path, monkeypatch, "one_task")
     many = task_module(tmp_path, monkeypatch, "many_tasks", name="TASKS",
-                       value='[Task("eighth", "x", "T", "s", Spec(()), run, ""), Task("ninth", "x", "T", "s", Spec(()), run, "")]')
+                       value='[Task("eighth", "x", "T", "s", Spec(()), run, ""), '
+                             'Task("ninth", "x", "T", "s", Spec(()), run, "")]')
     tasks, errors = _load_extra(f" {one}, ,{many}", dict(TASKS))
     assert errors == []
     assert list(tasks) == ["seventh", "eighth", "ninth"]  # in the order named
