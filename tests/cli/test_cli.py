@@ -9,6 +9,7 @@ from click.testing import CliRunner
 
 from lab4.cli import main
 from lab4.tasks import TASKS
+from tests import HANG_S
 
 
 @pytest.fixture
@@ -149,12 +150,13 @@ def test_sweep_over_dtype(cli):
 def test_subprocess_run_and_bad_value(tmp_path):
     env = {"LAB4_DATA_DIR": str(tmp_path), "PATH": "/usr/bin:/bin"}
     ok = subprocess.run(
-        [sys.executable, "-m", "lab4.cli", "run", "autograd", "--json"], capture_output=True, text=True, env=env, timeout=120
+        [sys.executable, "-m", "lab4.cli", "run", "autograd", "--json"], capture_output=True, text=True, env=env, timeout=HANG_S
     )
     assert ok.returncode == 0, ok.stderr
     assert json.loads(ok.stdout)["metrics"]["value"] == 15.0
     bad = subprocess.run(
-        [sys.executable, "-m", "lab4.cli", "run", "minimize", "--lr", "nan"], capture_output=True, text=True, env=env, timeout=120
+        [sys.executable, "-m", "lab4.cli", "run", "minimize", "--lr", "nan"], capture_output=True, text=True, env=env,
+        timeout=HANG_S,
     )
     assert bad.returncode == 2
     assert "lr must be a finite number, got nan" in bad.stderr
@@ -253,7 +255,7 @@ def test_a_damaged_database_is_exit_1_and_left_untouched(tmp_path):
     env = {"LAB4_DATA_DIR": str(tmp_path), "PATH": "/usr/bin:/bin"}
     for args in (["runs"], ["run", "autograd"], ["report"]):
         out = subprocess.run([sys.executable, "-m", "lab4.cli", *args], capture_output=True, text=True, env=env,
-                             timeout=120)
+                             timeout=HANG_S)
         assert out.returncode == 1, (args, out.stderr)
         assert str(tmp_path / "lab4.sqlite") in out.stderr and "left untouched" in out.stderr
         assert "Traceback" not in out.stderr

@@ -12,6 +12,7 @@ import pytest
 from lab4.context import RunContext
 from lab4.runner import execute
 from lab4.tasks import EXTRA_TASK_ERRORS, TASK_IDS, TASKS, _load_extra, find_task, task_keys
+from tests import HANG_S
 from tests.fake_tasks import held_path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -79,7 +80,7 @@ def test_a_module_that_does_not_import_stops_lab4_with_its_reason(tmp_path, comm
     (tmp_path / "broken_plugin.py").write_text("raise RuntimeError('the plugin is broken')\n")
     env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": f"{tmp_path}:{ROOT}", "LAB4_DATA_DIR": str(tmp_path),
            "LAB4_CONFIG": str(tmp_path / "c.toml"), "LAB4_EXTRA_TASKS": "no.such.module,broken_plugin"}
-    out = subprocess.run([sys.executable, *command], capture_output=True, text=True, env=env, timeout=120)
+    out = subprocess.run([sys.executable, *command], capture_output=True, text=True, env=env, timeout=HANG_S)
     assert out.returncode == 1
     assert "Traceback" not in out.stderr
     assert ("LAB4_EXTRA_TASKS: module 'no.such.module' cannot be imported: ModuleNotFoundError: "
@@ -104,7 +105,7 @@ def test_a_gated_run_is_held_until_its_gate_opens(tmp_path):
         assert worker.is_alive()  # held: it does not end by itself
     finally:
         gate.touch()
-        worker.join(timeout=120)
+        worker.join(timeout=HANG_S)
     r = box["r"]
     assert r.status == "ok" and list(r.series["loss"]["x"]) == [0, 1, 2, 3, 4]
     assert list(r.series["loss"]["y"]) == [1 / (k + 1) for k in range(5)] and r.metrics["steps_done"] == 4

@@ -18,10 +18,11 @@ from lab4.report import build_report, export_run, series_csv
 from lab4.runner import execute, sweep
 from lab4.store import SCHEMA_VERSION, Store, StoreError, decode_series, encode_series
 from lab4.tasks import TASKS
+from tests import HANG_S
 from tests.fake_tasks import held_path
 
 
-def wait_for_file(path, proc, timeout=120):
+def wait_for_file(path, proc, timeout=HANG_S):
     """Until ``path`` exists; fails if ``proc`` ended first or after ``timeout`` s (a hang)."""
     deadline = time.monotonic() + timeout
     while not os.path.exists(path):
@@ -110,7 +111,7 @@ def test_three_concurrent_writers_lose_nothing(tmp_path):
         "    s.save_run(r)\n"
     )
     procs = [subprocess.Popen([sys.executable, "-c", code, str(tmp_path), name]) for name in ("app", "cli", "app2")]
-    assert [p.wait(timeout=120) for p in procs] == [0, 0, 0]
+    assert [p.wait(timeout=HANG_S) for p in procs] == [0, 0, 0]
     store = Store(tmp_path)
     ids = {r.id for r in store.list_runs().runs}
     assert ids == {f"{name}-{i}" for name in ("app", "cli", "app2") for i in range(40)}
@@ -129,7 +130,7 @@ def test_sigkill_during_writes_loses_at_most_the_run_in_flight(tmp_path):
     for _ in range(3):  # three runs committed; the kill lands while the fourth is being written
         proc.stdout.readline()
     proc.send_signal(signal.SIGKILL)
-    proc.wait(timeout=30)
+    proc.wait(timeout=HANG_S)
     store = Store(tmp_path)
     runs = store.list_runs().runs
     assert runs, "nothing saved before the kill"
@@ -148,7 +149,7 @@ def test_sigkill_mid_run_leaves_earlier_runs_and_notes_intact(tmp_path):
                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     wait_for_file(held_path(str(gate)), proc)  # mid-run
     proc.send_signal(signal.SIGKILL)
-    proc.wait(timeout=30)
+    proc.wait(timeout=HANG_S)
     listing = Store(tmp_path).list_runs()
     assert listing.warnings == []
     assert [r.id for r in listing.runs] == [r.id for r in earlier]

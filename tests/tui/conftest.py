@@ -5,9 +5,7 @@ import time
 import pytest
 
 from lab4_tui.app import make_app
-
-#: how long a wait may last before it counts as a hang (never a measure of speed)
-HANG_S = 120
+from tests import HANG_S
 
 
 @pytest.fixture(autouse=True)
