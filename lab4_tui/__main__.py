@@ -12,13 +12,14 @@ import sys
 
 import click
 
-from lab4.cli.options import DATA_DIR, context_value, parse_task_args, usage_error
+from lab4.cli.options import DATA_DIR, context_value, parse_task_args, refuse_broken_extra_tasks, usage_error
 from lab4.core.context import device_syntax, parse_dtype, parse_seed
 from lab4.core.spec import ParamError
 from lab4.tasks import TASK_IDS, find_task, task_keys
 
 
 def _task(value: str):
+    refuse_broken_extra_tasks()  # before "no such task" for a task whose module did not load
     task = find_task(value)
     if task is None:
         raise ParamError("task", f"task must be {task_keys()} or one of {', '.join(TASK_IDS)}; got {value!r}")
@@ -42,6 +43,7 @@ def main(task, compare, device, dtype, seed, data_dir, task_options) -> None:
     """
     from lab4.store import Store, StoreError
 
+    refuse_broken_extra_tasks()
     params = None
     if task_options:
         if task is None:

@@ -21,7 +21,15 @@ from typing import Any
 
 import click
 
-from lab4.cli.options import DATA_DIR, common_options, context_value, jobs_option, task_options, usage_error
+from lab4.cli.options import (
+    DATA_DIR,
+    common_options,
+    context_value,
+    jobs_option,
+    refuse_broken_extra_tasks,
+    task_options,
+    usage_error,
+)
 from lab4.core.context import RunContext
 from lab4.core.events import STATUSES, format_value, scalar_metric_names
 from lab4.core.spec import ParamError
@@ -364,6 +372,7 @@ class _Main(click.Group):
 @click.version_option(package_name="lab4-tui", prog_name="lab4")
 def main() -> None:
     """Tensor differentiation lab, headless: run the six tasks, sweep them, keep the results."""
+    refuse_broken_extra_tasks()
 
 
 @main.command()

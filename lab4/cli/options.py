@@ -17,7 +17,7 @@ from lab4.maths.device import parse_device
 from lab4.store.files import ENV as STORE_ENV
 
 __all__ = ["DATA_DIR", "usage_error", "SpecValue", "context_value", "common_options", "task_options", "jobs_option", "JobsType",
-           "parse_task_args"]
+           "parse_task_args", "refuse_broken_extra_tasks"]
 
 
 class _DataDirType(click.Path):
@@ -164,3 +164,11 @@ def parse_task_args(task: Task, args: list[str]) -> dict[str, Any]:
     except ParamError as exc:
         raise usage_error(exc, task.spec) from None
     return given
+
+
+def refuse_broken_extra_tasks() -> None:
+    """A module named in LAB4_EXTRA_TASKS that did not load stops the command with its reason."""
+    from lab4.tasks import EXTRA_TASK_ERRORS
+
+    if EXTRA_TASK_ERRORS:
+        raise click.ClickException("\n".join(EXTRA_TASK_ERRORS))

@@ -9,6 +9,7 @@ from click.testing import CliRunner
 
 from lab4.cli.main import main
 from lab4.tasks import TASKS
+from tests import HANG_S
 
 
 @pytest.fixture
@@ -108,7 +109,14 @@ def test_diverged_is_a_result_exit_0(cli):
 def test_sweep_table_and_json(cli):
     out = cli("sweep", "minimize", "--optimizer", "gd,momentum,nesterov", "--steps", 100, "--dim", 4)
     assert out.exit_code == 0, out.output
-    assert out.output.count("ok") == 3
+    table = table_rows(out.output)
+    assert [row["optimizer"] for row in table] == ["gd", "momentum", "nesterov"]
+    assert [row["status"] for row in table] == ["ok", "ok", "ok"]  # the status column, not "ok" anywhere
+    computed = json.loads(cli("sweep", "minimize", "--optimizer", "gd,momentum,nesterov", "--steps", 100, "--dim", 4,
+                              "--json", "--no-save").output)["runs"]
+    for row, run in zip(table, computed):  # the table shows what the runs computed
+        assert row["steps_to_tol"] == str(run["metrics"]["steps_to_tol"])
+        assert float(row["final_loss"]) == pytest.approx(run["metrics"]["final_loss"], rel=1e-5, abs=1e-30)
     same = cli("sweep", "minimize", "--axes", "optimizer=gd,momentum,nesterov", "--steps", 100, "--dim", 4)
     assert same.output.splitlines()[1:] == out.output.splitlines()[1:]  # the app's compare text, same runs
     bad = cli("sweep", "minimize", "--axes", "lr=0.1,-1")
@@ -116,6 +124,21 @@ def test_sweep_table_and_json(cli):
     out = cli("sweep", "minimize", "--dim", "2,3", "--complexity", "1,2", "--steps", 10, "--json")
     data = json.loads(out.output)
     assert [(r["params"]["dim"], r["params"]["complexity"]) for r in data["runs"]] == [(2, 1), (2, 2), (3, 1), (3, 2)]
+
+
+def table_rows(output: str) -> list[dict[str, str]]:
+    """The rows of the first text table in ``output`` (a header, a line of dashes, rows), by column."""
+    lines = output.splitlines()
+    rule = next(i for i, line in enumerate(lines) if line.startswith("---"))
+    header = lines[rule - 1].split()
+    rows = []
+    for line in lines[rule + 1:]:
+        if not line.strip():
+            break
+        cells = line.split()
+        assert len(cells) == len(header), (header, line)
+        rows.append(dict(zip(header, cells)))
+    return rows
 
 
 def test_sweep_over_dtype(cli):
@@ -127,12 +150,13 @@ def test_sweep_over_dtype(cli):
 def test_subprocess_run_and_bad_value(tmp_path):
     env = {"LAB4_DATA_DIR": str(tmp_path), "PATH": "/usr/bin:/bin"}
     ok = subprocess.run(
-        [sys.executable, "-m", "lab4.cli.main", "run", "autograd", "--json"], capture_output=True, text=True, env=env, timeout=120
+        [sys.executable, "-m", "lab4.cli", "run", "autograd", "--json"], capture_output=True, text=True, env=env, timeout=HANG_S
     )
     assert ok.returncode == 0, ok.stderr
     assert json.loads(ok.stdout)["metrics"]["value"] == 15.0
     bad = subprocess.run(
-        [sys.executable, "-m", "lab4.cli.main", "run", "minimize", "--lr", "nan"], capture_output=True, text=True, env=env, timeout=120
+        [sys.executable, "-m", "lab4.cli", "run", "minimize", "--lr", "nan"], capture_output=True, text=True, env=env,
+        timeout=HANG_S,
     )
     assert bad.returncode == 2
     assert "lr must be a finite number, got nan" in bad.stderr
@@ -230,8 +254,8 @@ def test_a_damaged_database_is_exit_1_and_left_untouched(tmp_path):
     (tmp_path / "lab4.sqlite").write_bytes(junk)
     env = {"LAB4_DATA_DIR": str(tmp_path), "PATH": "/usr/bin:/bin"}
     for args in (["runs"], ["run", "autograd"], ["report"]):
-        out = subprocess.run([sys.executable, "-m", "lab4.cli.main", *args], capture_output=True, text=True, env=env,
-                             timeout=120)
+        out = subprocess.run([sys.executable, "-m", "lab4.cli", *args], capture_output=True, text=True, env=env,
+                             timeout=HANG_S)
         assert out.returncode == 1, (args, out.stderr)
         assert str(tmp_path / "lab4.sqlite") in out.stderr and "left untouched" in out.stderr
         assert "Traceback" not in out.stderr

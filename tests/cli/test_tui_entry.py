@@ -3,7 +3,7 @@
 from click.testing import CliRunner
 
 from lab4.cli.options import parse_task_args
-from lab4.tasks import TASKS
+from lab4.tasks import TASKS, task_keys
 from lab4_tui.__main__ import main
 
 
@@ -19,7 +19,7 @@ def test_bad_task_options_are_usage_errors(tmp_path):
         (["--task", "minimize", "--steps", "-5"], "steps must be >= 1, got -5"),
         (["--task", "minimize", "--nosuch", "1"], "No such option"),
         (["--steps", "5"], "task options need --task TASK first"),
-        (["--task", "9"], "task must be 1-6"),
+        (["--task", "99"], f"task must be {task_keys()} or one of {', '.join(TASKS)}"),  # keys from the registry
         (["--task", "mlp", "--axes", "optimizer=adam"], "optimizer must be one of"),
         (["--task", "derivatives", "--start", "3", "--stop", "1"], "stop must be > start"),
     ]

@@ -3,14 +3,12 @@
 import builtins
 
 import torch
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from lab4.core.expr import ExprError, parse_expression
 from lab4.maths.expr import compile_expression
 from tests.strategies import expression_soup
-
-EXAMPLES = 2000
 
 
 def _check(text):
@@ -26,13 +24,11 @@ def _check(text):
     return True
 
 
-@settings(max_examples=EXAMPLES, deadline=1000)
 @given(text=expression_soup)
 def test_token_soup(text):
     _check(text)
 
 
-@settings(max_examples=EXAMPLES, deadline=1000)
 @given(text=st.text(max_size=80))
 def test_arbitrary_text(text):
     _check(text)

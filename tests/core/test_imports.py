@@ -3,10 +3,12 @@
 import subprocess
 import sys
 
+from tests import HANG_S
+
 
 def _imported(code: str) -> set[str]:
     probe = code + "\nimport sys; print(' '.join(sorted(m.split('.')[0] for m in sys.modules)))"
-    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=60)
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=HANG_S)
     return set(out.stdout.split())
 
 

@@ -18,6 +18,17 @@ from lab4.engine.runner import execute, sweep
 from lab4.present.report import build_report, export_run, series_csv
 from lab4.store import SCHEMA_VERSION, Store, StoreError, decode_series, encode_series
 from lab4.tasks import TASKS
+from tests import HANG_S
+from tests.fake_tasks import held_path
+
+
+def wait_for_file(path, proc, timeout=HANG_S):
+    """Until ``path`` exists; fails if ``proc`` ended first or after ``timeout`` s (a hang)."""
+    deadline = time.monotonic() + timeout
+    while not os.path.exists(path):
+        assert proc.poll() is None, f"the process ended ({proc.returncode}) before {path} appeared"
+        assert time.monotonic() < deadline, f"{path} did not appear in {timeout} s"
+        time.sleep(0.005)
 
 
 def _run(store, task, **params):
@@ -51,6 +62,7 @@ def test_series_encoding_is_exact(values, float32):
     assert np.array_equal(decode_series(encode_series(irregular, values, float32))["x"], irregular)
 
 
+@pytest.mark.slow
 def test_a_20000_step_mlp_run_stores_under_100_kb(tmp_path):
     store = Store(tmp_path)
     r = _run(store, "mlp", steps=20000, hidden="16")
@@ -99,7 +111,7 @@ def test_three_concurrent_writers_lose_nothing(tmp_path):
         "    s.save_run(r)\n"
     )
     procs = [subprocess.Popen([sys.executable, "-c", code, str(tmp_path), name]) for name in ("app", "cli", "app2")]
-    assert [p.wait(timeout=120) for p in procs] == [0, 0, 0]
+    assert [p.wait(timeout=HANG_S) for p in procs] == [0, 0, 0]
     store = Store(tmp_path)
     ids = {r.id for r in store.list_runs().runs}
     assert ids == {f"{name}-{i}" for name in ("app", "cli", "app2") for i in range(40)}
@@ -115,10 +127,10 @@ def test_sigkill_during_writes_loses_at_most_the_run_in_flight(tmp_path):
         "    print(i, flush=True)\n    i += 1\n"
     )
     proc = subprocess.Popen([sys.executable, "-c", code, str(tmp_path)], stdout=subprocess.PIPE, text=True)
-    proc.stdout.readline()  # the first run is committed; let it write a while longer
-    time.sleep(1.0)
+    for _ in range(3):  # three runs committed; the kill lands while the fourth is being written
+        proc.stdout.readline()
     proc.send_signal(signal.SIGKILL)
-    proc.wait(timeout=30)
+    proc.wait(timeout=HANG_S)
     store = Store(tmp_path)
     runs = store.list_runs().runs
     assert runs, "nothing saved before the kill"
@@ -132,13 +144,12 @@ def test_sigkill_mid_run_leaves_earlier_runs_and_notes_intact(tmp_path):
     earlier = [_run(store, "autograd"), _run(store, "minimize", steps=30)]
     store.save_note("minimize", "my notes\n")
     env = dict(os.environ, LAB4_DATA_DIR=str(tmp_path))
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "lab4.cli.main", "run", "minimize", "--dim", "100000", "--steps", "10000000", "-q"],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
-    time.sleep(3)  # let it start computing; the kill is the point, not the timing
+    gate = tmp_path / "gate"  # never opened: the run is held in progress until the kill
+    proc = subprocess.Popen([sys.executable, "-m", "lab4.cli", "run", "gated", "--steps", "5", "--gate", str(gate)],
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wait_for_file(held_path(str(gate)), proc)  # mid-run
     proc.send_signal(signal.SIGKILL)
-    proc.wait(timeout=30)
+    proc.wait(timeout=HANG_S)
     listing = Store(tmp_path).list_runs()
     assert listing.warnings == []
     assert [r.id for r in listing.runs] == [r.id for r in earlier]

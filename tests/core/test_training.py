@@ -77,6 +77,7 @@ def test_scale_s_equals_lr_times_s_for_plain_gd():
         assert torch.allclose(a, b, rtol=1e-12, atol=1e-14)
 
 
+@pytest.mark.slow
 def test_spiral_defaults_teach_momentum_beats_gd():
     gd = run("mlp", optimizer="gd")
     mom = run("mlp", optimizer="momentum")
@@ -104,9 +105,45 @@ def test_clipped_ce_c1_clips_nothing_small_c_changes_trajectory():
     assert len(small.series["clip_fraction"]["y"]) == 60
 
 
-def test_clipped_ce_parameter_site():
-    r = run("clipped-ce", steps=30, hidden="16", clip=1e-3, clip_site="params")
-    assert r.status == "ok" and 0 < r.metrics["clip_fraction"] <= 1
+@pytest.mark.parametrize("site", ["logits", "params"])
+def test_clipped_fraction_is_counted_where_the_site_says(site):
+    """The first update's clipped fraction is the share of entries above c of the gradient at the
+    site, computed here with F.cross_entropy and autograd at the initial weights (full batch)."""
+    from lab4.tasks.mlp import setup
+
+    c = 2e-3
+    params = TASKS["clipped-ce"].spec.parse({"steps": 1, "hidden": "16", "clip": c, "clip_site": site,
+                                              "compare": False, "sharpness_every": 0})
+    ctx = RunContext(dtype="float64")
+    r = execute("clipped-ce", params, ctx)
+    split, weights, _ = setup(params, ctx)
+    weights = [w.detach().requires_grad_(True) for w in weights]
+    logits = forward(weights, split.x_train, "relu")
+    wrt = [logits] if site == "logits" else weights
+    grads = torch.autograd.grad(F.cross_entropy(logits, split.y_train), wrt)
+    entries = torch.cat([g.flatten() for g in grads])
+    expected = float((entries.abs() > c).double().mean())
+    assert 0 < expected < 1  # c cuts the entries at this site in two
+    assert r.series["clip_fraction"]["y"][0] == pytest.approx(expected, abs=0.5 / entries.numel())
+
+
+def test_minibatches_sample_every_point_once_per_epoch():
+    """With batch_size B, the loss of step t is the mean over batch t; B dividing the 450
+    training points, one epoch's batch losses average to the full-batch loss (weights barely
+    move at lr = 1e-9), while single batches differ from it."""
+    from lab4.tasks.mlp import setup
+
+    params = TASKS["mlp"].spec.parse({"steps": 9, "batch_size": 50, "hidden": "16", "optimizer": "gd", "lr": 1e-9,
+                                      "sharpness_every": 0})
+    ctx = RunContext(dtype="float64")
+    r = execute("mlp", params, ctx)
+    split, weights, _ = setup(params, ctx)
+    assert split.x_train.shape[0] == 9 * 50
+    full = F.cross_entropy(forward(weights, split.x_train, "relu"), split.y_train).item()
+    batches = list(r.series["loss"]["y"])[:9]
+    assert sum(batches) / 9 == pytest.approx(full, rel=1e-6)
+    assert max(abs(b - full) for b in batches) > 1e-3 * full  # not the full batch each time
+    assert list(r.series["loss"]["y"])[9] == pytest.approx(full, rel=1e-6)  # the end: the full train loss
 
 
 def test_scaled_mse_compares_every_scale_and_cross_entropy():

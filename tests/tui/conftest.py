@@ -1,9 +1,11 @@
 import asyncio
+import os
 import time
 
 import pytest
 
 from lab4_tui.app import make_app
+from tests import HANG_S
 
 
 @pytest.fixture(autouse=True)
@@ -22,10 +24,6 @@ def app_factory(tmp_path):
         return make_app(**kwargs)
 
     return factory
-
-
-#: bounds a hang only: every wait below returns as soon as what it waits for happened
-HANG_S = 120
 
 
 async def computed(app, pilot):
@@ -58,12 +56,47 @@ async def finish_run(app, pilot):
     await pilot.pause()
 
 
-async def start_long_run(app, pilot, screen, steps="5000000"):
-    """Run the screen's task for ``steps`` steps and return once it is under way."""
-    screen.query_one("#in-steps").value = steps
+class Gate:
+    """The gate of a ``gated`` run (tests/fake_tasks.py): the run holds before its last step
+    until the test opens the gate."""
+
+    def __init__(self, path):
+        self.path = path
+
+    def open(self) -> None:
+        self.path.touch()
+
+    @property
+    def held(self) -> bool:
+        """Whether a run (in any process) has reached this gate."""
+        from tests.fake_tasks import held_path
+
+        return os.path.exists(held_path(str(self.path)))
+
+
+@pytest.fixture
+def gate(tmp_path):
+    return Gate(tmp_path / "gate")
+
+
+async def until(pilot, condition, what: str, timeout: float = HANG_S):
+    """Let the app work until ``condition()`` holds; fail after ``timeout`` s (a hang, not a speed)."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"still waiting, after {timeout:g} s, for {what}"
+        await pilot.pause(0.01)
+
+
+async def start_held_run(app, pilot, screen, gate, steps=5):
+    """Start a ``gated`` run of ``steps`` steps and return once it is held at its gate: it has
+    computed and shown steps 0..steps-1 and waits, on the compute side, for ``gate.open()``."""
+    screen.query_one("#in-steps").value = str(steps)
+    screen.query_one("#in-gate").value = str(gate.path)
     await pilot.pause()
     await pilot.press("ctrl+r")
-    await started(app, pilot, screen)
+    await until(pilot, lambda: screen.session is not None and screen.session.runs
+                and screen.session.runs[0].builder.progress.step == steps - 1, "the run to reach its gate")
+    return screen.session
 
 
 async def run_with(app, pilot, values, key="ctrl+r"):
@@ -86,17 +119,21 @@ async def started(app, pilot, screen):
 
 
 class TerminalApp:
-    """``lab4-tui`` in a real pseudo-terminal: wait for text, send keys or signals, wait for exit."""
+    """``lab4-tui`` in a real pseudo-terminal: wait for text, send keys or signals, wait for exit.
 
-    def __init__(self, args, env):
+    ``python`` replaces ``-m lab4_tui`` (e.g. ``["-c", code]``); ``args`` follow it.  The child
+    inherits this process's environment (the test task's registration) updated with ``env``."""
+
+    def __init__(self, args, env, python=("-m", "lab4_tui")):
         import os
         import pty
         import sys
 
+        self.output = bytearray()  # everything the app wrote so far
         self.pid, self.fd = pty.fork()
         if self.pid == 0:  # the child: the app
             os.environ.update(env)
-            os.execv(sys.executable, [sys.executable, "-m", "lab4_tui", *args])
+            os.execv(sys.executable, [sys.executable, *python, *args])
 
     def _read(self, seconds: float) -> bytes:
         """What the app wrote within ``seconds`` (never blocks longer: the app may be silent)."""
@@ -107,38 +144,38 @@ class TerminalApp:
         if not ready:
             return b""
         try:
-            return os.read(self.fd, 65536)
+            data = os.read(self.fd, 65536)
         except OSError:
             return b""
+        self.output += data
+        return data
 
-    def wait_for(self, text: bytes, timeout: float = 30) -> bool:
+    def wait_for(self, text: bytes, timeout: float = HANG_S) -> bool:
         """Whether ``text`` appeared in the output within ``timeout`` (the app draws in pieces:
         wait for words of a title, not for a value it may redraw cell by cell)."""
-        import time
-
-        seen, deadline = b"", time.time() + timeout
-        while time.time() < deadline and text not in seen:
+        seen, deadline = b"", time.monotonic() + timeout
+        while time.monotonic() < deadline and text not in seen:
             seen += self._read(0.1)
         return text in seen
 
-    def press_until(self, key: bytes, text: bytes, tries: int = 3, timeout: float = 20) -> bool:
-        """Send ``key`` until ``text`` shows (a key sent while the app still starts can be lost)."""
+    def press_until(self, key: bytes, text: bytes, tries: int = 2, timeout: float = HANG_S / 2) -> bool:
+        """Send ``key`` until ``text`` shows.  Call it once the app has drawn its screen: a key
+        typed before the app took the terminal can be eaten by the terminal's line editing
+        (ctrl+r is its "reprint"); another try only guards against that."""
         import os
 
-        self.wait_for(b"\x00", timeout=1.0)  # let the first frames settle
         for _ in range(tries):
             os.write(self.fd, key)
             if self.wait_for(text, timeout):
                 return True
         return False
 
-    def wait_exit(self, timeout: float = 20) -> int | None:
+    def wait_exit(self, timeout: float = HANG_S) -> int | None:
         """The exit status, or None if it did not exit in time."""
         import os
-        import time
 
-        end = time.time() + timeout
-        while time.time() < end:
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
             self._read(0.05)  # keep the terminal drained: a full pty would block the app's writes
             done, status = os.waitpid(self.pid, os.WNOHANG)
             if done:
@@ -151,6 +188,7 @@ class TerminalApp:
 
         try:
             os.kill(self.pid, signal.SIGKILL)
-        except ProcessLookupError:
+            os.waitpid(self.pid, 0)
+        except (ProcessLookupError, ChildProcessError):
             pass
         os.close(self.fd)

@@ -9,7 +9,7 @@ from lab4_tui.screens.dialogs import ConfirmScreen, SettingsScreen
 from lab4_tui.screens.task_screen import TaskScreen
 from lab4_tui.widgets.plots import SeriesPlot
 
-from .conftest import finish_run, start_long_run, started, workers_done
+from .conftest import finish_run, start_held_run, workers_done
 
 SIZE = (100, 30)
 
@@ -124,29 +124,29 @@ async def test_run_updates_status_table_plot_and_reproduce_line(app_factory):
         assert "run: lab4 run minimize --steps 120" in screen.log_pane.entries
 
 
-async def test_cancel_keeps_partial_result_and_next_run_is_clean(app_factory):
-    app = app_factory(task="minimize")
+async def test_cancel_keeps_partial_result_and_next_run_is_clean(app_factory, gate):
+    app = app_factory(task="gated")
     async with app.run_test(size=SIZE) as pilot:
         screen = app.screen
-        await start_long_run(app, pilot, screen)
+        await start_held_run(app, pilot, screen, gate, steps=8)
         await pilot.press("escape")
         await finish_run(app, pilot)
-        assert "cancelled at step" in status(screen)
+        assert status(screen) == "cancelled at step 7"
         result = screen.shown[0][1]
-        assert result.status == "cancelled" and 0 < len(result.series["loss"]["y"]) < 5000001
+        assert result.status == "cancelled" and list(result.series["loss"]["x"]) == list(range(8))  # all it computed
+        await set_field(pilot, screen, "gate", "-")
         await set_field(pilot, screen, "steps", "50")
         await pilot.press("ctrl+r")
         await finish_run(app, pilot)
         assert screen.shown[0][1].status == "ok" and len(screen.shown[0][1].series["loss"]["y"]) == 51
 
 
-async def test_second_run_replaces_the_first(app_factory):
-    app = app_factory(task="minimize")
+async def test_second_run_replaces_the_first(app_factory, gate):
+    app = app_factory(task="gated")
     async with app.run_test(size=SIZE) as pilot:
         screen = app.screen
-        await set_field(pilot, screen, "steps", "5000000")
-        await pilot.press("ctrl+r")
-        await started(app, pilot, screen)  # the worker computes it (a cold one starts torch first)
+        await start_held_run(app, pilot, screen, gate, steps=6)
+        await set_field(pilot, screen, "gate", "-")
         await set_field(pilot, screen, "steps", "30")
         await pilot.press("ctrl+r")
         await finish_run(app, pilot)
@@ -154,7 +154,8 @@ async def test_second_run_replaces_the_first(app_factory):
         assert screen.shown[0][1].params["steps"] == 30 and screen.shown[0][1].status == "ok"
         assert len(screen.shown[0][1].series["loss"]["y"]) == 31
         # the replaced run was stopped and saved as cancelled, not lost
-        assert sorted(r.status for r in app.store.list_runs("minimize").runs) == ["cancelled", "ok"]
+        runs = {r.status: r for r in app.store.list_runs("gated").runs}
+        assert sorted(runs) == ["cancelled", "ok"] and runs["cancelled"].step == 5
 
 
 async def test_compare_preset_overlays_three_optimizers_and_says_who_won(app_factory):
@@ -292,28 +293,28 @@ async def test_small_terminal_does_not_crash(app_factory):
         assert isinstance(app.screen, TaskScreen)
 
 
-async def test_switching_screens_during_a_run(app_factory):
-    app = app_factory(task="mlp")
+async def test_switching_screens_during_a_run(app_factory, gate):
+    app = app_factory(task="gated")
     async with app.run_test(size=SIZE) as pilot:
         screen = app.screen
-        await set_field(pilot, screen, "steps", "600")
-        await set_field(pilot, screen, "hidden", "16")
-        await pilot.press("ctrl+r")
+        await start_held_run(app, pilot, screen, gate, steps=20)
         await pilot.press("0", "2", "0")  # away while it runs
-        assert isinstance(app.screen, HomeScreen)
-        await finish_run(app, pilot)
-        await pilot.press("4")  # back: the run finished while we were away
+        assert isinstance(app.screen, HomeScreen) and screen.session is not None
+        gate.open()
+        await finish_run(app, pilot)  # it finishes while we are away
+        assert screen.session is None
+        await pilot.press(screen.task_def.key)  # back
         assert app.screen is screen
         await finish_run(app, pilot)
         assert screen.shown[0][1].status == "ok" and status(screen) == "ok"
-        assert len(screen.query_one("#plot-loss", SeriesPlot).runs[0][1]["loss"]["y"]) == 601
+        assert len(screen.query_one("#plot-loss", SeriesPlot).runs[0][1]["loss"]["y"]) == 21
 
 
-async def test_q_during_a_run_asks_first(app_factory):
-    app = app_factory(task="minimize")
+async def test_q_during_a_run_asks_first(app_factory, gate):
+    app = app_factory(task="gated")
     async with app.run_test(size=SIZE) as pilot:
         screen = app.screen
-        await start_long_run(app, pilot, screen)
+        await start_held_run(app, pilot, screen, gate)
         await pilot.press("q")
         assert isinstance(app.screen, ConfirmScreen) and app.focused.id == "no"
         await pilot.press("escape")  # keep running
@@ -321,9 +322,9 @@ async def test_q_during_a_run_asks_first(app_factory):
         await pilot.press("q", "y")
         await pilot.pause()
     assert app.return_code == 0
-    app.compute.close(wait=True)  # the run stops at its next step and the worker saves it
-    runs = app.store.list_runs("minimize").runs
-    assert [r.status for r in runs] == ["cancelled"] and runs[0].step > 0
+    app.compute.close(wait=True)  # the run stops at its next check (it never passed its gate); the worker saves it
+    runs = app.store.list_runs("gated").runs
+    assert [r.status for r in runs] == ["cancelled"] and runs[0].step == 4
 
 
 async def test_q_without_a_run_quits_at_once(app_factory):

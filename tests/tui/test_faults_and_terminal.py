@@ -7,7 +7,7 @@ from textual.widgets import Static
 
 from lab4_tui.screens.task_screen import TaskScreen
 
-from .conftest import TerminalApp, finish_run
+from .conftest import TerminalApp, finish_run, start_held_run
 
 
 async def test_error_in_a_run_is_shown_and_the_next_run_works(app_factory, monkeypatch, tmp_path):
@@ -73,18 +73,18 @@ async def test_full_disk_warns_and_keeps_the_result(app_factory, monkeypatch, tm
 
 
 @pytest.mark.parametrize("size", [(40, 12), (80, 24), (120, 40)])
-async def test_sizes_and_resizing_during_a_run(app_factory, size):
-    app = app_factory(task="mlp")
+async def test_sizes_and_resizing_during_a_run(app_factory, gate, size):
+    app = app_factory(task="gated")
     async with app.run_test(size=size) as pilot:
         screen = app.screen
-        screen.query_one("#in-steps").value = "400"
-        screen.query_one("#in-hidden").value = "16"
-        await pilot.press("ctrl+r")
+        session = await start_held_run(app, pilot, screen, gate, steps=30)
         for w, h in ((40, 12), (100, 30), (80, 24)):
             await pilot.resize_terminal(w, h)
             await pilot.pause()
+            assert screen.session is session  # resized during the run, held at its gate
+        gate.open()
         await finish_run(app, pilot)
-        assert screen.shown[0][1].status == "ok"
+        assert screen.shown[0][1].status == "ok" and len(screen.shown[0][1].series["loss"]["y"]) == 31
         # the essential controls exist and the run key works at this size
         assert screen.query_one("#run") and screen.query_one("#status")
 
@@ -119,11 +119,10 @@ def test_the_log_tab_shows_the_runs_lines_in_a_real_terminal(tmp_path):
     try:
         assert app.wait_for(b"Minimise")
         assert app.press_until(b"\x12", b"100%")  # ctrl+r; the run ended
-        for _ in range(4):  # Loss -> Distance -> Trajectory -> Phase -> Results
-            os.write(app.fd, b"\x14")
-            app.wait_for(b"\x00", timeout=1.0)  # drain what that tab drew
-        assert not app.wait_for(b"isotropic", timeout=0.5)  # the log's words are not on screen yet
+        os.write(app.fd, b"\x14" * 4)  # Loss -> Distance -> Trajectory -> Phase -> Results
+        assert app.wait_for(b"steps_to_tol"), "the Results tab was not drawn"
+        assert b"isotropic" not in app.output  # the log's words were nowhere on screen so far
         os.write(app.fd, b"\x14")  # -> Log
-        assert app.wait_for(b"isotropic", timeout=10), "the Log tab stayed blank"
+        assert app.wait_for(b"isotropic"), "the Log tab stayed blank"
     finally:
         app.close()

@@ -2,7 +2,8 @@
 
 Reproduces the crash of the first version (task 3, History, mark a run, start a long run,
 press o or Enter while it runs: AttributeError, the app died, the run was lost), then checks
-what History shows and does.
+what History shows and does.  The run is a ``gated`` one (tests/fake_tasks.py), held in
+progress until the test opens its gate: no step count is assumed to outlast anything.
 """
 
 import pytest
@@ -12,7 +13,7 @@ from lab4.core.context import RunContext
 from lab4.engine.runner import execute, sweep
 from lab4.tasks import TASKS
 
-from .conftest import finish_run, start_long_run, workers_done
+from .conftest import finish_run, start_held_run, workers_done
 
 SIZE = (100, 30)
 
@@ -32,9 +33,9 @@ async def open_history(app, pilot, screen):
 
 
 @pytest.mark.parametrize("key", ["o", "enter"])
-async def test_opening_history_during_a_run_never_touches_it(app_factory, key):
-    app = app_factory(task="minimize")
-    saved_runs(app.store, "minimize", steps=50, each=[{"lr": 0.1}, {"lr": 0.2}])
+async def test_opening_history_during_a_run_never_touches_it(app_factory, gate, key):
+    app = app_factory(task="gated")
+    saved_runs(app.store, "gated", each=[{"steps": 2}, {"steps": 3}])
     told = []
     real = app.notify
     app.notify = lambda message, **kw: (told.append(message), real(message, **kw))
@@ -45,24 +46,26 @@ async def test_opening_history_during_a_run_never_touches_it(app_factory, key):
         await pilot.press("m")
         history.move_cursor(row=1)
         await pilot.press("m")
-        await start_long_run(app, pilot, screen, "40000")
+        session = await start_held_run(app, pilot, screen, gate, steps=40)
         history.focus()
-        await pilot.press(key)  # during the run
+        await pilot.press(key)  # during the run: it is held at its gate until the test opens it
         await workers_done(app)
         await pilot.pause()
-        assert app.is_running and screen.session is not None  # the run goes on
+        assert app.is_running and screen.session is session  # the run goes on
         assert not screen.showing_live
-        assert [r.params["steps"] for _, r in screen.shown] == ([50, 50] if key == "o" else [50])
-        # the live run keeps its own data: its series grow while the old runs are shown
-        live = screen.session.runs[0].builder.result
-        assert live.params["steps"] == 40000
+        opened = [3, 2] if key == "o" else [2]  # o overlays the marked runs (newest first), enter the one at the cursor
+        assert [r.params["steps"] for _, r in screen.shown] == opened
+        # the live run keeps its own data while the old runs are shown
+        live = session.runs[0].builder.result
+        assert live.params["steps"] == 40 and list(live.series["loss"]["x"]) == list(range(40))
+        gate.open()
         await finish_run(app, pilot)
         assert screen.session is None
-        assert [r.params["steps"] for _, r in screen.shown] == ([50, 50] if key == "o" else [50])  # still shown
+        assert [r.params["steps"] for _, r in screen.shown] == opened  # still shown
         assert any("finished (ok)" in m and "first in History" in m for m in told)
-        saved = app.store.list_runs("minimize", where={"steps": "40000"}).runs
+        saved = app.store.list_runs("gated", where={"steps": "40"}).runs
         assert [r.status for r in saved] == ["ok"]  # the finished run was saved
-        assert len(app.store.load_run(saved[0].id).series["loss"]["y"]) == 40001
+        assert list(app.store.load_run(saved[0].id).series["loss"]["x"]) == list(range(41))  # every step
         # after the run, the same keys
         history = await open_history(app, pilot, screen)
         assert history.row_count == 3  # History refreshed when the run ended
