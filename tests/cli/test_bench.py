@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from lab4.bench import bench_losses, bench_mlp_step
+from lab4.bench.rows import bench_losses, bench_mlp_step
 
 EXPECTED = [
     "central-difference gradient, n = 1000",

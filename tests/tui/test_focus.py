@@ -16,7 +16,7 @@ from lab4.engine.runner import execute
 from lab4.store import Store
 from lab4.tasks import TASKS, specs
 
-from .conftest import TerminalApp, finish_run, start_long_run, workers_done
+from .conftest import TerminalApp, finish_run, started, workers_done
 
 SIZE = (80, 24)
 LONG = 5_000_000  # steps of the live run walked around in the terminal test (cancelled at its end)
@@ -30,6 +30,15 @@ def save_runs(store, task, steps, lrs):
         store.save_run(result)
         ids.append(result.id)
     return ids
+
+
+async def start_long_run(app, pilot, screen, steps):
+    """A minimize run of ``steps`` steps under way (the History walk happens beside it; the
+    test cancels it at its end)."""
+    screen.query_one("#in-steps").value = steps
+    await pilot.pause()
+    await pilot.press("ctrl+r")
+    await started(app, pilot, screen)
 
 
 async def open_history(app, pilot, screen):
