@@ -121,8 +121,17 @@ def param_value(result: Any, name: str) -> Any:
 
 
 def axes_of(results: Sequence[Any]) -> dict[str, list[Any]]:
-    """The compare axes that reproduce ``results``: each differing parameter's values, in order."""
-    return {k: unique(param_value(r, k) for r in results) for k in differing(results)}
+    """The compare axes that reproduce ``results``: each parameter whose value *as typed*
+    differs between the runs (``lr = optimal`` on every run is no axis, though it resolved to
+    a number of its own in each), with its values in order; then ``dtype`` and ``seed``."""
+    if not results:
+        return {}
+    typed = [r.typed_params() if hasattr(r, "typed_params") else r.params for r in results]
+    names = list(dict.fromkeys(k for t in typed for k in t))
+    out = {k: unique(t.get(k) for t in typed) for k in names if any(t.get(k) != typed[0].get(k) for t in typed)}
+    out.update({k: unique(getattr(r, k) for r in results) for k in CONTEXT_AXES
+                if any(getattr(r, k) != getattr(results[0], k) for r in results)})
+    return out
 
 
 def comparison_rows(task: Task, results: Sequence[Any], limit: int = 6) -> tuple[list[str], list[list[Any]]]:

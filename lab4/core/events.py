@@ -26,12 +26,15 @@ __all__ = [
     "Result",
     "ResultBuilder",
     "STATUSES",
+    "REQUEST",
     "jsonable",
     "format_value",
     "scalar_metric_names",
 ]
 
 STATUSES = ("ok", "diverged", "cancelled", "error")
+#: the artifact that keeps the parameters as typed where the run resolved them (``lr: optimal``)
+REQUEST = "request"
 
 
 @dataclass(frozen=True)
@@ -115,6 +118,13 @@ class Result:
     label: str = ""
     #: marked in History (kept by the store; not part of the exported JSON)
     marked: bool = False
+
+    def typed_params(self) -> dict[str, Any]:
+        """The parameters as the user gave them: ``params`` holds what the run used (``lr`` as
+        the number ``optimal`` resolved to); the symbols typed are kept in the ``request``
+        artifact (written by the runner), which a reproduce line must repeat."""
+        request = (self.artifacts or {}).get(REQUEST) if isinstance(self.artifacts, dict) else None
+        return {**self.params, **(request if isinstance(request, dict) else {})}
 
     def flat_metrics(self) -> list[tuple[str, Any]]:
         """The metrics a two-column table can show (nested per-variant dicts left out)."""

@@ -16,7 +16,7 @@ from typing import Any, Callable, Iterator, Mapping
 
 from lab4.core.comparison import PlannedRun, plan
 from lab4.core.context import RunContext
-from lab4.core.events import Cancelled, Diverged, Observation, Result, ResultBuilder
+from lab4.core.events import REQUEST, Cancelled, Diverged, Observation, Result, ResultBuilder
 from lab4.maths.device import on_torch
 from lab4.tasks import get_task
 
@@ -62,7 +62,8 @@ def execute(
     """Run one task with validated ``params``; always return a Result, never raise.
 
     A task's ``resolve`` turns symbolic values (``lr = optimal``) into numbers first: the
-    result keeps the numbers, and the observations say what was resolved.
+    result keeps the numbers, the observations say what was resolved, and the ``request``
+    artifact keeps what was typed (:meth:`Result.typed_params`).
     """
     task = get_task(task_id)
     ctx = on_torch(ctx or RunContext())
@@ -94,7 +95,10 @@ def execute(
         params = dict(params)
         if task.resolve is not None:
             params, notes = task.resolve(params, ctx)
-            result.params = task.spec.to_json(params)
+            typed, result.params = result.params, task.spec.to_json(params)
+            request = {k: v for k, v in typed.items() if result.params.get(k) != v}
+            if request:  # what the user typed (lr = optimal): the reproduce line repeats it
+                result.artifacts[REQUEST] = request
             for note in notes:
                 emit(Observation(note))
         for event in task.run(params, ctx):

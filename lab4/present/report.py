@@ -63,7 +63,7 @@ def _run_section(result: Result, plots: bool, heading: str = "") -> list[str]:
         f"Run `{result.id}`: **{result.describe()}**, {result.device}, {result.dtype}, seed {result.seed}, "
         f"{result.duration_s:.2f} s, started {result.started}.",
         "",
-        f"`{command_line(task, result.params, result.device, result.dtype, result.seed)}`",
+        f"`{command_line(task, result.typed_params(), result.device, result.dtype, result.seed)}`",
         "",
         _md_table(["parameter", "value"], [[k, v] for k, v in result.params.items()]),
         "",
@@ -89,7 +89,7 @@ def _comparison_section(runs: Sequence[Result], plots: bool) -> list[str]:
     out = [
         f"### Comparison `{first.group or first.id}`: {len(runs)} runs, started {first.started}",
         "",
-        f"Compare `{compare_text(task.spec, axes)}` over `{command_line(task, first.params, first.device, first.dtype, first.seed, axes)}`.",
+        f"Compare `{compare_text(task.spec, axes)}` over `{command_line(task, first.typed_params(), first.device, first.dtype, first.seed, axes)}`.",
         "",
     ]
     sentence = comparison_sentence(task, labelled)

@@ -240,7 +240,7 @@ class TaskScreen(Screen):
             params, axes = message.load
             self.control.load(params, axes)
         first = runs[0][1]
-        self.show_runs(runs, command_line(self.task_def, first.params, first.device, first.dtype, first.seed, axes))
+        self.show_runs(runs, command_line(self.task_def, first.typed_params(), first.device, first.dtype, first.seed, axes))
         what = f"{message.what} {first.id}" if len(runs) == 1 else f"{len(runs)} {message.what}"
         self.control.set_status(f"showing {what}" + (": ctrl+r runs it again" if message.load else ""))
         self.tabs.active = self.tabs.tab_ids()[0]
