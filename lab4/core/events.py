@@ -19,6 +19,10 @@ __all__ = [
     "Points",
     "Table",
     "Observation",
+    "Finding",
+    "finding",
+    "FINDINGS",
+    "RELATIONS",
     "Metric",
     "Artifact",
     "Diverged",
@@ -64,6 +68,62 @@ class Table:
 @dataclass(frozen=True)
 class Observation:
     text: str
+
+
+#: the relations a finding may assert between two of its values
+RELATIONS = {
+    "<=": lambda a, b: a <= b,
+    "<": lambda a, b: a < b,
+    ">=": lambda a, b: a >= b,
+    ">": lambda a, b: a > b,
+    "==": lambda a, b: a == b,
+}
+#: the artifact that keeps a run's findings (a list of :meth:`Finding.to_json`)
+FINDINGS = "findings"
+
+
+@dataclass(frozen=True)
+class Finding:
+    """A claim a run makes about itself, as data: the numbers its sentence states
+    (``values``) and the condition it asserts, ``values[lhs] relation values[rhs]``, which
+    ``holds`` or not.  ``rhs`` is usually a named threshold (``ratio_limit``), kept among the
+    values so that the sentence names it.  The sentence (``text``) is rendered from the values
+    by :func:`finding`, never written apart from them; tests check the condition against the
+    run's own series and metrics, never by reading the text."""
+
+    name: str
+    values: dict[str, Any]
+    lhs: str
+    relation: str
+    rhs: str
+    holds: bool
+    text: str
+
+    def check(self) -> bool:
+        """Whether ``holds`` is what the values say (the claim is consistent with its numbers)."""
+        a, b = self.values.get(self.lhs), self.values.get(self.rhs)
+        if a is None or b is None:
+            return False
+        return RELATIONS[self.relation](a, b) == self.holds
+
+    def to_json(self) -> dict[str, Any]:
+        return jsonable({"name": self.name, "values": self.values, "lhs": self.lhs, "relation": self.relation,
+                         "rhs": self.rhs, "holds": self.holds, "text": self.text})
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> "Finding":
+        return cls(str(data["name"]), dict(data.get("values") or {}), str(data["lhs"]), str(data["relation"]),
+                   str(data["rhs"]), bool(data["holds"]), str(data.get("text", "")))
+
+
+def finding(name: str, values: dict[str, Any], lhs: str, relation: str, rhs: str,
+            if_holds: str, if_not: str) -> Finding:
+    """A :class:`Finding` whose verdict is computed from ``values`` and whose sentence is the
+    template for that verdict filled with the same values (``{ratio:.2g}``)."""
+    if relation not in RELATIONS:
+        raise ValueError(f"unknown relation {relation!r}")
+    holds = bool(RELATIONS[relation](values[lhs], values[rhs]))
+    return Finding(name, dict(values), lhs, relation, rhs, holds, (if_holds if holds else if_not).format(**values))
 
 
 @dataclass(frozen=True)
@@ -125,6 +185,12 @@ class Result:
         artifact (written by the runner), which a reproduce line must repeat."""
         request = (self.artifacts or {}).get(REQUEST) if isinstance(self.artifacts, dict) else None
         return {**self.params, **(request if isinstance(request, dict) else {})}
+
+    @property
+    def findings(self) -> list[Finding]:
+        """The claims the run made, as data (none for runs saved before findings existed)."""
+        items = (self.artifacts or {}).get(FINDINGS) if isinstance(self.artifacts, dict) else None
+        return [Finding.from_json(d) for d in items or () if isinstance(d, dict)]
 
     def flat_metrics(self) -> list[tuple[str, Any]]:
         """The metrics a two-column table can show (nested per-variant dicts left out)."""
@@ -250,6 +316,9 @@ class ResultBuilder:
         elif isinstance(event, Table):
             r.tables[event.name] = {"columns": list(event.columns), "rows": [list(row) for row in event.rows]}
         elif isinstance(event, Observation):
+            r.observations.append(event.text)
+        elif isinstance(event, Finding):
+            r.artifacts.setdefault(FINDINGS, []).append(event.to_json())
             r.observations.append(event.text)
         elif isinstance(event, Artifact):
             r.artifacts[event.name] = event.data
