@@ -85,45 +85,56 @@ FINDINGS = "findings"
 @dataclass(frozen=True)
 class Finding:
     """A claim a run makes about itself, as data: the numbers its sentence states
-    (``values``) and the condition it asserts, ``values[lhs] relation values[rhs]``, which
-    ``holds`` or not.  ``rhs`` is usually a named threshold (``ratio_limit``), kept among the
-    values so that the sentence names it.  The sentence (``text``) is rendered from the values
-    by :func:`finding`, never written apart from them; tests check the condition against the
-    run's own series and metrics, never by reading the text."""
+    (``values``) and the conditions it asserts, each ``values[lhs] relation values[rhs]``;
+    ``holds`` when every one does.  The right-hand side is usually a named threshold
+    (``ratio_limit``), kept among the values so that the sentence names it.  The sentence
+    (``text``) is rendered from the values by :func:`finding`, never written apart from them;
+    tests check the conditions against the run's own series and metrics, never by reading
+    the text."""
 
     name: str
     values: dict[str, Any]
-    lhs: str
-    relation: str
-    rhs: str
+    conditions: tuple[tuple[str, str, str], ...]
     holds: bool
     text: str
 
+    def evaluate(self) -> bool:
+        """Whether every condition holds on the values (None, a missing number, never holds)."""
+        return _all_hold(self.values, self.conditions)
+
     def check(self) -> bool:
-        """Whether ``holds`` is what the values say (the claim is consistent with its numbers)."""
-        a, b = self.values.get(self.lhs), self.values.get(self.rhs)
-        if a is None or b is None:
-            return False
-        return RELATIONS[self.relation](a, b) == self.holds
+        """Whether ``holds`` is what the values say: the claim is consistent with its numbers."""
+        return self.evaluate() == self.holds
 
     def to_json(self) -> dict[str, Any]:
-        return jsonable({"name": self.name, "values": self.values, "lhs": self.lhs, "relation": self.relation,
-                         "rhs": self.rhs, "holds": self.holds, "text": self.text})
+        return jsonable({"name": self.name, "values": self.values, "conditions": [list(c) for c in self.conditions],
+                         "holds": self.holds, "text": self.text})
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> "Finding":
-        return cls(str(data["name"]), dict(data.get("values") or {}), str(data["lhs"]), str(data["relation"]),
-                   str(data["rhs"]), bool(data["holds"]), str(data.get("text", "")))
+        conditions = tuple((str(a), str(r), str(b)) for a, r, b in data.get("conditions") or ())
+        return cls(str(data["name"]), dict(data.get("values") or {}), conditions, bool(data["holds"]),
+                   str(data.get("text", "")))
 
 
-def finding(name: str, values: dict[str, Any], lhs: str, relation: str, rhs: str,
-            if_holds: str, if_not: str) -> Finding:
-    """A :class:`Finding` whose verdict is computed from ``values`` and whose sentence is the
-    template for that verdict filled with the same values (``{ratio:.2g}``)."""
-    if relation not in RELATIONS:
-        raise ValueError(f"unknown relation {relation!r}")
-    holds = bool(RELATIONS[relation](values[lhs], values[rhs]))
-    return Finding(name, dict(values), lhs, relation, rhs, holds, (if_holds if holds else if_not).format(**values))
+def _all_hold(values: dict[str, Any], conditions: Any) -> bool:
+    for lhs, relation, rhs in conditions:
+        a, b = values.get(lhs), values.get(rhs)
+        if a is None or b is None or not RELATIONS[relation](a, b):
+            return False
+    return True
+
+
+def finding(name: str, values: dict[str, Any], conditions: Any, if_holds: str, if_not: str) -> Finding:
+    """A :class:`Finding` whose verdict is computed from ``values`` (every condition
+    ``(lhs, relation, rhs)`` holds) and whose sentence is the template for that verdict filled
+    with the same values (``{ratio:.2g}``)."""
+    conditions = tuple((str(a), str(r), str(b)) for a, r, b in conditions)
+    for lhs, relation, rhs in conditions:
+        if relation not in RELATIONS or lhs not in values or rhs not in values:
+            raise ValueError(f"finding {name}: bad condition {lhs} {relation} {rhs}")
+    holds = _all_hold(values, conditions)
+    return Finding(name, dict(values), conditions, holds, (if_holds if holds else if_not).format(**values))
 
 
 @dataclass(frozen=True)

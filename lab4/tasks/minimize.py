@@ -20,7 +20,7 @@ from __future__ import annotations
 import math
 from typing import Any, Iterator
 
-from lab4.core.events import Artifact, Metric, Observation, Points, Table
+from lab4.core.events import Artifact, Finding, Metric, Observation, Points, Table, finding
 from lab4.core.spec import ChoiceParam, FloatParam, IntParam, Spec
 from lab4.core.task import Comparison, Task
 from lab4.core.views import PlotView
@@ -33,11 +33,17 @@ GROWTH = 1e6  # a loss above GROWTH x its start has diverged
 THEORY_POINTS = 400  # points of the drawn theory curves
 #: the phase diagram's grid: lr from 0 to PHASE_LR / L, beta from 0 to PHASE_BETA
 PHASE_GRID, PHASE_LR, PHASE_BETA = (48, 32), 4.0, 0.99
+#: the level whose ripples make local minima (levels 1-4 have one minimum, c)
+RIPPLED_LEVEL = 5
+#: a run has settled when its gradient is below this share of the start's...
+SETTLED = 1e-3
+#: ...and a settled run is in a local minimum when f - f* is above this many times tol
+FAR_ABOVE = 100.0
 
 SPEC = Spec(
     (
         IntParam("dim", 2, help="number of variables", ge=1, le=10_000_000),
-        IntParam("complexity", 1, help="1 quadratic, 2 ill-conditioned, 3 coupled chain, 4 rippled, 5 curved valley",
+        IntParam("complexity", 1, help=", ".join(f"{k} {text.split(':')[0]}" for k, text in LEVELS.items()),
                  ge=min(LEVELS), le=max(LEVELS)),
         ChoiceParam("optimizer", "gd", help="gd, momentum or nesterov (handout formulas)", choices=OPTIMIZERS),
         FloatParam("lr", 0.25, help="learning rate, or optimal (from the landscape's L and mu)", gt=0, le=1e3,
@@ -184,7 +190,7 @@ def run(params: dict[str, Any], ctx: Any) -> Iterator[Any]:
                                                      else "-")],
         ],
     )
-    yield from _observations(params, t, reached, loss_host, dist_host, measured, f, grad_at_end=_gradient_norm(f, w))
+    yield from _observations(params, t, reached, loss_host, dist_host, measured, f, grad_at_start=_gradient_norm(f, f.start), grad_at_end=_gradient_norm(f, w))
     if track:
         yield Artifact("landscape", _landscape_grid(f, path[: len(loss_host)]))
 
@@ -198,7 +204,8 @@ def _gradient_norm(f: Any, w: Any) -> float:
 
 
 def _observations(params: dict[str, Any], t: dict[str, Any], reached: int | None, loss: list[float],
-                  distance: list[float], measured: float | None, f: Any, grad_at_end: float) -> Iterator[Observation]:
+                  distance: list[float], measured: float | None, f: Any, grad_at_start: float,
+                  grad_at_end: float) -> Iterator[Any]:
     """Every sentence from this run's numbers."""
     optimizer, lr, tol, steps = params["optimizer"], params["lr"], params["tol"], params["steps"]
     rho = t["rate_theory"]
@@ -227,12 +234,29 @@ def _observations(params: dict[str, Any], t: dict[str, Any], reached: int | None
         elif best < 1:
             predicted = math.ceil(math.log(tol / loss[0]) / (2 * math.log(best)))
             yield Observation(f"{at} would converge at rate {best:.4g}: about {predicted} steps to tol by theory.")
-    if params["complexity"] >= 4 and reached is None and distance[-1] > 1e-2:
-        if grad_at_end < 1e-3 * max(1.0, math.sqrt(loss[0])):
-            yield Observation(
-                f"The run settled where the gradient is {grad_at_end:.2g} but f - f* = {loss[-1]:.3g}, "
-                f"{distance[-1]:.3g} from c: a local minimum made by the ripples."
-            )
+    if reached is None and loss[0] > tol:
+        yield _local_minimum(params["complexity"], tol, loss[-1], distance[-1], grad_at_start, grad_at_end)
+
+
+def _local_minimum(level: int, tol: float, loss: float, distance: float, grad_start: float,
+                   grad_end: float) -> Finding:
+    """Whether a run that stopped short of tol settled in a local minimum.  The evidence: the
+    level has local minima (the ripples: level RIPPLED_LEVEL), the gradient has fallen below
+    SETTLED of the start's, and f - f* is still above FAR_ABOVE x tol.  Without all three the
+    run says what it measured and no more."""
+    values = {"level": level, "rippled_level": RIPPLED_LEVEL, "gradient": grad_end, "gradient_start": grad_start,
+              "gradient_ratio": grad_end / grad_start if grad_start > 0 else math.inf, "settled": SETTLED,
+              "loss": loss, "loss_far": FAR_ABOVE * tol, "far_above": FAR_ABOVE, "tol": tol, "distance": distance}
+    return finding(
+        "local_minimum", values,
+        [("level", ">=", "rippled_level"), ("gradient_ratio", "<=", "settled"), ("loss", ">=", "loss_far")],
+        "The run settled where the gradient is {gradient:.2g} ({gradient_ratio:.2g} of the start's, below "
+        "{settled:g}) but f - f* = {loss:.3g} (above {far_above:g} x tol), {distance:.3g} from c: a local minimum made "
+        "by the ripples of level {level}.",
+        "The run stopped with f - f* = {loss:.3g} and the gradient at {gradient:.2g}, {gradient_ratio:.2g} of the "
+        "start's: no evidence of a local minimum (that needs a level with ripples, {rippled_level} only, a gradient "
+        "below {settled:g} of the start's and f - f* above {far_above:g} x tol); more steps may reach tol.",
+    )
 
 
 def _theory_curves(host: dict[str, list[float]], rho: float) -> Iterator[Points]:

@@ -144,7 +144,7 @@ def _equivalence(split: Any, initial: list[Any], config: Any, scales: tuple[floa
               "worst_step": worst + 1, "difference_worst": difference[worst], "drift_worst": drift[worst],
               "ratio": ratios[worst], "ratio_limit": RATIO_LIMIT, "drift_after": after, "sensitive": SENSITIVE, "size": size, "cut": cut}
     yield finding(
-        "scale_lr_equivalence", values, "ratio", "<=", "ratio_limit",
+        "scale_lr_equivalence", values, [("ratio", "<=", "ratio_limit")],
         "Measured: {optimizer} steps with S = {scale:g}, lr = {lr:g} and with S = 1, lr = {effective_lr:g} from the same "
         "weights differ by {difference_1:.2g} after one step (a 1-ulp change of the start: {drift_1:.2g}) and stay "
         "within {ratio:.2g} x the drift of that 1-ulp change (limit {ratio_limit:g} x) {cut}: S acts as a "

@@ -58,3 +58,49 @@ def check_scale_lr_equivalence(r: Result, f: Finding) -> None:
     assert f.holds == (max(ratios) <= v["ratio_limit"])
     # an exact-arithmetic identity: the first step differs by round-off only (a few ulps)
     assert difference[0] <= 8 * eps * v["size"]
+
+
+# ---- item 3: a local minimum needs evidence
+
+
+def test_level_4_has_no_local_minimum_to_claim() -> None:
+    """Level 4 (the curved valley) has one minimum: a run stopped short is still descending."""
+    r = run("minimize", dim=1000, complexity=4)
+    assert r.metrics["steps_to_tol"] is None
+    f = found(r, "local_minimum")
+    assert not f.holds and f.check()
+    assert not any("local minimum made by the ripples" in o for o in r.observations)
+    check_local_minimum(r, f)
+
+
+def test_a_rippled_run_that_settles_says_local_minimum_with_its_evidence() -> None:
+    r = run("minimize", dim=2, complexity=5, steps=3000, dtype="float64")
+    f = found(r, "local_minimum")
+    assert f.holds and f.check()
+    check_local_minimum(r, f)
+
+
+def check_local_minimum(r: Result, f: Finding) -> None:
+    """The finding's numbers against the run: its final loss and distance, and (dim 2, where
+    the trajectory is kept) the gradient at the last point and at the start, by autograd on
+    the landscape rebuilt here."""
+    import torch
+
+    from lab4.maths.landscapes import LEVELS, generate_function
+
+    v = f.values
+    assert v["loss"] == r.metrics["final_loss"] and v["distance"] == r.metrics["final_distance"]
+    assert v["level"] == r.params["complexity"] and v["tol"] == r.params["tol"]
+    assert "ripple" in LEVELS[v["rippled_level"]] and all("ripple" not in LEVELS[k] for k in LEVELS
+                                                          if k < v["rippled_level"])
+    assert f.holds == (v["level"] >= v["rippled_level"] and v["gradient"] <= v["settled"] * v["gradient_start"]
+                       and v["loss"] >= v["far_above"] * v["tol"])
+    if r.params["dim"] == 2:
+        dtype = getattr(torch, r.dtype)
+        land = generate_function(2, r.params["complexity"], r.seed).to("cpu", dtype)
+        path = r.series["trajectory"]
+        for point, name in ((land.start, "gradient_start"),
+                            (torch.tensor([path["x"][-1], path["y"][-1]], dtype=dtype), "gradient")):
+            p = point.clone().requires_grad_(True)
+            (g,) = torch.autograd.grad(land(p), p)
+            assert v[name] == pytest.approx(float(g.norm()), rel=1e-6, abs=1e-12)
