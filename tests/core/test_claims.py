@@ -3,6 +3,7 @@ series and metrics: checked here number by number, never by reading the sentence
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import pytest
@@ -104,3 +105,53 @@ def check_local_minimum(r: Result, f: Finding) -> None:
             p = point.clone().requires_grad_(True)
             (g,) = torch.autograd.grad(land(p), p)
             assert v[name] == pytest.approx(float(g.norm()), rel=1e-6, abs=1e-12)
+
+
+# ---- item 5: the chain rule with a variable used twice
+
+
+def test_chain_rule_names_each_path_and_their_sum() -> None:
+    """f = log(x) sqrt(y) + x / y at (2.5, 4): x reaches f through log (2 x 1/x = 0.8) and
+    through the division (1 x 1/y = 0.25); its gradient is the sum, 1.05."""
+    r = run("autograd", dtype="float64", expr="log(x)*sqrt(y) + x/y", point={"x": 2.5, "y": 4.0})
+    f = found(r, "chain_rule")
+    assert f.holds and f.check()
+    v = f.values
+    assert v["variable"] == "x" and v["count"] == 2
+    by_node = {p["via"]: p for p in v["paths"]}
+    assert set(by_node) == {"LogBackward0", "DivBackward0"}
+    x, y = 2.5, 4.0
+    assert by_node["LogBackward0"]["reaching"] == pytest.approx(math.sqrt(y), rel=1e-15)
+    assert by_node["LogBackward0"]["local"] == pytest.approx(1 / x, rel=1e-15)
+    assert by_node["LogBackward0"]["product"] == pytest.approx(math.sqrt(y) / x, rel=1e-15)
+    assert by_node["DivBackward0"]["reaching"] == 1.0
+    assert by_node["DivBackward0"]["product"] == pytest.approx(1 / y, rel=1e-15)
+    assert v["gradient"] == r.metrics["gradient"]["x"] == pytest.approx(math.sqrt(y) / x + 1 / y, rel=1e-15)
+    assert v["sum_of_paths"] == pytest.approx(v["gradient"], rel=1e-15)
+
+
+def test_chain_rule_of_a_variable_used_once() -> None:
+    r = run("autograd")  # 3x^3 - y^2 at (2, 3): x receives 36 = 3 (reaching x^3) x 12 (3 x^2)
+    f = found(r, "chain_rule")
+    assert f.holds and [(p["reaching"], p["local"], p["product"]) for p in f.values["paths"]] == [(3.0, 12.0, 36.0)]
+
+
+# ---- item 6: a step that leaves f's domain is no disagreement
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_a_step_outside_the_domain_is_replaced_by_one_inside(dtype: str) -> None:
+    """sqrt at 1e-6: the default h (5e-3 or 6e-6) is larger than x, f(x - h) is NaN; a step at
+    x's own scale stays inside, and there autograd and the difference agree."""
+    x = 1e-6
+    r = run("autograd", dtype=dtype, expr="sqrt(x)", point={"x": x})
+    assert r.metrics["check"] == "ok", r.observations
+    assert r.metrics["central_gradient"]["x"] == pytest.approx(0.5 / math.sqrt(x), rel=1e-3)
+    h = r.tables["gradient"]["rows"][0][-1]
+    assert 0 < h < x  # the step actually used stays inside the domain
+
+
+def test_a_point_on_the_domain_boundary_has_the_verdict_domain() -> None:
+    r = run("autograd", expr="sqrt(x)", point={"x": 0.0})
+    assert r.metrics["check"] == "domain"
+    assert not any("disagree beyond truncation" in o for o in r.observations)
