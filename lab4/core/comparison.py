@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
 from lab4.core.context import parse_dtype, parse_seed
-from lab4.core.events import format_value, scalar_metric_names
+from lab4.core.events import format_value, plural, scalar_metric_names
 from lab4.core.spec import ParamError, Spec
 from lab4.core.task import Task
 
@@ -237,14 +237,14 @@ def race_sentence(goal: str, entries: Sequence[tuple[str, int | None]], budget: 
     never = [label for label, steps in entries if steps is None]
     text = _fastest_first([(steps, label, goal) for steps, label in reached], same_goal=True)
     if never:
-        text += ("; " if text else "") + f"{', '.join(never)} never reached {goal} in {budget} steps"
+        text += ("; " if text else "") + f"{', '.join(never)} never reached {goal} in {plural(budget, 'step')}"
     return text + "."
 
 
 def _fastest_first(reached: Sequence[tuple[Any, str, str]], same_goal: bool) -> str:
     """"a reached G in 12 steps, b in 30" from (steps, label, goal), already in order; a later
     run's goal is named only when the goals differ."""
-    return ", ".join(f"{label} reached {goal} in {steps} steps" if k == 0
+    return ", ".join(f"{label} reached {goal} in {plural(steps, 'step')}" if k == 0
                      else f"{label}{'' if same_goal else ' ' + goal} in {steps}"
                      for k, (steps, label, goal) in enumerate(reached))
 
@@ -255,4 +255,4 @@ def _why_not(result: Any) -> str:
     if result.status == "cancelled":
         return f"cancelled at step {result.step}"
     steps = result.params.get("steps")
-    return f"in {steps} steps" if steps is not None else "in this run"
+    return f"in {plural(steps, 'step')}" if steps is not None else "in this run"

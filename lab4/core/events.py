@@ -33,6 +33,7 @@ __all__ = [
     "REQUEST",
     "jsonable",
     "format_value",
+    "plural",
     "scalar_metric_names",
 ]
 
@@ -275,6 +276,11 @@ def scalar_metric_names(results: list["Result"], first: str | tuple[str, ...] = 
     lead = [first] if isinstance(first, str) else list(first)
     names = [k for k in lead if k in names] + [k for k in names if k not in lead]
     return names[:limit]
+
+
+def plural(count: Any, noun: str) -> str:
+    """``1 step``, ``2 steps``, ``0 runs``: a count and its noun, agreeing."""
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
 
 
 def format_value(value: Any) -> str:

@@ -87,10 +87,16 @@ def summary_metrics(summary: dict[str, Any]) -> Iterator[Any]:
         rose = peak > 1.05 * start and peak >= 0.8 * edge and sharp >= 0.7 * edge
         yield Observation(
             f"Sharpness (top eigenvalue of the loss Hessian) against the stability edge {edge:.3g} of this "
-            f"(lr, beta): {start:.3g} ({start / edge:.0%} of the edge) at the start, {peak:.3g} ({peak / edge:.0%}) "
-            f"at its highest, {sharp:.3g} ({sharp / edge:.0%}) at the end"
+            f"(lr, beta): {start:.3g} ({share(start / edge)} of the edge) at the start, {peak:.3g} "
+            f"({share(peak / edge)}) at its highest, {sharp:.3g} ({share(sharp / edge)}) at the end"
             + (": it rose to the edge and stayed near it, the edge of stability." if rose else ".")
         )
+
+
+def share(fraction: float) -> str:
+    """A fraction as a percentage with two significant digits: 45%, 0.19%, -0.19% (never the
+    "-0%" that rounding a small negative share to whole percents gives)."""
+    return f"{100 * fraction + 0.0:.2g}%" if abs(fraction) < 0.1 else f"{fraction:.0%}"
 
 
 def comparison_table(variants: list[Any], results: list[Any], target_accuracy: float) -> Table:

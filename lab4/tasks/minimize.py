@@ -20,7 +20,7 @@ from __future__ import annotations
 import math
 from typing import Any, Iterator
 
-from lab4.core.events import Artifact, Finding, Metric, Observation, Points, Table, finding
+from lab4.core.events import Artifact, Finding, Metric, Observation, Points, Table, finding, plural
 from lab4.core.spec import ChoiceParam, FloatParam, IntParam, Spec
 from lab4.core.task import Comparison, Task
 from lab4.core.views import PlotView
@@ -33,6 +33,8 @@ GROWTH = 1e6  # a loss above GROWTH x its start has diverged
 THEORY_POINTS = 400  # points of the drawn theory curves
 #: the phase diagram's grid: lr from 0 to PHASE_LR / L, beta from 0 to PHASE_BETA
 PHASE_GRID, PHASE_LR, PHASE_BETA = (48, 32), 4.0, 0.99
+#: rates at most this are the round-off of 0 (64 ulps of 1 in float64)
+RATE_ZERO = 64 * 2.0**-52
 #: the level whose ripples make local minima (levels 1-4 have one minimum, c)
 RIPPLED_LEVEL = 5
 #: a run has settled when its gradient is below this share of the start's...
@@ -83,9 +85,15 @@ def theory(params: dict[str, Any]) -> dict[str, Any]:
     optimizer = params["optimizer"]
     lr_opt, beta_opt = optimal(optimizer, big, small)
     beta = params["beta"] if optimizer != "gd" else 0.0
-    rho = rate(optimizer, params["lr"], beta, spectrum(params["dim"], params["complexity"]))
+    rho = _snap(rate(optimizer, params["lr"], beta, spectrum(params["dim"], params["complexity"])))
     return {"L": big, "mu": small, "kappa": kappa, "lr_optimal": lr_opt,
             "beta_optimal": beta_opt if optimizer != "gd" else None, "rate_theory": rho, "stable": rho < 1}
+
+
+def _snap(rho: float) -> float:
+    """A rate within RATE_ZERO of 0 is 0: the root formula's round-off in float64 (momentum
+    at its optimum on kappa = 1 computes 2.2e-16 where gd computes 0)."""
+    return 0.0 if abs(rho) <= RATE_ZERO else rho
 
 
 def preflight(params: dict[str, Any]) -> list[str]:
@@ -214,7 +222,7 @@ def _observations(params: dict[str, Any], t: dict[str, Any], reached: int | None
                           + (f", beta = {params['beta']:g}" if optimizer != "gd" else "") + ").")
     else:
         yield Observation(
-            f"{optimizer} did not reach f - f* <= {tol:g} in {steps} steps: f - f* = {loss[-1]:.3g}, "
+            f"{optimizer} did not reach f - f* <= {tol:g} in {plural(steps, 'step')}: f - f* = {loss[-1]:.3g}, "
             f"distance to the optimum {distance[-1]:.3g}."
         )
     if t["stable"] and measured is not None:
@@ -223,7 +231,8 @@ def _observations(params: dict[str, Any], t: dict[str, Any], reached: int | None
             f"distance (fitted on its straight stretch in log scale)."
         )
     if t["stable"] and t["lr_optimal"] and abs(lr - t["lr_optimal"]) > 1e-12 * t["lr_optimal"]:
-        best = rate(optimizer, t["lr_optimal"], t["beta_optimal"] or 0.0, spectrum(params["dim"], params["complexity"]))
+        best = _snap(rate(optimizer, t["lr_optimal"], t["beta_optimal"] or 0.0,
+                          spectrum(params["dim"], params["complexity"])))
         at = (f"At its optimal parameters (lr = {t['lr_optimal']:.4g}"
               + (f", beta = {t['beta_optimal']:.4g}" if t["beta_optimal"] is not None else "") + f") {optimizer}")
         if loss[0] <= tol:
@@ -233,7 +242,8 @@ def _observations(params: dict[str, Any], t: dict[str, Any], reached: int | None
                               "(rate 0: kappa = 1).")
         elif best < 1:
             predicted = math.ceil(math.log(tol / loss[0]) / (2 * math.log(best)))
-            yield Observation(f"{at} would converge at rate {best:.4g}: about {predicted} steps to tol by theory.")
+            yield Observation(f"{at} would converge at rate {best:.4g}: about {plural(predicted, 'step')} to tol by "
+                              "theory.")
     if reached is None and loss[0] > tol:
         yield _local_minimum(params["complexity"], tol, loss[-1], distance[-1], grad_at_start, grad_at_end)
 

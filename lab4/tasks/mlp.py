@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any, Iterator
 
-from lab4.core.events import Metric, Observation, Table
+from lab4.core.events import Metric, Observation, Table, plural
 from lab4.core.spec import FloatParam, Spec
 from lab4.core.task import Comparison, Task
 from lab4.core.views import TRAINING_VIEWS
@@ -52,7 +52,7 @@ def run(params: dict[str, Any], ctx: Any) -> Iterator[Any]:
     reached = summary["steps_to_target_loss"]
     yield Observation(
         f"{config.optimizer} (lr = {config.lr:g}{'' if config.optimizer == 'gd' else f', beta = {config.beta:g}'}): "
-        f"loss {summary['initial_loss']:.3g} -> {summary['final_loss']:.3g} in {config.steps} steps, "
+        f"loss {summary['initial_loss']:.3g} -> {summary['final_loss']:.3g} in {plural(config.steps, 'step')}, "
         f"train accuracy {summary['train_accuracy']:.1%}"
         + (f", test accuracy {summary['test_accuracy']:.1%}" if summary["test_accuracy"] is not None else "")
         + (f"; loss <= {params['target_loss']:g} first at step {reached}." if reached is not None

@@ -155,3 +155,48 @@ def test_a_point_on_the_domain_boundary_has_the_verdict_domain() -> None:
     r = run("autograd", expr="sqrt(x)", point={"x": 0.0})
     assert r.metrics["check"] == "domain"
     assert not any("disagree beyond truncation" in o for o in r.observations)
+
+
+# ---- item 7: the small ones
+
+
+def test_minimize_help_names_the_levels_as_they_are() -> None:
+    from click.testing import CliRunner
+
+    from lab4.cli.main import main
+    from lab4.maths.landscapes import LEVELS
+
+    text = " ".join(CliRunner().invoke(main, ["run", "minimize", "--help"], terminal_width=200).output.split())
+    for k, formula in LEVELS.items():
+        assert f"{k} {formula.split(':')[0]}" in text, (k, text)
+    assert "4 curved valley" in text and "5 rippled valley" in text
+
+
+def test_complex_step_has_a_range_of_best_h_not_one() -> None:
+    """In float64 the complex step's RMSE is a floor of rounding from 1e-8 down: any h there is
+    as good as any other; the run gives the range, and the RMSE over it is flat."""
+    r = run("derivatives", points=200)
+    lo, hi = r.metrics["best_h_range"]["complex_step_float64"]
+    assert hi >= 1e-8 and lo <= 1e-300
+    sweep = r.series["h-sweep complex_step float64"]
+    inside = [e for h, e in zip(sweep["x"], sweep["y"]) if lo <= h <= hi]
+    assert len(inside) > 10 and max(inside) <= 2 * min(sweep["y"])
+    assert r.metrics["best_h_range"]["central_float64"] is None  # a sharp minimum keeps its best h
+    assert not any("complex_step at h =" in o for o in r.observations)
+
+
+def test_a_rate_of_round_off_is_zero() -> None:
+    """Momentum at its optimum on kappa = 1 is gd at lr = 1/L: rate 0, not 2.2e-16."""
+    r = run("minimize", optimizer="momentum", lr=0.5, beta=0.0, steps=20)
+    assert r.metrics["rate_theory"] == 0.0
+    assert run("minimize", optimizer="gd", lr=0.5, steps=20).metrics["rate_theory"] == 0.0
+
+
+def test_counts_agree_with_their_nouns() -> None:
+    from lab4.core.comparison import race_sentence
+    from lab4.core.events import plural
+    from lab4.tasks._training import share
+
+    assert plural(1, "step") == "1 step" and plural(2, "run") == "2 runs" and plural(0, "run") == "0 runs"
+    assert race_sentence("loss 0.1", [("a", 1), ("b", None)], 1) == "a reached loss 0.1 in 1 step; b never reached loss 0.1 in 1 step."
+    assert share(-0.0019) == "-0.19%" and share(0.45) == "45%" and share(-0.0) == "0%"
