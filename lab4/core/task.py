@@ -45,6 +45,9 @@ class Task:
     resolve: Callable[[dict[str, Any], Any], tuple[dict[str, Any], list[str]]] | None = None
     #: warnings about the parameters known before anything is computed (no torch)
     preflight: Callable[[dict[str, Any]], list[str]] | None = None
+    #: the metrics of a run stopped before its end (cancelled, or its process closed), from
+    #: what it recorded: the metrics of its last recorded step, ``stopped_at_step`` naming it
+    stopped_metrics: Callable[[Any], dict[str, Any]] | None = None
     #: the key that opens this task in the app (its position in the registry, 1-based; set
     #: by the registry)
     key: str = ""

@@ -20,7 +20,7 @@ from lab4.core.events import REQUEST, Cancelled, Diverged, Observation, Result, 
 from lab4.maths.device import on_torch
 from lab4.tasks import get_task
 
-__all__ = ["execute", "sweep", "versions", "new_run_id", "new_group_id"]
+__all__ = ["execute", "sweep", "versions", "new_run_id", "new_group_id", "stopped_metrics"]
 
 
 def versions() -> dict[str, str]:
@@ -111,12 +111,25 @@ def execute(
         result.status = "cancelled"
         result.step = builder.progress.step
         result.message = f"cancelled at step {builder.progress.step}"
+        result.metrics.update(stopped_metrics(task, result))
     except Exception as exc:  # noqa: BLE001 - a run ends in a result, whatever happened
         result.status = "error"
         result.message = _error_message(exc)
     result.ended = _now()
     result.duration_s = round(time.perf_counter() - t0, 6)
     return result
+
+
+def stopped_metrics(task: Any, result: Result) -> dict[str, Any]:
+    """The metrics of a run stopped before its end (cancelled, or its worker gone), read from
+    the series it recorded: those of its last recorded step, named by ``stopped_at_step``.
+    Empty when the task has no such hook or nothing was recorded."""
+    if task.stopped_metrics is None:
+        return {}
+    try:
+        return dict(task.stopped_metrics(result))
+    except Exception:  # noqa: BLE001 - a stopped run keeps its status and series whatever happens here
+        return {}
 
 
 def _error_message(exc: BaseException) -> str:

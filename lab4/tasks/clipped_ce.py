@@ -22,6 +22,7 @@ from lab4.tasks._training import (
     gradcheck_table,
     initial_logits,
     setup,
+    stopped_metrics,
     summary_metrics,
     training_params,
 )
@@ -177,6 +178,7 @@ TASK = Task(
     summary="custom cross-entropy autograd.Function, gradient clipped to [-c, c], vs unclipped",
     spec=SPEC,
     run=run,
+    stopped_metrics=stopped_metrics,
     headline="clip_fraction",
     comparison=Comparison("steps_to_target_accuracy", lambda p: f"train accuracy {p['target_accuracy']:.0%}",
                           also=("final_loss",)),

@@ -203,6 +203,20 @@ def run(params: dict[str, Any], ctx: Any) -> Iterator[Any]:
         yield Artifact("landscape", _landscape_grid(f, path[: len(loss_host)]))
 
 
+def stopped_metrics(result: Any) -> dict[str, Any]:
+    """A run stopped before its end: the metrics of its last recorded step, from its series."""
+    loss, distance = (result.series.get(n) or {} for n in ("loss", "distance"))
+    ys, ds = list(loss.get("y", ())), list(distance.get("y", ()))
+    if not ys or not ds:
+        return {}
+    tol = result.params["tol"]
+    reached = next((int(x) for x, v in zip(loss["x"], ys) if v <= tol), None)
+    eps = 2.0**-52 if result.dtype == "float64" else 2.0**-23
+    return {"stopped_at_step": int(loss["x"][len(ys) - 1]), "final_loss": ys[-1], "final_distance": ds[-1],
+            "initial_loss": ys[0], "steps_to_tol": reached, "converged": reached is not None,
+            "rate_measured": fit_rate(ds, eps * max(1.0, ds[0]) * math.sqrt(result.params["dim"]))}
+
+
 def _gradient_norm(f: Any, w: Any) -> float:
     import torch
 
@@ -332,6 +346,7 @@ TASK = Task(
     summary="generate_function(dim, complexity, seed) by gradient descent, momentum, Nesterov, with the theory",
     spec=SPEC,
     run=run,
+    stopped_metrics=stopped_metrics,
     resolve=resolve,
     preflight=preflight,
     headline="final_loss",

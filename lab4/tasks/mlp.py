@@ -19,7 +19,7 @@ from lab4.core.spec import FloatParam, Spec
 from lab4.core.task import Comparison, Task
 from lab4.core.views import TRAINING_VIEWS
 from lab4.maths.optim import OPTIMIZERS
-from lab4.tasks._training import describe_data, setup, summary_metrics, training_params
+from lab4.tasks._training import describe_data, setup, stopped_metrics, summary_metrics, training_params
 
 SPEC = Spec(
     training_params()
@@ -69,6 +69,7 @@ TASK = Task(
     summary="an MLP trained with torch.autograd.grad: gradient descent, momentum, Nesterov",
     spec=SPEC,
     run=run,
+    stopped_metrics=stopped_metrics,
     headline="train_accuracy",
     comparison=Comparison("steps_to_target_loss", lambda p: f"loss <= {p['target_loss']:g}", also=("final_loss",)),
     views=TRAINING_VIEWS,

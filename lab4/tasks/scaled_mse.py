@@ -26,6 +26,7 @@ from lab4.tasks._training import (
     gradcheck_table,
     initial_logits,
     setup,
+    stopped_metrics,
     summary_metrics,
     training_params,
 )
@@ -198,6 +199,7 @@ TASK = Task(
     summary="custom MSE autograd.Function with scale S, for several S, against cross-entropy",
     spec=SPEC,
     run=run,
+    stopped_metrics=stopped_metrics,
     headline="train_accuracy",
     comparison=Comparison("steps_to_target_accuracy", lambda p: f"train accuracy {p['target_accuracy']:.0%}",
                           also=("final_loss",)),

@@ -200,3 +200,59 @@ def test_counts_agree_with_their_nouns() -> None:
     assert plural(1, "step") == "1 step" and plural(2, "run") == "2 runs" and plural(0, "run") == "0 runs"
     assert race_sentence("loss 0.1", [("a", 1), ("b", None)], 1) == "a reached loss 0.1 in 1 step; b never reached loss 0.1 in 1 step."
     assert share(-0.0019) == "-0.19%" and share(0.45) == "45%" and share(-0.0) == "0%"
+
+
+# ---- item 8: a stopped run keeps the metrics of its last step
+
+
+def cancelled_run(task_id: str, at: int, dtype: str = "float64", **params: Any) -> Result:
+    """The run cancelled as soon as its loss series passes step ``at`` (as escape does)."""
+    from lab4.core.events import Points
+
+    ctx = RunContext(dtype=dtype)
+
+    def watch(event: Any) -> None:
+        if isinstance(event, Points) and event.series == "loss" and event.x and event.x[-1] >= at:
+            ctx.cancel()
+
+    result = execute(task_id, TASKS[task_id].spec.parse(params), ctx, on_event=watch)
+    assert result.status == "cancelled", result.message
+    return result
+
+
+def test_a_cancelled_minimize_run_has_the_metrics_of_its_last_step() -> None:
+    stopped = cancelled_run("minimize", 300, complexity=3, dim=10, steps=1_000_000)
+    s = stopped.metrics["stopped_at_step"]
+    assert 300 <= s < 1_000_000
+    # the same run, asked for s steps from the start, ends where the stopped one stopped
+    whole = run("minimize", dtype="float64", complexity=3, dim=10, steps=s)
+    for name in ("final_loss", "final_distance", "initial_loss", "steps_to_tol"):
+        assert stopped.metrics[name] == pytest.approx(whole.metrics[name], rel=1e-12), name
+    assert stopped.metrics["rate_measured"] == pytest.approx(whole.metrics["rate_measured"], rel=1e-3)
+
+
+def test_a_cancelled_training_has_the_metrics_of_its_last_step() -> None:
+    stopped = cancelled_run("mlp", 100, samples=60, hidden="8", steps=1_000_000, sharpness_every=0, target_loss=0.5)
+    s = stopped.metrics["stopped_at_step"]
+    assert 100 <= s < 1_000_000
+    whole = run("mlp", dtype="float64", samples=60, hidden="8", steps=s, sharpness_every=0, target_loss=0.5)
+    for name in ("final_loss", "train_accuracy", "steps_to_target_loss"):
+        assert stopped.metrics[name] == pytest.approx(whole.metrics[name], rel=1e-9), name
+    assert stopped.metrics["test_accuracy"] is not None
+
+
+def test_a_stopped_run_shows_its_metrics_in_lab4_show(tmp_path: Any) -> None:
+    import json
+
+    from click.testing import CliRunner
+
+    from lab4.cli.main import main
+    from lab4.store import Store
+    from lab4.tasks import specs
+
+    stopped = cancelled_run("minimize", 100, steps=1_000_000)
+    Store(tmp_path, specs=specs()).save_run(stopped)
+    out = CliRunner().invoke(main, ["show", stopped.id, "--data-dir", str(tmp_path), "--json"])
+    metrics = json.loads(out.output)["metrics"]
+    assert metrics["stopped_at_step"] == stopped.metrics["stopped_at_step"]
+    assert metrics["final_loss"] == stopped.metrics["final_loss"]
