@@ -23,7 +23,7 @@ from __future__ import annotations
 import math
 from typing import Any, Iterator
 
-from lab4.core.events import Artifact, Metric, Observation, Progress, Table
+from lab4.core.events import Artifact, Metric, Observation, Progress, Table, finding
 from lab4.core.expr import parse_expression
 from lab4.core.spec import AssignParam, ExprParam, Spec
 from lab4.core.task import Task
@@ -249,11 +249,12 @@ def run(params: dict[str, Any], ctx: Any) -> Iterator[Any]:
         )
     else:
         band = CHECK_BANDS[ctx.dtype]
-        yield Observation(
-            f"Check: {verdict}. The largest relative error between backward() and central differences is "
-            f"{rel:.2g}, {'within' if verdict == 'ok' else 'outside'} the {ctx.dtype} band {band:g}"
-            + (": autograd agrees." if verdict == "ok" else ": the two disagree beyond truncation and round-off.")
-        )
+        said = ("Check: {verdict}. The largest relative error between backward() and central differences is "
+                "{worst:.2g}, {where} the {dtype} band {band:g}")
+        yield finding("gradient_check", {"verdict": verdict, "worst": rel, "band": band, "dtype": ctx.dtype,
+                                         "where": "within" if verdict == "ok" else "outside"},
+                      [("worst", "<=", "band")], said + ": autograd agrees.",
+                      said + ": the two disagree beyond truncation and round-off.")
         for i, n in enumerate(names):
             resolution = check_resolution(value, steps[i].item(), ctx.dtype)
             if max(abs(grads[n]), abs(central_d[n])) < resolution:
@@ -308,8 +309,6 @@ def _chain_rule(paths: dict[str, list[dict[str, Any]]], grads: dict[str, float],
     node it leaves, the gradient reaching that node times the node's local derivative), and,
     for a variable used more than once, the sum of the paths' products, which is its gradient
     (to round-off: one rounding per addition)."""
-    from lab4.core.events import finding
-
     usable = [(v, ps) for v, ps in paths.items() if ps and all(p["local"] is not None for p in ps)]
     if not usable:
         return None

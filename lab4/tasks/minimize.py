@@ -231,14 +231,15 @@ def _observations(params: dict[str, Any], t: dict[str, Any], reached: int | None
     """Every sentence from this run's numbers."""
     optimizer, lr, tol, steps = params["optimizer"], params["lr"], params["tol"], params["steps"]
     rho = t["rate_theory"]
-    if reached is not None:
-        yield Observation(f"{optimizer} reached f - f* <= {tol:g} at step {reached} (lr = {lr:g}"
-                          + (f", beta = {params['beta']:g}" if optimizer != "gd" else "") + ").")
-    else:
-        yield Observation(
-            f"{optimizer} did not reach f - f* <= {tol:g} in {plural(steps, 'step')}: f - f* = {loss[-1]:.3g}, "
-            f"distance to the optimum {distance[-1]:.3g}."
-        )
+    lowest = min(range(len(loss)), key=loss.__getitem__)
+    values = {"optimizer": optimizer, "tol": tol, "lr": lr, "beta": params["beta"], "reached": reached,
+              "loss_reached": loss[reached] if reached is not None else None, "lowest": loss[lowest],
+              "lowest_step": lowest, "loss": loss[-1], "distance": distance[-1], "steps": plural(steps, "step")}
+    with_beta = ", beta = {beta:g}" if optimizer != "gd" else ""
+    yield finding("tolerance", values, [("lowest", "<=", "tol")],
+                  "{optimizer} reached f - f* <= {tol:g} at step {reached} (lr = {lr:g}" + with_beta + ").",
+                  "{optimizer} did not reach f - f* <= {tol:g} in {steps}: f - f* = {loss:.3g}, distance to the "
+                  "optimum {distance:.3g}.")
     if t["stable"] and measured is not None:
         yield Observation(
             f"Rate per step: theory {rho:.5g} on the quadratic model at c, measured {measured:.5g} on the "
@@ -258,7 +259,7 @@ def _observations(params: dict[str, Any], t: dict[str, Any], reached: int | None
             predicted = math.ceil(math.log(tol / loss[0]) / (2 * math.log(best)))
             yield Observation(f"{at} would converge at rate {best:.4g}: about {plural(predicted, 'step')} to tol by "
                               "theory.")
-    if reached is None and loss[0] > tol:
+    if reached is None and params["complexity"] >= RIPPLED_LEVEL - 1:  # the valleys, where a stop looks like one
         yield _local_minimum(params["complexity"], tol, loss[-1], distance[-1], grad_at_start, grad_at_end)
 
 

@@ -38,6 +38,9 @@ def test_scaled_mse_equivalence_is_measured_against_the_drift_of_one_ulp(dtype: 
     assert f.holds and f.check()
     assert not any("not a plain learning-rate factor" in o for o in r.observations)
     check_scale_lr_equivalence(r, f)
+    # an exact-arithmetic identity: the first step differs by round-off only (a few ulps of the weights)
+    eps = 2.0 ** -52 if dtype == "float64" else 2.0 ** -23
+    assert f.values["difference_1"] <= 8 * eps * f.values["size"]
 
 
 def check_scale_lr_equivalence(r: Result, f: Finding) -> None:
@@ -57,8 +60,6 @@ def check_scale_lr_equivalence(r: Result, f: Finding) -> None:
     ratios = [d / max(u, eps * v["size"]) for d, u in zip(difference[:n], drift[:n])]
     assert v["ratio"] == pytest.approx(max(ratios), rel=1e-12)
     assert f.holds == (max(ratios) <= v["ratio_limit"])
-    # an exact-arithmetic identity: the first step differs by round-off only (a few ulps)
-    assert difference[0] <= 8 * eps * v["size"]
 
 
 # ---- item 3: a local minimum needs evidence
@@ -256,3 +257,133 @@ def test_a_stopped_run_shows_its_metrics_in_lab4_show(tmp_path: Any) -> None:
     metrics = json.loads(out.output)["metrics"]
     assert metrics["stopped_at_step"] == stopped.metrics["stopped_at_step"]
     assert metrics["final_loss"] == stopped.metrics["final_loss"]
+
+
+# ---- every finding of every run, checked against the run's own numbers
+
+
+def check_chain_rule(r: Result, f: Finding) -> None:
+    """The paths of a leaf are its occurrences in f; their products add up to its gradient, as
+    forward mode (jacfwd, computed apart) gives it."""
+    import re
+
+    v = f.values
+    assert v["count"] == len(v["paths"]) == len(re.findall(rf"\b{v['variable']}\b", r.params["expr"]))
+    for p in v["paths"]:
+        assert p["product"] == pytest.approx(p["reaching"] * p["local"], rel=1e-12)
+    tolerance = 1e-5 if r.dtype == "float32" else 1e-12
+    expected = r.metrics["forward_gradient"][v["variable"]]
+    assert v["sum_of_paths"] == pytest.approx(expected, rel=tolerance, abs=tolerance)
+    assert v["gradient"] == r.metrics["gradient"][v["variable"]]
+
+
+def check_gradient_check(r: Result, f: Finding) -> None:
+    from lab4.tasks.autograd import CHECK_BANDS
+
+    v = f.values
+    assert v["worst"] == r.metrics["check_rel_error"] and v["band"] == CHECK_BANDS[r.dtype]
+    assert v["verdict"] == r.metrics["check"] and f.holds == (r.metrics["check"] == "ok")
+
+
+def check_tolerance(r: Result, f: Finding) -> None:
+    v = f.values
+    ys = list(r.series["loss"]["y"])
+    assert v["lowest"] == min(ys) and v["loss"] == ys[-1] == r.metrics["final_loss"]
+    first = next((i for i, y in enumerate(ys) if y <= r.params["tol"]), None)
+    assert v["reached"] == first == r.metrics["steps_to_tol"]
+    assert f.holds == (first is not None)
+
+
+CHECKS = {
+    "scale_lr_equivalence": check_scale_lr_equivalence,
+    "local_minimum": check_local_minimum,
+    "chain_rule": check_chain_rule,
+    "gradient_check": check_gradient_check,
+    "tolerance": check_tolerance,
+}
+
+
+def check_findings(r: Result) -> None:
+    for f in r.findings:
+        assert f.check(), f  # the verdict is what its own numbers say
+        assert f.name in CHECKS, f"no test checks the finding {f.name!r}"
+        CHECKS[f.name](r, f)  # and its numbers are the run's
+        assert f.text in r.observations
+
+
+def test_findings_survive_json_and_old_runs_load_without() -> None:
+    r = run("autograd", expr="log(x)*sqrt(y) + x/y", point={"x": 2.5, "y": 4.0})
+    again = Result.from_json(r.to_json())
+    assert [f.to_json() for f in again.findings] == [f.to_json() for f in r.findings] and again.findings
+    old = r.to_json()
+    old["artifacts"] = {k: v for k, v in old["artifacts"].items() if k != "findings"}
+    assert Result.from_json(old).findings == []
+
+
+def test_a_finding_renders_its_own_numbers() -> None:
+    from lab4.core.events import finding
+
+    f = finding("x", {"a": 0.5, "limit": 1.0}, [("a", "<=", "limit")], "a = {a:g} <= {limit:g}", "a = {a:g} > {limit:g}")
+    assert f.holds and f.text == "a = 0.5 <= 1" and f.check()
+    g = finding("x", {"a": 2.0, "limit": 1.0}, [("a", "<=", "limit")], "a = {a:g} <= {limit:g}", "a = {a:g} > {limit:g}")
+    assert not g.holds and g.text == "a = 2 > 1" and g.check()
+    with pytest.raises(ValueError):
+        finding("x", {"a": 1}, [("a", "<=", "missing")], "", "")
+
+
+@pytest.mark.parametrize("task_id, label", [(t.id, label) for t in TASKS.values() for label in (t.presets or {})])
+def test_every_finding_of_every_preset_holds(task_id: str, label: str) -> None:
+    from lab4.engine.runner import sweep
+    from tests.core.test_reproduce import SMALL
+
+    task = TASKS[task_id]
+    for _, r in sweep(task_id, task.spec.parse(SMALL[task_id]), task.presets[label], RunContext(seed=2)):
+        assert r.status in ("ok", "diverged"), r.message
+        check_findings(r)
+
+
+def _drawn() -> Any:
+    from hypothesis import strategies as st
+
+    from lab4.core.expr import parse_expression
+
+    exprs = ["3*x**3 - y**2", "log(x)*sqrt(y) + x/y", "x*x*y", "sin(x)*exp(y)", "x/y + y/x", "sqrt(x)",
+             "exp(x)*x - log(x)"]
+
+    @st.composite
+    def autograd(draw: Any) -> tuple[str, dict[str, Any]]:
+        expr = draw(st.sampled_from(exprs))
+        names = parse_expression(expr).variables
+        point = {n: draw(st.floats(0.1, 5.0)) for n in names}
+        return "autograd", {"expr": expr, "point": point}
+
+    minimize = st.fixed_dictionaries({
+        "dim": st.integers(1, 30), "complexity": st.integers(1, 5),
+        "optimizer": st.sampled_from(["gd", "momentum", "nesterov"]),
+        "lr": st.one_of(st.just("optimal"), st.floats(0.01, 0.6)),
+        "beta": st.one_of(st.just("optimal"), st.floats(0.0, 0.95)),
+        "steps": st.integers(1, 200), "tol": st.sampled_from([1e-6, 1e-3]),
+    }).map(lambda p: ("minimize", p))
+    scaled = st.fixed_dictionaries({
+        "samples": st.integers(20, 80), "hidden": st.sampled_from(["4", "8", "4,4"]),
+        "optimizer": st.sampled_from(["gd", "momentum", "nesterov"]), "lr": st.floats(0.01, 1.0),
+        "scale": st.sampled_from(["0.1,1", "1,100", "10", "0.01,1000"]), "steps": st.integers(1, 10),
+        "sharpness_every": st.just(0),
+    }).map(lambda p: ("scaled-mse", p))
+    return st.tuples(st.one_of(autograd(), minimize, scaled), st.sampled_from(["float32", "float64"]),
+                     st.integers(0, 3))
+
+
+def test_every_finding_of_drawn_runs_holds() -> None:
+    from hypothesis import HealthCheck, given, settings
+
+    @settings(max_examples=30, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+    @given(_drawn())
+    def one(case: Any) -> None:
+        (task_id, params), dtype, seed = case
+        r = execute(task_id, TASKS[task_id].spec.parse(params), RunContext(dtype=dtype, seed=seed))
+        assert r.status in ("ok", "diverged"), r.message
+        if r.status == "ok":
+            check_findings(r)
+
+    one()
