@@ -107,7 +107,8 @@ def _equivalence(split: Any, initial: list[Any], config: Any, scales: tuple[floa
     s = max(scales, key=lambda v: abs(math.log(v)))
     if s == 1:
         return
-    ulp = [torch.nextafter(w, torch.full_like(w, math.inf)) for w in initial]
+    # every nonzero weight to its next float (a zero bias moved to 1e-45 would cross relu's kink at 0)
+    ulp = [torch.where(w != 0, torch.nextafter(w, torch.full_like(w, math.inf)), w) for w in initial]
     paths = []
     for scale, lr, start in ((s, config.lr, initial), (1.0, s * config.lr, initial), (s, config.lr, ulp)):
         weights = [w.clone() for w in start]
@@ -130,7 +131,17 @@ def _equivalence(split: Any, initial: list[Any], config: Any, scales: tuple[floa
     steps = list(range(1, EQUIVALENCE_STEPS + 1))
     yield Points(DIFFERENCE_SERIES, steps, difference)
     yield Points(DRIFT_SERIES, steps, drift)
-    measurable = max(1, sum(1 for _ in itertools.takewhile(lambda d: d <= SENSITIVE * size, drift)))
+    measurable = sum(1 for _ in itertools.takewhile(lambda d: d <= SENSITIVE * size, drift))
+    if measurable == 0:
+        yield Metric("scale_lr_difference", difference[0])
+        yield finding(
+            "scale_lr_unmeasurable", {"scale": s, "lr": config.lr, "drift_1": drift[0], "size": size,
+                                      "sensitive": SENSITIVE, "threshold": SENSITIVE * size},
+            [("drift_1", ">", "threshold")],
+            "S = {scale:g}, lr = {lr:g} against S = 1, lr = S lr: not measurable here, since after one step a 1-ulp "
+            "change of the start has already moved the weights by {drift_1:.2g}, above {sensitive:g} of their size "
+            "{size:.3g}.", "")
+        return
     ratios = [d / max(u, floor) for d, u in zip(difference[:measurable], drift[:measurable])]
     worst = max(range(measurable), key=lambda k: ratios[k])
     yield Metric("scale_lr_difference", difference[0])

@@ -53,6 +53,7 @@ def check_scale_lr_equivalence(r: Result, f: Finding) -> None:
     assert v["difference_1"] == difference[0] == r.metrics["scale_lr_difference"]
     assert v["drift_1"] == drift[0]
     n = v["steps_measured"]
+    assert n >= 1
     assert all(d <= v["sensitive"] * v["size"] for d in drift[:n])
     if n < len(drift):
         assert drift[n] > v["sensitive"] * v["size"] and v["drift_after"] == drift[n]
@@ -294,8 +295,16 @@ def check_tolerance(r: Result, f: Finding) -> None:
     assert f.holds == (first is not None)
 
 
+def check_scale_lr_unmeasurable(r: Result, f: Finding) -> None:
+    from lab4.tasks.scaled_mse import DRIFT_SERIES
+
+    drift = list(r.series[DRIFT_SERIES]["y"])
+    assert f.holds and f.values["drift_1"] == drift[0] > f.values["sensitive"] * f.values["size"]
+
+
 CHECKS = {
     "scale_lr_equivalence": check_scale_lr_equivalence,
+    "scale_lr_unmeasurable": check_scale_lr_unmeasurable,
     "local_minimum": check_local_minimum,
     "chain_rule": check_chain_rule,
     "gradient_check": check_gradient_check,
