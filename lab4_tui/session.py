@@ -16,7 +16,7 @@ from typing import Any, Callable
 
 from lab4.core.comparison import PlannedRun, plan
 from lab4.core.context import RunContext
-from lab4.core.events import Observation, Result, ResultBuilder
+from lab4.core.events import Finding, Observation, Result, ResultBuilder
 from lab4.engine.runner import new_group_id
 from lab4.present.reproduce import command_line
 from lab4_tui.messages import RunEnded, RunEvents, RunStarted
@@ -117,7 +117,7 @@ class RunSession:
         for index, event in message.events:
             run = self.runs[index]
             run.builder.add(event)
-            if isinstance(event, Observation):
+            if isinstance(event, (Observation, Finding)):
                 said.append((run.label, event.text))
         return said
 

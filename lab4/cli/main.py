@@ -99,7 +99,7 @@ def _summary(result: Any, task: Task, saved: bool = False) -> str:
     out.append(f"device {result.device}, dtype {result.dtype}, seed {result.seed}, {result.duration_s:.2f} s")
     out.append("")
     out.append("parameters: " + "; ".join(f"{k} = {format_value(v)}" for k, v in result.params.items()))
-    out.append("reproduce: " + command_line(task, result.params, result.device, result.dtype, result.seed))
+    out.append("reproduce: " + command_line(task, result.typed_params(), result.device, result.dtype, result.seed))
     if result.metrics:
         out.append("")
         out.append(text_table(["metric", "value"], [list(kv) for kv in result.flat_metrics()]))

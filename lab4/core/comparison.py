@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
 from lab4.core.context import parse_dtype, parse_seed
-from lab4.core.events import format_value, scalar_metric_names
+from lab4.core.events import format_value, plural, scalar_metric_names
 from lab4.core.spec import ParamError, Spec
 from lab4.core.task import Task
 
@@ -123,8 +123,17 @@ def param_value(result: Any, name: str) -> Any:
 
 
 def axes_of(results: Sequence[Any]) -> dict[str, list[Any]]:
-    """The compare axes that reproduce ``results``: each differing parameter's values, in order."""
-    return {k: unique(param_value(r, k) for r in results) for k in differing(results)}
+    """The compare axes that reproduce ``results``: each parameter whose value *as typed*
+    differs between the runs (``lr = optimal`` on every run is no axis, though it resolved to
+    a number of its own in each), with its values in order; then ``dtype`` and ``seed``."""
+    if not results:
+        return {}
+    typed = [r.typed_params() if hasattr(r, "typed_params") else r.params for r in results]
+    names = list(dict.fromkeys(k for t in typed for k in t))
+    out = {k: unique(t.get(k) for t in typed) for k in names if any(t.get(k) != typed[0].get(k) for t in typed)}
+    out.update({k: unique(getattr(r, k) for r in results) for k in CONTEXT_AXES
+                if any(getattr(r, k) != getattr(results[0], k) for r in results)})
+    return out
 
 
 def comparison_rows(task: Task, results: Sequence[Any], limit: int = 6) -> tuple[list[str], list[list[Any]]]:
@@ -230,14 +239,14 @@ def race_sentence(goal: str, entries: Sequence[tuple[str, int | None]], budget: 
     never = [label for label, steps in entries if steps is None]
     text = _fastest_first([(steps, label, goal) for steps, label in reached], same_goal=True)
     if never:
-        text += ("; " if text else "") + f"{', '.join(never)} never reached {goal} in {budget} steps"
+        text += ("; " if text else "") + f"{', '.join(never)} never reached {goal} in {plural(budget, 'step')}"
     return text + "."
 
 
 def _fastest_first(reached: Sequence[tuple[Any, str, str]], same_goal: bool) -> str:
     """"a reached G in 12 steps, b in 30" from (steps, label, goal), already in order; a later
     run's goal is named only when the goals differ."""
-    return ", ".join(f"{label} reached {goal} in {steps} steps" if k == 0
+    return ", ".join(f"{label} reached {goal} in {plural(steps, 'step')}" if k == 0
                      else f"{label}{'' if same_goal else ' ' + goal} in {steps}"
                      for k, (steps, label, goal) in enumerate(reached))
 
@@ -248,4 +257,4 @@ def _why_not(result: Any) -> str:
     if result.status == "cancelled":
         return f"cancelled at step {result.step}"
     steps = result.params.get("steps")
-    return f"in {steps} steps" if steps is not None else "in this run"
+    return f"in {plural(steps, 'step')}" if steps is not None else "in this run"

@@ -19,6 +19,10 @@ __all__ = [
     "Points",
     "Table",
     "Observation",
+    "Finding",
+    "finding",
+    "FINDINGS",
+    "RELATIONS",
     "Metric",
     "Artifact",
     "Diverged",
@@ -26,12 +30,16 @@ __all__ = [
     "Result",
     "ResultBuilder",
     "STATUSES",
+    "REQUEST",
     "jsonable",
     "format_value",
+    "plural",
     "scalar_metric_names",
 ]
 
 STATUSES = ("ok", "diverged", "cancelled", "error")
+#: the artifact that keeps the parameters as typed where the run resolved them (``lr: optimal``)
+REQUEST = "request"
 
 
 @dataclass(frozen=True)
@@ -61,6 +69,73 @@ class Table:
 @dataclass(frozen=True)
 class Observation:
     text: str
+
+
+#: the relations a finding may assert between two of its values
+RELATIONS = {
+    "<=": lambda a, b: a <= b,
+    "<": lambda a, b: a < b,
+    ">=": lambda a, b: a >= b,
+    ">": lambda a, b: a > b,
+    "==": lambda a, b: a == b,
+}
+#: the artifact that keeps a run's findings (a list of :meth:`Finding.to_json`)
+FINDINGS = "findings"
+
+
+@dataclass(frozen=True)
+class Finding:
+    """A claim a run makes about itself, as data: the numbers its sentence states
+    (``values``) and the conditions it asserts, each ``values[lhs] relation values[rhs]``;
+    ``holds`` when every one does.  The right-hand side is usually a named threshold
+    (``ratio_limit``), kept among the values so that the sentence names it.  The sentence
+    (``text``) is rendered from the values by :func:`finding`, never written apart from them;
+    tests check the conditions against the run's own series and metrics, never by reading
+    the text."""
+
+    name: str
+    values: dict[str, Any]
+    conditions: tuple[tuple[str, str, str], ...]
+    holds: bool
+    text: str
+
+    def evaluate(self) -> bool:
+        """Whether every condition holds on the values (None, a missing number, never holds)."""
+        return _all_hold(self.values, self.conditions)
+
+    def check(self) -> bool:
+        """Whether ``holds`` is what the values say: the claim is consistent with its numbers."""
+        return self.evaluate() == self.holds
+
+    def to_json(self) -> dict[str, Any]:
+        return jsonable({"name": self.name, "values": self.values, "conditions": [list(c) for c in self.conditions],
+                         "holds": self.holds, "text": self.text})
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> "Finding":
+        conditions = tuple((str(a), str(r), str(b)) for a, r, b in data.get("conditions") or ())
+        return cls(str(data["name"]), dict(data.get("values") or {}), conditions, bool(data["holds"]),
+                   str(data.get("text", "")))
+
+
+def _all_hold(values: dict[str, Any], conditions: Any) -> bool:
+    for lhs, relation, rhs in conditions:
+        a, b = values.get(lhs), values.get(rhs)
+        if a is None or b is None or not RELATIONS[relation](a, b):
+            return False
+    return True
+
+
+def finding(name: str, values: dict[str, Any], conditions: Any, if_holds: str, if_not: str) -> Finding:
+    """A :class:`Finding` whose verdict is computed from ``values`` (every condition
+    ``(lhs, relation, rhs)`` holds) and whose sentence is the template for that verdict filled
+    with the same values (``{ratio:.2g}``)."""
+    conditions = tuple((str(a), str(r), str(b)) for a, r, b in conditions)
+    for lhs, relation, rhs in conditions:
+        if relation not in RELATIONS or lhs not in values or rhs not in values:
+            raise ValueError(f"finding {name}: bad condition {lhs} {relation} {rhs}")
+    holds = _all_hold(values, conditions)
+    return Finding(name, dict(values), conditions, holds, (if_holds if holds else if_not).format(**values))
 
 
 @dataclass(frozen=True)
@@ -115,6 +190,19 @@ class Result:
     label: str = ""
     #: marked in History (kept by the store; not part of the exported JSON)
     marked: bool = False
+
+    def typed_params(self) -> dict[str, Any]:
+        """The parameters as the user gave them: ``params`` holds what the run used (``lr`` as
+        the number ``optimal`` resolved to); the symbols typed are kept in the ``request``
+        artifact (written by the runner), which a reproduce line must repeat."""
+        request = (self.artifacts or {}).get(REQUEST) if isinstance(self.artifacts, dict) else None
+        return {**self.params, **(request if isinstance(request, dict) else {})}
+
+    @property
+    def findings(self) -> list[Finding]:
+        """The claims the run made, as data (none for runs saved before findings existed)."""
+        items = (self.artifacts or {}).get(FINDINGS) if isinstance(self.artifacts, dict) else None
+        return [Finding.from_json(d) for d in items or () if isinstance(d, dict)]
 
     def flat_metrics(self) -> list[tuple[str, Any]]:
         """The metrics a two-column table can show (nested per-variant dicts left out)."""
@@ -190,6 +278,11 @@ def scalar_metric_names(results: list["Result"], first: str | tuple[str, ...] = 
     return names[:limit]
 
 
+def plural(count: Any, noun: str) -> str:
+    """``1 step``, ``2 steps``, ``0 runs``: a count and its noun, agreeing."""
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+
+
 def format_value(value: Any) -> str:
     """A metric or parameter as short text: 6 significant digits, yes/no, '-' for none."""
     if value is None:
@@ -240,6 +333,9 @@ class ResultBuilder:
         elif isinstance(event, Table):
             r.tables[event.name] = {"columns": list(event.columns), "rows": [list(row) for row in event.rows]}
         elif isinstance(event, Observation):
+            r.observations.append(event.text)
+        elif isinstance(event, Finding):
+            r.artifacts.setdefault(FINDINGS, []).append(event.to_json())
             r.observations.append(event.text)
         elif isinstance(event, Artifact):
             r.artifacts[event.name] = event.data

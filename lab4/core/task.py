@@ -58,6 +58,9 @@ class Task:
     preflight: Callable[[dict[str, Any]], list[str]] | None = None
     #: sweeps computed as one batched computation (``lab4 sweep --batched``), when the task can
     batched: Batched | None = None
+    #: the metrics of a run stopped before its end (cancelled, or its process closed), from
+    #: what it recorded: the metrics of its last recorded step, ``stopped_at_step`` naming it
+    stopped_metrics: Callable[[Any], dict[str, Any]] | None = None
     #: the key that opens this task in the app (its position in the registry, 1-based; set
     #: by the registry)
     key: str = ""

@@ -16,11 +16,11 @@ from typing import Any, Callable, Iterator, Mapping
 
 from lab4.core.comparison import PlannedRun, plan
 from lab4.core.context import RunContext
-from lab4.core.events import Cancelled, Diverged, Observation, Result, ResultBuilder
+from lab4.core.events import REQUEST, Cancelled, Diverged, Observation, Result, ResultBuilder
 from lab4.maths.device import on_torch
 from lab4.tasks import get_task
 
-__all__ = ["execute", "sweep", "batch_problem", "versions", "new_run_id", "new_group_id"]
+__all__ = ["execute", "sweep", "batch_problem", "versions", "new_run_id", "new_group_id", "stopped_metrics"]
 
 
 def versions() -> dict[str, str]:
@@ -63,8 +63,9 @@ def execute(
     """Run one task with validated ``params``; always return a Result, never raise.
 
     A task's ``resolve`` turns symbolic values (``lr = optimal``) into numbers first: the
-    result keeps the numbers, and the observations say what was resolved.  ``source``
-    replaces ``task.run`` (a run of a batched computation hands over its row).
+    result keeps the numbers, the observations say what was resolved, and the ``request``
+    artifact keeps what was typed (:meth:`Result.typed_params`).  ``source`` replaces
+    ``task.run`` (a run of a batched computation hands over its row).
     """
     task = get_task(task_id)
     ctx = on_torch(ctx or RunContext())
@@ -96,7 +97,10 @@ def execute(
         params = dict(params)
         if task.resolve is not None:
             params, notes = task.resolve(params, ctx)
-            result.params = task.spec.to_json(params)
+            typed, result.params = result.params, task.spec.to_json(params)
+            request = {k: v for k, v in typed.items() if result.params.get(k) != v}
+            if request:  # what the user typed (lr = optimal): the reproduce line repeats it
+                result.artifacts[REQUEST] = request
             for note in notes:
                 emit(Observation(note))
         for event in (source or task.run)(params, ctx):
@@ -109,12 +113,25 @@ def execute(
         result.status = "cancelled"
         result.step = builder.progress.step
         result.message = f"cancelled at step {builder.progress.step}"
+        result.metrics.update(stopped_metrics(task, result))
     except Exception as exc:  # noqa: BLE001 - a run ends in a result, whatever happened
         result.status = "error"
         result.message = _error_message(exc)
     result.ended = _now()
     result.duration_s = round(time.perf_counter() - t0, 6)
     return result
+
+
+def stopped_metrics(task: Any, result: Result) -> dict[str, Any]:
+    """The metrics of a run stopped before its end (cancelled, or its worker gone), read from
+    the series it recorded: those of its last recorded step, named by ``stopped_at_step``.
+    Empty when the task has no such hook or nothing was recorded."""
+    if task.stopped_metrics is None:
+        return {}
+    try:
+        return dict(task.stopped_metrics(result))
+    except Exception:  # noqa: BLE001 - a stopped run keeps its status and series whatever happens here
+        return {}
 
 
 def _error_message(exc: BaseException) -> str:

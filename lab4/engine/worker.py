@@ -74,6 +74,7 @@ from typing import Any, Callable, Iterator, Sequence
 
 from lab4.core.events import (
     Artifact,
+    Finding,
     Metric,
     Observation,
     Points,
@@ -186,6 +187,8 @@ def encode_event(event: Any) -> tuple:
         return ("table", str(event.name), plain(list(event.columns)), plain([list(r) for r in event.rows]))
     if isinstance(event, Artifact):
         return ("artifact", str(event.name), plain(event.data))
+    if isinstance(event, Finding):
+        return ("finding", plain(event.to_json()))
     raise TypeError(f"not a run event: {type(event).__name__}")
 
 
@@ -203,6 +206,8 @@ def decode_event(data: Sequence[Any]) -> Any:
         return Table(data[1], data[2], data[3])
     if kind == "artifact":
         return Artifact(data[1], data[2])
+    if kind == "finding":
+        return Finding.from_json(data[1])
     raise ValueError(f"unknown event kind {kind!r}")
 
 
@@ -310,7 +315,7 @@ class _Outbox:
         encoded = encode_event(event)
         with self.lock:
             self.pending.append(encoded)
-            if (isinstance(event, Observation) or len(self.pending) >= BATCH_EVENTS
+            if (isinstance(event, (Observation, Finding)) or len(self.pending) >= BATCH_EVENTS
                     or time.monotonic() - self.last >= BATCH_S):
                 self._flush()
 
@@ -530,10 +535,13 @@ class RunTracker:
         else:
             r.status, r.message = "error", f"{reason}, at step {step}; what it computed before is kept"
         r.step = step
-        if not r.id:
-            from lab4.engine.runner import new_run_id
+        from lab4.engine.runner import new_run_id, stopped_metrics
+        from lab4.tasks import TASKS
 
+        if not r.id:
             r.id = new_run_id(r.task)
+        if r.task in TASKS:  # the metrics of its last recorded step, from the series that arrived
+            r.metrics.update(stopped_metrics(TASKS[r.task], r))
         r.ended = _now()
         r.duration_s = round(time.perf_counter() - self.t0, 6)
         self.result = r

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 from lab4.core.comparison import axes_of, compare_text, comparison_rows, comparison_sentence, differing, param_value
-from lab4.core.events import Result, format_value
+from lab4.core.events import Result, format_value, plural
 from lab4.present.reproduce import command_line
 from lab4.store import Store, atomic_write
 from lab4.store.files import child_path
@@ -64,7 +64,7 @@ def _run_section(result: Result, plots: bool, heading: str = "") -> list[str]:
         f"Run `{result.id}`: **{result.describe()}**, {result.device}, {result.dtype}, seed {result.seed}, "
         f"{result.duration_s:.2f} s, started {result.started}.",
         "",
-        f"`{command_line(task, result.params, result.device, result.dtype, result.seed)}`",
+        f"`{command_line(task, result.typed_params(), result.device, result.dtype, result.seed)}`",
         "",
         _md_table(["parameter", "value"], [[k, v] for k, v in result.params.items()]),
         "",
@@ -88,9 +88,9 @@ def _comparison_section(runs: Sequence[Result], plots: bool) -> list[str]:
     labelled = [(r.label or " ".join(f"{k}={format_value(param_value(r, k))}" for k in varied) or r.id, r) for r in runs]
     first = runs[0]
     out = [
-        f"### Comparison `{first.group or first.id}`: {len(runs)} runs, started {first.started}",
+        f"### Comparison `{first.group or first.id}`: {plural(len(runs), 'run')}, started {first.started}",
         "",
-        f"Compare `{compare_text(task.spec, axes)}` over `{command_line(task, first.params, first.device, first.dtype, first.seed, axes)}`.",
+        f"Compare `{compare_text(task.spec, axes)}` over `{command_line(task, first.typed_params(), first.device, first.dtype, first.seed, axes)}`.",
         "",
     ]
     sentence = comparison_sentence(task, labelled)

@@ -238,8 +238,8 @@ def summary_metrics(summary: dict[str, Any]) -> Iterator[Any]:
         rose = peak > 1.05 * start and peak >= 0.8 * edge and sharp >= 0.7 * edge
         yield Observation(
             f"Sharpness (top eigenvalue of the loss Hessian) against the stability edge {edge:.3g} of this "
-            f"(lr, beta): {start:.3g} ({start / edge:.0%} of the edge) at the start, {peak:.3g} ({peak / edge:.0%}) "
-            f"at its highest, {sharp:.3g} ({sharp / edge:.0%}) at the end"
+            f"(lr, beta): {start:.3g} ({share(start / edge)} of the edge) at the start, {peak:.3g} "
+            f"({share(peak / edge)}) at its highest, {sharp:.3g} ({share(sharp / edge)}) at the end"
             + (": it rose to the edge and stayed near it, the edge of stability." if rose else ".")
         )
     yield from spectrum_findings(summary.get("spectrum"))
@@ -301,6 +301,48 @@ def spectrum_findings(spectrum: dict[str, Any] | None) -> Iterator[Any]:
         f"stability edge {f['edge']:.3g}: {where}; trace {f['trace']:.3g} +- {f['trace_se']:.2g} (Hutchinson, one "
         f"standard error) over {f['n']} parameters, a mean eigenvalue of {f['trace'] / f['n']:.2g}; {negative}."
     )
+
+
+def share(fraction: float) -> str:
+    """A fraction as a percentage with two significant digits: 45%, 0.19%, -0.19% (never the
+    "-0%" that rounding a small negative share to whole percents gives)."""
+    return f"{100 * fraction + 0.0:.2g}%" if abs(fraction) < 0.1 else f"{fraction:.0%}"
+
+
+def last_point(result: Any, name: str) -> tuple[float, float] | None:
+    """(step, value) of a series' last finite point, or None."""
+    series = (result.series or {}).get(name) or {}
+    points = [(x, y) for x, y in zip(series.get("x", ()), series.get("y", ())) if math.isfinite(y)]
+    return points[-1] if points else None
+
+
+def first_step(result: Any, name: str, test: Any) -> int | None:
+    """The first step at which the series passes ``test``, or None."""
+    series = (result.series or {}).get(name) or {}
+    return next((int(x) for x, y in zip(series.get("x", ()), series.get("y", ())) if math.isfinite(y) and test(y)),
+                None)
+
+
+def stopped_metrics(result: Any) -> dict[str, Any]:
+    """A training stopped before its end: the metrics of its last recorded step (of its first
+    training, the one the plain series names hold), and that step."""
+    loss = last_point(result, "loss")
+    if loss is None:
+        return {}
+    out: dict[str, Any] = {"stopped_at_step": int(loss[0]), "final_loss": loss[1]}
+    for name in ("train_accuracy", "test_accuracy"):
+        point = last_point(result, name)
+        out[name] = point[1] if point else None
+    test = [y for y in (result.series.get("test_accuracy") or {}).get("y", ()) if math.isfinite(y)]
+    out["best_test_accuracy"] = max(test) if test else None
+    sharp = last_point(result, "sharpness")
+    out["sharpness_final"] = sharp[1] if sharp else None
+    target_loss, target_accuracy = result.params.get("target_loss"), result.params.get("target_accuracy")
+    if target_loss is not None:
+        out["steps_to_target_loss"] = first_step(result, "loss", lambda v: v <= target_loss)
+    if target_accuracy is not None:
+        out["steps_to_target_accuracy"] = first_step(result, "train_accuracy", lambda v: v >= target_accuracy)
+    return out
 
 
 def comparison_table(variants: list[Any], results: list[Any], target_accuracy: float) -> Table:

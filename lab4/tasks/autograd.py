@@ -13,14 +13,17 @@ step ``h_i = cbrt(eps) * max(1, |x_i|)`` whose verdict comes from the numbers:
   can resolve, and is judged against that resolution (and the run says so);
 * ``kink``: a non-differentiable function (relu, abs, max, min, sign, floor, ceil) has its
   kink within h of the point: the difference straddles it, no band applies;
+* ``domain``: a step leaves f's domain (sqrt at 1e-6 with h = 5e-3) and no smaller step
+  cbrt(eps) |x_i| 10^-k stays inside; where one does, the check uses it (and says so);
 * ``mismatch``: otherwise.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any, Iterator
 
-from lab4.core.events import Artifact, Metric, Observation, Progress, Table
+from lab4.core.events import Artifact, Metric, Observation, Progress, Table, finding
 from lab4.core.expr import parse_expression
 from lab4.core.spec import AssignParam, ExprParam, Spec
 from lab4.core.task import Task
@@ -64,7 +67,9 @@ def autograd_graph(output: Any, names: dict[int, str], limit: int = MAX_GRAPH_NO
     """
     count = [0]
     seen: dict[int, Any] = {}
+    inputs: dict[int, Any] = {}
     nodes: list[tuple[dict[str, Any], Any]] = []
+    edges: list[tuple[Any, int, str]] = []  # (node, input index, leaf variable): one per edge into a leaf
 
     def visit(fn: Any) -> dict[str, Any]:
         count[0] += 1
@@ -74,8 +79,12 @@ def autograd_graph(output: Any, names: dict[int, str], limit: int = MAX_GRAPH_NO
 
             def hook(grad_inputs: Any, grad_outputs: Any, key: int = id(fn)) -> None:
                 seen[key] = [g.detach().tolist() if g is not None else None for g in grad_outputs]
+                inputs[key] = [g.detach().tolist() if g is not None else None for g in grad_inputs]
 
             fn.register_hook(hook)
+            for index, (child, _) in enumerate(fn.next_functions):
+                if child is not None and getattr(child, "variable", None) is not None:
+                    edges.append((fn, index, names.get(id(child.variable), "?")))
         nodes.append((node, fn))
         variable = getattr(fn, "variable", None)
         if variable is not None:
@@ -90,14 +99,25 @@ def autograd_graph(output: Any, names: dict[int, str], limit: int = MAX_GRAPH_NO
         return node
 
     if output.grad_fn is None:
-        return {"name": "(no graph: f does not depend on a variable)", "children": []}, lambda: None
+        return {"name": "(no graph: f does not depend on a variable)", "children": []}, lambda: {}
     graph = visit(output.grad_fn)
 
-    def fill() -> None:
+    def fill() -> dict[str, list[dict[str, Any]]]:
+        """Fill the nodes' grads; return, per leaf, its paths: each edge into it, with the node it
+        leaves, the gradient reaching that node, and what the node passes down the edge."""
         for node, fn in nodes:
             grads = seen.get(id(fn))
             if grads:
                 node["grad"] = grads[0] if len(grads) == 1 else grads
+        paths: dict[str, list[dict[str, Any]]] = {}
+        for fn, index, variable in edges:
+            reaching, passed = (seen.get(id(fn)) or [None])[0], (inputs.get(id(fn)) or [])
+            product = passed[index] if index < len(passed) else None
+            if isinstance(reaching, float) and isinstance(product, float):
+                paths.setdefault(variable, []).append(
+                    {"via": fn.name().replace("torch::autograd::", ""), "reaching": reaching,
+                     "local": product / reaching if reaching != 0 else None, "product": product})
+        return paths
 
     return graph, fill
 
@@ -144,7 +164,7 @@ def run(params: dict[str, Any], ctx: Any) -> Iterator[Any]:
     graph, fill_grads = autograd_graph(out, {id(t): n for n, t in leaves.items()})
     if out.requires_grad:
         out.backward()
-    fill_grads()
+    paths = fill_grads()
     yield Artifact("graph", graph)
     grads = {n: (leaves[n].grad.item() if leaves[n].grad is not None else 0.0) for n in names}
     yield Progress(1, 3)
@@ -164,6 +184,7 @@ def run(params: dict[str, Any], ctx: Any) -> Iterator[Any]:
         return f_vector(batch).expand(batch.shape[0])
 
     steps = auto_step(x)
+    domain = _fit_domain(f_batch, x, steps, names) if math.isfinite(value) else []
     central = central_difference_gradient(f_batch, x, steps)
     central_d = dict(zip(names, central.tolist()))
     # the points the check evaluated: does a kink of f lie among them?
@@ -174,6 +195,8 @@ def run(params: dict[str, Any], ctx: Any) -> Iterator[Any]:
     kinked = kinks(expr, {n: perturbed[:, i] for i, n in enumerate(names)})
     verdict, rel = check_verdict([grads[n] for n in names], central.tolist(), steps.tolist(), value, ctx.dtype,
                                  kinked)
+    if any(d["h_used"] is None for d in domain):
+        verdict = "domain"
     yield Progress(3, 3)
 
     rows = []
@@ -202,11 +225,22 @@ def run(params: dict[str, Any], ctx: Any) -> Iterator[Any]:
                                                              "the gradient within "
                                                              f"{max(abs(forward_grad[n] - grads[n]) for n in names):.2g}.")
     )
-    leaf = _chain_example(graph)
-    if leaf:
-        yield Observation(leaf)
+    chain = _chain_rule(paths, grads, ctx.dtype)
+    if chain is not None:
+        yield chain
+    for d in domain:
+        yield Observation(
+            f"The step h = {d['h']:.2g} leaves f's domain along {d['variable']}: f({d['side']}) = {d['f']:g}, so the "
+            "central difference is not a number there; "
+            + (f"the check uses h = {d['h_used']:.2g} instead, the largest of cbrt(eps) |{d['variable']}| x 10^-k "
+               "that stays inside."
+               if d["h_used"] is not None else "no smaller step that the dtype can represent stays inside it.")
+        )
     if value != value or abs(value) == float("inf"):
         yield Observation(f"f is not finite at this point ({value}); its gradient is meaningless here.")
+    elif verdict == "domain":
+        yield Observation("Check: domain. Central differences cannot be taken here: every step leaves f's domain; "
+                          "the verdict says nothing about autograd.")
     elif verdict == "kink":
         yield Observation(
             f"Check: kink. {'; '.join(kinked)}, within h of the point: the central difference straddles it "
@@ -215,11 +249,12 @@ def run(params: dict[str, Any], ctx: Any) -> Iterator[Any]:
         )
     else:
         band = CHECK_BANDS[ctx.dtype]
-        yield Observation(
-            f"Check: {verdict}. The largest relative error between backward() and central differences is "
-            f"{rel:.2g}, {'within' if verdict == 'ok' else 'outside'} the {ctx.dtype} band {band:g}"
-            + (": autograd agrees." if verdict == "ok" else ": the two disagree beyond truncation and round-off.")
-        )
+        said = ("Check: {verdict}. The largest relative error between backward() and central differences is "
+                "{worst:.2g}, {where} the {dtype} band {band:g}")
+        yield finding("gradient_check", {"verdict": verdict, "worst": rel, "band": band, "dtype": ctx.dtype,
+                                         "where": "within" if verdict == "ok" else "outside"},
+                      [("worst", "<=", "band")], said + ": autograd agrees.",
+                      said + ": the two disagree beyond truncation and round-off.")
         for i, n in enumerate(names):
             resolution = check_resolution(value, steps[i].item(), ctx.dtype)
             if max(abs(grads[n]), abs(central_d[n])) < resolution:
@@ -229,22 +264,71 @@ def run(params: dict[str, Any], ctx: Any) -> Iterator[Any]:
                 )
 
 
-def _chain_example(graph: dict[str, Any]) -> str:
-    """"the leaf x receives 36 = 3 x 12": a leaf's gradient as what reached its parent times
-    the parent's local derivative (their ratio), read from the recorded grads."""
-    def walk(node: dict[str, Any], parent: dict[str, Any] | None) -> str:
-        for child in node.get("children", []):
-            if "variable" in child and isinstance(child.get("grad"), float) and parent is not None \
-                    and isinstance(node.get("grad"), float) and node["grad"] not in (0.0,):
-                local = child["grad"] / node["grad"]
-                return (f"Chain rule: the leaf {child['variable']} receives {child['grad']:.6g} = "
-                        f"{node['grad']:.6g} (reaching {node['name']}) x {local:.6g} (its local derivative).")
-            found = walk(child, node)
-            if found:
-                return found
-        return ""
+def _fit_domain(f_batch: Any, x: Any, steps: Any, names: list[str]) -> list[dict[str, Any]]:
+    """Coordinates whose step h leaves f's domain (f(x +- h e_i) not finite while f(x) is):
+    each one's h is replaced, in place, by the largest cbrt(eps) |x_i| 10^-k (the step at x_i's
+    own scale, then smaller) that stays inside, down to a few ulps of x_i; ``h_used`` None when
+    none does."""
+    import torch
 
-    return walk(graph, None)
+    def outside(i: int, h: Any) -> tuple[str, float] | None:
+        points = x.expand(2, x.numel()).clone()
+        points[0, i] += h
+        points[1, i] -= h
+        values = f_batch(points)
+        for side, v in zip(("x + h", "x - h"), values.tolist()):
+            if not math.isfinite(v):
+                return side, v
+        return None
+
+    found = []
+    for i, name in enumerate(names):
+        h = steps[i].clone()
+        bad = outside(i, h)
+        if bad is None:
+            continue
+        eps = torch.finfo(x.dtype).eps
+        smallest = 4 * eps * max(abs(float(x[i])), torch.finfo(x.dtype).tiny)
+        # the step scaled by |x_i| rather than max(1, |x_i|): near a boundary at 0, x's own scale
+        h = min(h, eps ** (1.0 / 3.0) * abs(float(x[i]))) * 10  # (divided by 10 before its first try)
+        used = None
+        while h / 10 >= smallest:
+            h = h / 10
+            if outside(i, h) is None:
+                used = h
+                break
+        found.append({"variable": name, "h": float(steps[i]), "side": bad[0].replace("x", name, 1), "f": bad[1],
+                      "h_used": None if used is None else float(used)})
+        if used is not None:
+            steps[i] = used
+    return found
+
+
+def _chain_rule(paths: dict[str, list[dict[str, Any]]], grads: dict[str, float], dtype: str) -> Any:
+    """The chain rule in numbers for the first leaf with a recorded path: each path into it (the
+    node it leaves, the gradient reaching that node times the node's local derivative), and,
+    for a variable used more than once, the sum of the paths' products, which is its gradient
+    (to round-off: one rounding per addition)."""
+    usable = [(v, ps) for v, ps in paths.items() if ps and all(p["local"] is not None for p in ps)]
+    if not usable:
+        return None
+    variable, ps = usable[0]
+    eps = 1.1920929e-07 if dtype == "float32" else 2.220446049250313e-16
+    total = sum(p["product"] for p in ps)
+    values = {"variable": variable, "paths": ps, "count": len(ps), "sum_of_paths": total,
+              "gradient": grads[variable], "sum_error": abs(total - grads[variable]),
+              "round_off": len(ps) * eps * max([abs(p["product"]) for p in ps] + [abs(grads[variable])])}
+    if len(ps) == 1:
+        text = ("Chain rule: the leaf {variable} receives {paths[0][product]:.6g} = {paths[0][reaching]:.6g} (reaching "
+                "{paths[0][via]}) x {paths[0][local]:.6g} (its local derivative).")
+    else:
+        each = "; ".join(f"through {{paths[{k}][via]}}, {{paths[{k}][reaching]:.6g}} (reaching it) x "
+                         f"{{paths[{k}][local]:.6g}} (its local derivative) = {{paths[{k}][product]:.6g}}"
+                         for k in range(len(ps)))
+        text = ("Chain rule: the leaf {variable} is reached by {count} paths: " + each
+                + "; {variable} receives their sum, {sum_of_paths:.6g}.")
+    wrong = text + " (autograd's {gradient:.6g} differs from that sum by {sum_error:.2g}, more than round-off.)"
+    return finding("chain_rule", values, [("sum_error", "<=", "round_off")], text, wrong)
 
 
 TASK = Task(

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any, Iterator
 
-from lab4.core.events import Metric, Observation
+from lab4.core.events import Metric, Observation, plural
 from lab4.core.spec import BoolParam, ChoiceParam, FloatParam, Spec
 from lab4.core.task import Comparison, Task
 from lab4.core.views import TRAINING_VIEWS, PlotView
@@ -23,6 +23,7 @@ from lab4.tasks._training import (
     gradcheck_table,
     initial_logits,
     setup,
+    stopped_metrics,
     summary_metrics,
     training_params,
 )
@@ -102,7 +103,7 @@ def run(params: dict[str, Any], ctx: Any) -> Iterator[Any]:
 
         def reached(s: dict[str, Any]) -> str:
             step = s["steps_to_target_accuracy"]
-            return f"at step {step}" if step is not None else f"not in {config.steps} steps"
+            return f"at step {step}" if step is not None else f"not in {plural(config.steps, 'step')}"
 
         yield Observation(
             f"Final weights with clipping are {same} the unclipped run's "
@@ -183,6 +184,7 @@ TASK = Task(
     summary="custom cross-entropy autograd.Function, gradient clipped to [-c, c], vs unclipped",
     spec=SPEC,
     run=run,
+    stopped_metrics=stopped_metrics,
     headline="clip_fraction",
     comparison=Comparison("steps_to_target_accuracy", lambda p: f"train accuracy {p['target_accuracy']:.0%}",
                           also=("final_loss",)),

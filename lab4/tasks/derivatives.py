@@ -28,6 +28,10 @@ from lab4.core.spec import ExprParam, FloatParam, IntParam, Spec
 from lab4.core.task import Task
 from lab4.core.views import PlotView
 
+#: RMSEs within this factor of the smallest are one floor of rounding...
+PLATEAU = 2.0
+#: ...and a floor that spans this ratio of h has no single best h
+PLATEAU_SPAN = 100.0
 #: the methods that take a step h, in the order of the tables (the differences, then the complex step)
 DIFFERENCES = ("central", "forward", "backward", "richardson")
 SWEPT = (*DIFFERENCES, "complex_step")
@@ -245,6 +249,9 @@ def run(params: dict[str, Any], ctx: Any) -> Iterator[Any]:
     yield Metric("best_h", best_h)
     yield Metric("best_rmse", best_rmse)
     yield Metric("best_h_theory", best_theory)
+    # where the error is a floor of rounding over decades of h, no h is "the best": the range
+    yield Metric("best_h_range", {k: (list(flat[:2]) if (flat := plateau(v["h"], v["rmse"])) else None)
+                                  for k, v in sweep.items()})
     yield Metric("partial_from_h", partial_below)
     yield Table(
         "h-sweep",
@@ -289,6 +296,18 @@ def run(params: dict[str, Any], ctx: Any) -> Iterator[Any]:
         yield Observation(f"The analytic derivative is not finite at {bad_ref} points; they are left out.")
 
 
+def plateau(hs: list[float], rmse: list[float]) -> tuple[float, float, float] | None:
+    """(smallest h, largest h, largest RMSE) of the steps whose RMSE is within PLATEAU x the
+    smallest, when they span PLATEAU_SPAN or more (the complex step's floor of rounding, where
+    the argmin is an accident of the reference's own rounding); None for a sharp minimum."""
+    if not rmse:
+        return None
+    best = min(rmse)
+    flat = [(h, e) for h, e in zip(hs, rmse) if e <= PLATEAU * best]
+    lo, hi = min(h for h, _ in flat), max(h for h, _ in flat)
+    return (lo, hi, max(e for _, e in flat)) if hi >= PLATEAU_SPAN * lo else None
+
+
 def _observations(params: dict[str, Any], ctx: Any, rmse: dict[str, Any], skipped: dict[str, str], agrees: bool,
                   gap: Any, reference: Any, auto64: Any, x: Any, worst: int, sweep: dict[str, Any],
                   best_h: dict[str, Any], best_rmse: dict[str, Any], best_theory: dict[str, Any],
@@ -324,6 +343,12 @@ def _observations(params: dict[str, Any], ctx: Any, rmse: dict[str, Any], skippe
             if best_h.get(key) is None:
                 continue
             theory = best_theory.get(key)
+            flat = plateau(sweep[key]["h"], sweep[key]["rmse"])
+            if flat is not None:  # a floor of rounding: the argmin would be noise
+                lo, hi, worst_there = flat
+                parts.append(f"{name} at any h from {hi:.0e} down to {lo:.0e} (RMSE {best_rmse[key]:.2g} to "
+                             f"{worst_there:.2g}, within {PLATEAU:g} x the smallest: rounding, no single best h)")
+                continue
             parts.append(f"{name} at h = {best_h[key]:.1e} (RMSE {best_rmse[key]:.2g}"
                          + (f"; the model predicts {theory:.1e})" if theory else ")"))
         if parts:

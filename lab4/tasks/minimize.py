@@ -29,7 +29,7 @@ import math
 from dataclasses import dataclass
 from typing import Any, Iterator
 
-from lab4.core.events import Artifact, Metric, Observation, Points, Table
+from lab4.core.events import Artifact, Finding, Metric, Observation, Points, Table, finding, plural
 from lab4.core.expr import parse_expression
 from lab4.core.spec import AssignParam, ChoiceParam, ExprParam, FloatParam, IntParam, Spec
 from lab4.core.task import Batched, Comparison, Task
@@ -108,11 +108,19 @@ def _own_function_fits(values: dict[str, Any]) -> tuple[str, str] | None:
             return name, f"{name} assigns {', '.join(extra)}, which expr does not use"
     return None
 
+#: rates at most this are the round-off of 0 (64 ulps of 1 in float64)
+RATE_ZERO = 64 * 2.0**-52
+#: the level whose ripples make local minima (levels 1-4 have one minimum, c)
+RIPPLED_LEVEL = 5
+#: a run has settled when its gradient is below this share of the start's...
+SETTLED = 1e-3
+#: ...and a settled run is in a local minimum when f - f* is above this many times tol
+FAR_ABOVE = 100.0
 
 SPEC = Spec(
     (
         IntParam("dim", 2, help="number of variables", ge=1, le=10_000_000),
-        IntParam("complexity", 1, help="1 quadratic, 2 ill-conditioned, 3 coupled chain, 4 rippled, 5 curved valley",
+        IntParam("complexity", 1, help=", ".join(f"{k} {text.split(':')[0]}" for k, text in LEVELS.items()),
                  ge=min(LEVELS), le=max(LEVELS)),
         ChoiceParam("optimizer", "gd", help="gd, momentum or nesterov (handout formulas)", choices=OPTIMIZERS),
         FloatParam("lr", 0.25, help="learning rate, or optimal (from the landscape's L and mu)", gt=0, le=1e3,
@@ -181,9 +189,15 @@ def theory(params: dict[str, Any]) -> dict[str, Any]:
     optimizer = params["optimizer"]
     lr_opt, beta_opt = optimal(optimizer, big, small)
     beta = params["beta"] if optimizer != "gd" else 0.0
-    rho = rate(optimizer, params["lr"], beta, spectrum(params["dim"], params["complexity"]))
+    rho = _snap(rate(optimizer, params["lr"], beta, spectrum(params["dim"], params["complexity"])))
     return {"L": big, "mu": small, "kappa": kappa, "lr_optimal": lr_opt,
             "beta_optimal": beta_opt if optimizer != "gd" else None, "rate_theory": rho, "stable": rho < 1}
+
+
+def _snap(rho: float) -> float:
+    """A rate within RATE_ZERO of 0 is 0: the root formula's round-off in float64 (momentum
+    at its optimum on kappa = 1 computes 2.2e-16 where gd computes 0)."""
+    return 0.0 if abs(rho) <= RATE_ZERO else rho
 
 
 def preflight(params: dict[str, Any]) -> list[str]:
@@ -302,7 +316,8 @@ def run(params: dict[str, Any], ctx: Any, batch_row: dict[str, Any] | None = Non
                                                      else "-")],
         ],
     )
-    yield from _observations(params, t, reached, loss_host, dist_host, measured, f, grad_at_end=_gradient_norm(f, w))
+    yield from _observations(params, t, reached, loss_host, dist_host, measured, f, grad_at_start=_gradient_norm(f, f.start),
+                             grad_at_end=_gradient_norm(f, w))
     if path is not None:
         yield Artifact("landscape", _landscape_grid(f, path[: len(loss_host)]))
 
@@ -576,6 +591,20 @@ def _run_own(params: dict[str, Any], ctx: Any, batch_row: dict[str, Any] | None 
         yield Artifact("landscape", _landscape_grid(f, path[:n], center=best_point))
 
 
+def stopped_metrics(result: Any) -> dict[str, Any]:
+    """A run stopped before its end: the metrics of its last recorded step, from its series."""
+    loss, distance = (result.series.get(n) or {} for n in ("loss", "distance"))
+    ys, ds = list(loss.get("y", ())), list(distance.get("y", ()))
+    if not ys or not ds:
+        return {}
+    tol = result.params["tol"]
+    reached = next((int(x) for x, v in zip(loss["x"], ys) if v <= tol), None)
+    eps = 2.0**-52 if result.dtype == "float64" else 2.0**-23
+    return {"stopped_at_step": int(loss["x"][len(ys) - 1]), "final_loss": ys[-1], "final_distance": ds[-1],
+            "initial_loss": ys[0], "steps_to_tol": reached, "converged": reached is not None,
+            "rate_measured": fit_rate(ds, eps * max(1.0, ds[0]) * math.sqrt(result.params["dim"]))}
+
+
 def _gradient_norm(f: Any, w: Any) -> float:
     import torch
 
@@ -585,25 +614,28 @@ def _gradient_norm(f: Any, w: Any) -> float:
 
 
 def _observations(params: dict[str, Any], t: dict[str, Any], reached: int | None, loss: list[float],
-                  distance: list[float], measured: float | None, f: Any, grad_at_end: float) -> Iterator[Observation]:
+                  distance: list[float], measured: float | None, f: Any, grad_at_start: float,
+                  grad_at_end: float) -> Iterator[Any]:
     """Every sentence from this run's numbers."""
     optimizer, lr, tol, steps = params["optimizer"], params["lr"], params["tol"], params["steps"]
     rho = t["rate_theory"]
-    if reached is not None:
-        yield Observation(f"{optimizer} reached f - f* <= {tol:g} at step {reached} (lr = {lr:g}"
-                          + (f", beta = {params['beta']:g}" if optimizer != "gd" else "") + ").")
-    else:
-        yield Observation(
-            f"{optimizer} did not reach f - f* <= {tol:g} in {steps} steps: f - f* = {loss[-1]:.3g}, "
-            f"distance to the optimum {distance[-1]:.3g}."
-        )
+    lowest = min(range(len(loss)), key=loss.__getitem__)
+    values = {"optimizer": optimizer, "tol": tol, "lr": lr, "beta": params["beta"], "reached": reached,
+              "loss_reached": loss[reached] if reached is not None else None, "lowest": loss[lowest],
+              "lowest_step": lowest, "loss": loss[-1], "distance": distance[-1], "steps": plural(steps, "step")}
+    with_beta = ", beta = {beta:g}" if optimizer != "gd" else ""
+    yield finding("tolerance", values, [("lowest", "<=", "tol")],
+                  "{optimizer} reached f - f* <= {tol:g} at step {reached} (lr = {lr:g}" + with_beta + ").",
+                  "{optimizer} did not reach f - f* <= {tol:g} in {steps}: f - f* = {loss:.3g}, distance to the "
+                  "optimum {distance:.3g}.")
     if t["stable"] and measured is not None:
         yield Observation(
             f"Rate per step: theory {rho:.5g} on the quadratic model at c, measured {measured:.5g} on the "
             f"distance (fitted on its straight stretch in log scale)."
         )
     if t["stable"] and t["lr_optimal"] and abs(lr - t["lr_optimal"]) > 1e-12 * t["lr_optimal"]:
-        best = rate(optimizer, t["lr_optimal"], t["beta_optimal"] or 0.0, spectrum(params["dim"], params["complexity"]))
+        best = _snap(rate(optimizer, t["lr_optimal"], t["beta_optimal"] or 0.0,
+                          spectrum(params["dim"], params["complexity"])))
         at = (f"At its optimal parameters (lr = {t['lr_optimal']:.4g}"
               + (f", beta = {t['beta_optimal']:.4g}" if t["beta_optimal"] is not None else "") + f") {optimizer}")
         if loss[0] <= tol:
@@ -613,13 +645,31 @@ def _observations(params: dict[str, Any], t: dict[str, Any], reached: int | None
                               "(rate 0: kappa = 1).")
         elif best < 1:
             predicted = math.ceil(math.log(tol / loss[0]) / (2 * math.log(best)))
-            yield Observation(f"{at} would converge at rate {best:.4g}: about {predicted} steps to tol by theory.")
-    if params["complexity"] >= 4 and reached is None and distance[-1] > 1e-2:
-        if grad_at_end < 1e-3 * max(1.0, math.sqrt(loss[0])):
-            yield Observation(
-                f"The run settled where the gradient is {grad_at_end:.2g} but f - f* = {loss[-1]:.3g}, "
-                f"{distance[-1]:.3g} from c: a local minimum made by the ripples."
-            )
+            yield Observation(f"{at} would converge at rate {best:.4g}: about {plural(predicted, 'step')} to tol by "
+                              "theory.")
+    if reached is None and params["complexity"] >= RIPPLED_LEVEL - 1:  # the valleys, where a stop looks like one
+        yield _local_minimum(params["complexity"], tol, loss[-1], distance[-1], grad_at_start, grad_at_end)
+
+
+def _local_minimum(level: int, tol: float, loss: float, distance: float, grad_start: float,
+                   grad_end: float) -> Finding:
+    """Whether a run that stopped short of tol settled in a local minimum.  The evidence: the
+    level has local minima (the ripples: level RIPPLED_LEVEL), the gradient has fallen below
+    SETTLED of the start's, and f - f* is still above FAR_ABOVE x tol.  Without all three the
+    run says what it measured and no more."""
+    values = {"level": level, "rippled_level": RIPPLED_LEVEL, "gradient": grad_end, "gradient_start": grad_start,
+              "gradient_ratio": grad_end / grad_start if grad_start > 0 else math.inf, "settled": SETTLED,
+              "loss": loss, "loss_far": FAR_ABOVE * tol, "far_above": FAR_ABOVE, "tol": tol, "distance": distance}
+    return finding(
+        "local_minimum", values,
+        [("level", ">=", "rippled_level"), ("gradient_ratio", "<=", "settled"), ("loss", ">=", "loss_far")],
+        "The run settled where the gradient is {gradient:.2g} ({gradient_ratio:.2g} of the start's, below "
+        "{settled:g}) but f - f* = {loss:.3g} (above {far_above:g} x tol), {distance:.3g} from c: a local minimum made "
+        "by the ripples of level {level}.",
+        "The run stopped with f - f* = {loss:.3g} and the gradient at {gradient:.2g}, {gradient_ratio:.2g} of the "
+        "start's: no evidence of a local minimum (that needs a level with ripples, {rippled_level} only, a gradient "
+        "below {settled:g} of the start's and f - f* above {far_above:g} x tol); more steps may reach tol.",
+    )
 
 
 def _theory_curves(host: dict[str, list[float]], rho: float) -> Iterator[Points]:
@@ -916,6 +966,7 @@ TASK = Task(
     summary="generate_function(dim, complexity, seed) by gradient descent, momentum, Nesterov, with the theory",
     spec=SPEC,
     run=run,
+    stopped_metrics=stopped_metrics,
     resolve=resolve,
     preflight=preflight,
     batched=Batched(batch_problem, batch_sources),

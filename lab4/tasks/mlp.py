@@ -14,12 +14,19 @@ from __future__ import annotations
 
 from typing import Any, Iterator
 
-from lab4.core.events import Metric, Observation, Table
+from lab4.core.events import Metric, Observation, Table, plural
 from lab4.core.spec import FloatParam, Spec
 from lab4.core.task import Comparison, Task
 from lab4.core.views import TRAINING_VIEWS
 from lab4.maths.optim import OPTIMIZERS
-from lab4.tasks._training import TRAINING_CHECKS, describe_data, setup, summary_metrics, training_params
+from lab4.tasks._training import (
+    TRAINING_CHECKS,
+    describe_data,
+    setup,
+    stopped_metrics,
+    summary_metrics,
+    training_params,
+)
 
 SPEC = Spec(
     training_params()
@@ -53,7 +60,7 @@ def run(params: dict[str, Any], ctx: Any) -> Iterator[Any]:
     reached = summary["steps_to_target_loss"]
     yield Observation(
         f"{config.optimizer} (lr = {config.lr:g}{'' if config.optimizer == 'gd' else f', beta = {config.beta:g}'}): "
-        f"loss {summary['initial_loss']:.3g} -> {summary['final_loss']:.3g} in {config.steps} steps, "
+        f"loss {summary['initial_loss']:.3g} -> {summary['final_loss']:.3g} in {plural(config.steps, 'step')}, "
         f"train accuracy {summary['train_accuracy']:.1%}"
         + (f", test accuracy {summary['test_accuracy']:.1%}" if summary["test_accuracy"] is not None else "")
         + (f"; loss <= {params['target_loss']:g} first at step {reached}." if reached is not None
@@ -70,6 +77,7 @@ TASK = Task(
     summary="an MLP trained with torch.autograd.grad: gradient descent, momentum, Nesterov",
     spec=SPEC,
     run=run,
+    stopped_metrics=stopped_metrics,
     headline="train_accuracy",
     comparison=Comparison("steps_to_target_loss", lambda p: f"loss <= {p['target_loss']:g}", also=("final_loss",)),
     views=TRAINING_VIEWS,

@@ -9,12 +9,13 @@ so (S, lr) moves the weights as (1, S lr): the run measures it rather than asser
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import replace
 from typing import Any, Iterator
 
 from lab4.core.comparison import race_sentence
-from lab4.core.events import Metric, Observation
+from lab4.core.events import Metric, Observation, Points, finding
 from lab4.core.spec import BoolParam, ChoiceParam, FloatListParam, FloatParam, Spec
 from lab4.core.task import Comparison, Task
 from lab4.core.views import TRAINING_VIEWS
@@ -26,14 +27,20 @@ from lab4.tasks._training import (
     gradcheck_table,
     initial_logits,
     setup,
+    stopped_metrics,
     summary_metrics,
     training_params,
 )
 
 #: steps of the measured S-versus-learning-rate equivalence
 EQUIVALENCE_STEPS = 20
-#: the two trajectories are "the same" when they end within this share of the weights' size
-EQUIVALENT = 1e-5
+#: (S, lr) and (1, S lr) are the same map up to round-off while they stay within this many
+#: times the drift a 1-ulp change of the start produces
+RATIO_LIMIT = 10.0
+#: the trajectories are compared while that drift is below this share of the weights' size
+SENSITIVE = 1e-3
+#: the series of the comparison, per step: |(S, lr) - (1, S lr)| and |(S, lr) - (S, lr) from start + 1 ulp|
+DIFFERENCE_SERIES, DRIFT_SERIES = "S-lr difference", "1-ulp drift"
 
 
 SPEC = Spec(
@@ -83,8 +90,17 @@ def run(params: dict[str, Any], ctx: Any) -> Iterator[Any]:
 
 
 def _equivalence(split: Any, initial: list[Any], config: Any, scales: tuple[float, ...], output: str) -> Iterator[Any]:
-    """Measured, not asserted: (S, lr) against (1, S lr) over EQUIVALENCE_STEPS steps of the run's
-    own optimizer, from the same weights."""
+    """Measured, not asserted: (S, lr) against (1, S lr) from the same weights, step by step,
+    beside (S, lr) from the start moved by one ulp (every weight to its next float).
+
+    The two are the same map in exact arithmetic; in floats their updates round apart by an
+    ulp or so, and at a large effective learning rate the training is chaotic: any ulp grows
+    step by step.  So the difference means something only compared with the drift that a
+    1-ulp change of the start produces, and only while that drift is still small
+    (``SENSITIVE`` of the weights' size): past it, the trajectory's own sensitivity swamps
+    any comparison.  The finding: the worst ratio difference / drift over the measurable
+    steps is at most ``RATIO_LIMIT`` (S acts as a learning-rate factor up to round-off), or
+    not (a different map)."""
     import torch
 
     from lab4.maths.losses import scaled_mse
@@ -93,24 +109,64 @@ def _equivalence(split: Any, initial: list[Any], config: Any, scales: tuple[floa
     s = max(scales, key=lambda v: abs(math.log(v)))
     if s == 1:
         return
-    end = []
-    for scale, lr in ((s, config.lr), (1.0, s * config.lr)):
-        weights = [w.clone() for w in initial]
+    # every nonzero weight to its next float (a zero bias moved to 1e-45 would cross relu's kink at 0)
+    ulp = [torch.where(w != 0, torch.nextafter(w, torch.full_like(w, math.inf)), w) for w in initial]
+    paths = []
+    for scale, lr, start in ((s, config.lr, initial), (1.0, s * config.lr, initial), (s, config.lr, ulp)):
+        weights = [w.clone() for w in start]
         velocity = [torch.zeros_like(w) for w in weights]
         step = make_step(weights, velocity, lambda z, y, scale=scale: scaled_mse(z, y, scale, output),
                          replace(config, lr=lr))
+        path = []
         for _ in range(EQUIVALENCE_STEPS):
             step(split.x_train, split.y_train)
-        end.append(weights)
-    diff = max(float((a - b).detach().abs().max()) for a, b in zip(*end))
-    size = max(float(w.detach().abs().max()) for w in end[0])
-    yield Metric("scale_lr_difference", diff)
-    same = diff <= EQUIVALENT * size
-    yield Observation(
-        f"Measured: {EQUIVALENCE_STEPS} {config.optimizer} steps with S = {s:g}, lr = {config.lr:g} and with S = 1, "
-        f"lr = {s * config.lr:g} end within {diff:.2g} of each other (largest |w| {size:.3g}): "
-        + (f"the MSE gradient is linear in S and the {config.optimizer} update is linear in lr g, so S acts as a "
-           "learning-rate factor." if same else "not the same trajectory: S is not a plain learning-rate factor here.")
+            path.append([w.detach().clone() for w in weights])
+        paths.append(path)
+
+    def apart(a: list[Any], b: list[Any]) -> float:
+        return max(float((x - y).abs().max()) for x, y in zip(a, b))
+
+    size = max(float(w.detach().abs().max()) for w in initial)
+    floor = torch.finfo(initial[0].dtype).eps * size  # one ulp of the largest weight
+    difference = [apart(a, b) for a, b in zip(paths[0], paths[1])]
+    drift = [apart(a, c) for a, c in zip(paths[0], paths[2])]
+    steps = list(range(1, EQUIVALENCE_STEPS + 1))
+    yield Points(DIFFERENCE_SERIES, steps, difference)
+    yield Points(DRIFT_SERIES, steps, drift)
+    measurable = sum(1 for _ in itertools.takewhile(lambda d: d <= SENSITIVE * size, drift))
+    if measurable == 0:
+        yield Metric("scale_lr_difference", difference[0])
+        yield finding(
+            "scale_lr_unmeasurable", {"scale": s, "lr": config.lr, "drift_1": drift[0], "size": size,
+                                      "sensitive": SENSITIVE, "threshold": SENSITIVE * size},
+            [("drift_1", ">", "threshold")],
+            "S = {scale:g}, lr = {lr:g} against S = 1, lr = S lr: not measurable here, since after one step a 1-ulp "
+            "change of the start has already moved the weights by {drift_1:.2g}, above {sensitive:g} of their size "
+            "{size:.3g}.", "")
+        return
+    ratios = [d / max(u, floor) for d, u in zip(difference[:measurable], drift[:measurable])]
+    worst = max(range(measurable), key=lambda k: ratios[k])
+    yield Metric("scale_lr_difference", difference[0])
+    yield Metric("scale_lr_ratio", ratios[worst])
+    yield Metric("scale_lr_steps", measurable)
+    after = drift[measurable] if measurable < EQUIVALENCE_STEPS else None
+    cut = (f"up to step {measurable}: at step {measurable + 1} a 1-ulp change of the start has moved the weights by "
+           f"{after:.2g}, above {SENSITIVE:g} of their size {size:.3g}, and the trajectory's own sensitivity swamps any "
+           "comparison" if after is not None else f"over all {EQUIVALENCE_STEPS} steps")
+    values = {"optimizer": config.optimizer, "scale": s, "lr": config.lr, "effective_lr": s * config.lr,
+              "difference_1": difference[0], "drift_1": drift[0], "steps_measured": measurable,
+              "worst_step": worst + 1, "difference_worst": difference[worst], "drift_worst": drift[worst],
+              "ratio": ratios[worst], "ratio_limit": RATIO_LIMIT, "drift_after": after, "sensitive": SENSITIVE, "size": size, "cut": cut}
+    yield finding(
+        "scale_lr_equivalence", values, [("ratio", "<=", "ratio_limit")],
+        "Measured: {optimizer} steps with S = {scale:g}, lr = {lr:g} and with S = 1, lr = {effective_lr:g} from the same "
+        "weights differ by {difference_1:.2g} after one step (a 1-ulp change of the start: {drift_1:.2g}) and stay "
+        "within {ratio:.2g} x the drift of that 1-ulp change (limit {ratio_limit:g} x) {cut}: S acts as a "
+        "learning-rate factor, up to round-off.",
+        "Measured: {optimizer} steps with S = {scale:g}, lr = {lr:g} and with S = 1, lr = {effective_lr:g} from the same "
+        "weights differ by {difference_worst:.2g} at step {worst_step}, {ratio:.2g} x the {drift_worst:.2g} that a 1-ulp "
+        "change of the start produces there (limit {ratio_limit:g} x), while the trajectory is not yet sensitive: "
+        "S is not a plain learning-rate factor here.",
     )
 
 
@@ -156,6 +212,7 @@ TASK = Task(
     summary="custom MSE autograd.Function with scale S, for several S, against cross-entropy",
     spec=SPEC,
     run=run,
+    stopped_metrics=stopped_metrics,
     headline="train_accuracy",
     comparison=Comparison("steps_to_target_accuracy", lambda p: f"train accuracy {p['target_accuracy']:.0%}",
                           also=("final_loss",)),
@@ -166,7 +223,9 @@ TASK = Task(
         "dL/dy_hat = 2 S (y_hat - y) / (N K);  through softmax:\n"
         "dL/dz = y_hat * (g - sum_k g_k y_hat_k)\n"
         "The gradient is linear in S and gd, momentum and Nesterov are linear\n"
-        "in lr g: (S, lr) and (1, S lr) give the same weights (measured).\n"
+        "in lr g: (S, lr) and (1, S lr) give the same weights. Measured over\n"
+        f"{EQUIVALENCE_STEPS} steps against the drift of a 1-ulp change of the start (same map\n"
+        f"when within {RATIO_LIMIT:g} x that drift, while it is below {SENSITIVE:g} of |w|).\n"
         "gradcheck and gradgradcheck of ScaledMSELoss on the run's own logits."
     ),
 )

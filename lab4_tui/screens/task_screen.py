@@ -271,7 +271,7 @@ class TaskScreen(Screen):
                 return
             params, axes = message.load
             self.control.load(params, axes)
-        self.show_runs(runs, command_line(self.task_def, first.params, first.device, first.dtype, first.seed, axes))
+        self.show_runs(runs, command_line(self.task_def, first.typed_params(), first.device, first.dtype, first.seed, axes))
         what = f"{message.what} {first.id}" if len(runs) == 1 else f"{len(runs)} {message.what}"
         if message.load:
             now, then = (self.app.dtype, self.app.seed), (first.dtype, first.seed)

@@ -258,6 +258,6 @@ class HistoryPane(Vertical):
         labels = labels_for(results) if len(results) > 1 else [""]
         form = None
         if load and results:
-            form = (results[0].params, axes_of(results))
+            form = (results[0].typed_params(), axes_of(results))
         self.post_message(self.Open(list(zip(labels, results)), what, form))
 
