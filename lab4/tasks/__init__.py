@@ -23,7 +23,7 @@ from dataclasses import replace
 from lab4.core.spec import Spec
 from lab4.core.task import Comparison, Task
 
-__all__ = ["Task", "Comparison", "TASKS", "TASK_IDS", "EXTRA_TASKS_ENV", "EXTRA_TASK_ERRORS", "get_task", "find_task",
+__all__ = ["Task", "Comparison", "TASKS", "TASK_IDS", "BUILT_IN", "EXTRA_TASKS_ENV", "EXTRA_TASK_ERRORS", "get_task", "find_task",
            "task_keys", "specs"]
 
 #: the environment variable naming modules of extra tasks (comma-separated)
@@ -72,6 +72,8 @@ def _load_extra(names: str, known: dict[str, Task]) -> tuple[dict[str, Task], li
 
 
 TASKS: dict[str, Task] = _load()
+#: the tasks lab4 ships (the handout's six), before any of LAB4_EXTRA_TASKS
+BUILT_IN: tuple[str, ...] = tuple(TASKS)
 _extra, EXTRA_TASK_ERRORS = _load_extra(os.environ.get(EXTRA_TASKS_ENV, ""), TASKS)
 TASKS.update(_extra)
 TASK_IDS: tuple[str, ...] = tuple(TASKS)

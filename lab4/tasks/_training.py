@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any, Iterator, Sequence
 
 from lab4.core.events import Artifact, Metric, Observation, Table
-from lab4.core.spec import ChoiceParam, FloatParam, IntListParam, IntParam, Param, ParamError, TextParam
+from lab4.core.spec import ChoiceParam, FloatParam, IntListParam, IntParam, Param, ParamError, TextParam, _text
 from lab4.maths.device import on_torch
 from lab4.maths.optim import OPTIMIZERS
 
@@ -43,9 +43,14 @@ class StepListParam(IntListParam):
         if isinstance(value, (list, tuple)):
             items = [str(v).strip() for v in value]
         else:
-            text = str(value).strip()
-            items = [] if text.lower() in ("", "off", "none") else [p.strip() for p in text.replace(" ", ",").split(",")]
-            items = [p for p in items if p]
+            try:
+                text = _text(value)
+            except ValueError as exc:
+                raise self.error(str(exc)) from None
+            parts = [] if text.lower() in ("", "off", "none") else [p.strip() for p in text.split(",")]
+            if any(not p for p in parts):
+                raise self.error(f"has an empty item between commas: {text[:40]!r}")
+            items = [word for p in parts for word in p.split()]  # "end, 500 0": spaces separate too
         end = [p for p in items if p.lower() == "end"]
         if len(end) > 1:
             raise self.error("lists 'end' twice")

@@ -749,7 +749,7 @@ def _with_measured(data: dict[str, Any], f: Any, params: dict[str, Any], ctx: An
     cells = len(measured["lr"]) * len(measured["beta"])
     diverged = sum(v is not None for row in measured["diverged"] for v in row)
     text = (f"Phase map measured: {cells} runs of {measured['steps']} steps of {data['optimizer']} over (lr, beta), "
-            f"batched into one computation in {measured['seconds']:.2g} s; {diverged} diverged.")
+            f"batched into one computation; {diverged} diverged.")
     if best is not None:
         text += f" Lowest measured rate {best['rate']:.4g} at lr = {best['lr']:.4g}, beta = {best['beta']:.4g}"
         if theory_best:

@@ -3,14 +3,14 @@
 from pathlib import Path
 
 import lab4
-from lab4.tasks import TASKS
+from lab4.tasks import BUILT_IN, TASKS
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_readme_lists_every_task_of_the_registry():
     readme = (ROOT / "README.md").read_text()
-    missing = [f"| {task.key} | `{task.id}` | {task.number} | ..." for task in TASKS.values()
+    missing = [f"| {task.key} | `{task.id}` | {task.number} | ..." for task in (TASKS[i] for i in BUILT_IN)
                if f"| {task.key} | `{task.id}` |" not in readme]
     assert not missing, "README.md's task table lacks the lines:\n" + "\n".join(missing)
 

@@ -15,6 +15,7 @@ from lab4.core.context import RunContext
 from lab4.engine.runner import execute
 from lab4.store import Store
 from lab4.tasks import TASKS, specs
+from tests import HANG_S
 
 from .conftest import TerminalApp, finish_run, started, workers_done
 
@@ -233,7 +234,7 @@ class Terminal(TerminalApp):
         fcntl.ioctl(self.fd, termios.TIOCSWINSZ, struct.pack("HHHH", size[1], size[0], 0, 0))
         self.seen = b""
 
-    def expect(self, text: bytes, since: int = 0, timeout: float = 30) -> bool:
+    def expect(self, text: bytes, since: int = 0, timeout: float = HANG_S) -> bool:
         deadline = time.time() + timeout
         while text not in self.seen[since:] and time.time() < deadline:
             self.seen += self._read(0.1)
@@ -247,7 +248,7 @@ class Terminal(TerminalApp):
         return mark
 
 
-def wait_until(check, timeout=30.0):
+def wait_until(check, timeout=HANG_S):
     deadline = time.time() + timeout
     while time.time() < deadline:
         if check():
@@ -271,7 +272,7 @@ def test_history_walk_during_a_live_run_in_a_real_terminal(tmp_path):
         app.seen = b""
         for _ in range(7):  # ctrl+t: Loss -> ... -> History (the focus comes along)
             app.send(b"\x14")
-        assert app.expect(b"2 runs", timeout=60)
+        assert app.expect(b"2 runs")
         at = app.send(b"\r")  # enter: shows the newest saved run
         assert app.expect(b"showing saved", at)
         app.send(b"m")
@@ -296,7 +297,7 @@ def test_history_walk_during_a_live_run_in_a_real_terminal(tmp_path):
         at = app.send(b"\x1b")
         assert app.expect(b"cancel", at)
         runs = lambda: Store(tmp_path, specs=specs()).list_runs("minimize", where={"status": "cancelled"}).runs  # noqa: E731
-        assert wait_until(lambda: len(runs()) == 1, 60)
+        assert wait_until(lambda: len(runs()) == 1)
         at = app.send(b"\x12")
         assert app.expect(b"running", at)
         app.send(b"\x1b")
