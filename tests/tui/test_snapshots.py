@@ -44,6 +44,8 @@ def runner(app, values, key="ctrl+r", tab=None):
             await pilot.pause()
             await workers_done(app)
             await pilot.pause()
+        app.clear_notifications()  # a toast expires by the clock: whether it is still up depends on speed
+        await pilot.pause()
 
     return run_before
 
