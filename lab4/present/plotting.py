@@ -228,7 +228,7 @@ def _collect(view: PlotView, runs: list[Run]) -> list[tuple[str, Any, Any, bool]
     by_key: dict[tuple[str, int, bytes], list[int]] = {}
     for run_label, series, artifacts in runs:
         for base in view.series:
-            for name in sorted(n for n in series if matches(base, n)):
+            for name in [n for n in series if matches(base, n)]:  # in the order the run made them
                 x, y = _clean(*_snapshot(series[name]), view.xlog, view.ylog)
                 if not len(x):
                     continue

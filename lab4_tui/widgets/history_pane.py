@@ -23,7 +23,7 @@ from textual.message import Message
 from textual.widgets import DataTable, Input, Static
 
 from lab4.core.comparison import axes_of, differing, param_value
-from lab4.core.events import Result, format_value
+from lab4.core.events import Result, format_value, plural
 from lab4.store import StoreError, where_term
 
 __all__ = ["HistoryPane", "parse_filter", "labels_for"]
@@ -155,7 +155,7 @@ class HistoryPane(Vertical):
                           r.label or "-", format_value(r.metrics.get(self.task_def.headline)), key=r.id)
         if self.rows:
             table.move_cursor(row=min(cursor, len(self.rows) - 1))
-        shown = f"{len(self.rows)} of {total} runs" if total > len(self.rows) else f"{total} runs"
+        shown = f"{len(self.rows)} of {plural(total, 'run')}" if total > len(self.rows) else plural(total, "run")
         self._say(f"{shown} · {HINT}")
 
     @on(Input.Submitted, "#history-filter")
