@@ -1,4 +1,5 @@
-"""Save the README's SVG screenshots, taken by the app itself (headless, 120x36).
+"""Save the README's SVG screenshots, taken by the app itself (headless, 120x36 unless a shot
+says its size).
 
     python docs/screenshots.py
 """
@@ -9,7 +10,7 @@ import tempfile
 from pathlib import Path
 
 OUT = Path(__file__).with_name("screenshots")
-#: (file, task, form values, key that runs, tab shown)
+#: (file, task, form values, key that runs, tab shown[, terminal size])
 SHOTS = [
     ("home", None, {}, None, None),
     ("autograd", "autograd", {}, "ctrl+r", None),
@@ -21,14 +22,20 @@ SHOTS = [
     ("mlp-compare", "mlp", {"steps": "300"}, "c", "tab-results"),
     ("clipped-ce", "clipped-ce", {"steps": "200", "clip": "0.001"}, "ctrl+r", None),
     ("history", "minimize", {}, None, "tab-history"),
+    ("spectrum-80x24", "mlp", {"steps": "300", "spectrum_at": "0,end"}, "ctrl+r", "tab-spectrum", (80, 24)),
+    ("rosenbrock-80x24", "minimize", {"expr": "(1-x)**2 + 100*(y-x**2)**2", "start": "x=-1.5, y=2",
+                                      "minimum": "x=1, y=1", "lr": "0.0005", "steps": "5000"}, "ctrl+r",
+     "tab-trajectory", (80, 24)),
+    ("phase-measured-80x24", "minimize", {"complexity": "4", "optimizer": "momentum", "lr": "optimal",
+                                          "beta": "optimal"}, "ctrl+r", "tab-phase", (80, 24)),
 ]
 
 
-async def shoot(name, task, values, key, tab, data_dir):
+async def shoot(name, task, values, key, tab, size=(120, 36), *, data_dir):
     from lab4_tui.app import make_app
 
     app = make_app(task=task, data_dir=data_dir, warm_torch=False)
-    async with app.run_test(size=(120, 36)) as pilot:
+    async with app.run_test(size=size) as pilot:
         if task:
             screen = app.screen
             for field, value in values.items():
@@ -36,7 +43,9 @@ async def shoot(name, task, values, key, tab, data_dir):
             await pilot.pause()
             if key:
                 await pilot.press(key)
-                await asyncio.wrap_future(app.compute.submit(int))  # every run computed
+                await pilot.pause()
+                while app.running_screens() or not app.compute.wait_idle(0):  # every run computed
+                    await pilot.pause(0.05)
                 await pilot.pause()
             if tab:
                 screen.open_tab(tab)
@@ -52,7 +61,7 @@ async def main():
     with tempfile.TemporaryDirectory() as data_dir:
         os.environ["LAB4_CONFIG"] = str(Path(data_dir) / "config.toml")
         for shot in SHOTS:
-            await shoot(*shot, data_dir)
+            await shoot(*shot, data_dir=data_dir)
             print("saved", OUT / f"{shot[0]}.svg")
 
 
