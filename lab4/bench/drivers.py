@@ -171,7 +171,8 @@ def open_long_run(data_dir: str, task: str, row: str) -> None:
             table.focus()
             table.move_cursor(row=int(row))
             await pilot.pause()
-            await pilot.press("enter")
+            await pilot.press("enter")  # shows the run; History keeps the focus and its tab
+            screen.open_tab("tab-loss")  # the plot is drawn when its tab is shown
             while not plot.runs or plot.picture is None or plot.stale or plot.version == 0:
                 await pilot.pause(0.01)
             # a picture replaced by a newer one is cancelled: not an error
