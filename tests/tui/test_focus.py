@@ -281,7 +281,7 @@ def test_history_walk_during_a_live_run_in_a_real_terminal(tmp_path):
         assert app.expect(b"showing marked", at)
         at = app.send(b"/")
         app.send(b"lr=0.1\r")  # the filter; enter goes back to the table
-        assert app.expect(b"1 run ", at)
+        assert app.expect(b"1 run", at)  # the filter left one run (the screen may draw the space as a move)
         app.send(b"m")
         assert wait_until(lambda: marked() == {new, old}), marked()
         app.send(b"/")
