@@ -411,7 +411,7 @@ def _where(ctx: click.Context, option: click.Parameter, values: tuple[str, ...])
 def runs(task: str | None, data_dir: Path | None, where: dict[str, str], status: str | None, sort: str | None,
          desc: bool, group: str | None, marked: bool, limit: int | None, as_json: bool) -> None:
     """List saved runs (of TASK, if given), oldest first. Never loads a run's series."""
-    from lab4.core.comparison import differing
+    from lab4.core.comparison import differing, param_value
 
     if task is not None and task not in TASKS:
         raise click.BadParameter(f"unknown task {task!r}; known: {', '.join(TASK_IDS)}", param_hint="TASK")
@@ -432,6 +432,7 @@ def runs(task: str | None, data_dir: Path | None, where: dict[str, str], status:
     if as_json:
         click.echo(json.dumps([{"id": r.id, "task": r.task, "started": r.started, "status": r.status,
                                 "group": r.group, "label": r.label, "marked": r.marked, "params": r.params,
+                                "device": r.device, "dtype": r.dtype, "seed": r.seed,
                                 "metric": metric(r), "value": r.metrics.get(metric(r))} for r in listing.runs],
                               allow_nan=False))
         return
@@ -442,7 +443,7 @@ def runs(task: str | None, data_dir: Path | None, where: dict[str, str], status:
     differ = differing(listing.runs)[:4] if task or group else []
     click.echo(text_table(
         ["id", "task", "status", *differ, "in comparison", "metric", "value"],
-        [[r.id, r.task, r.status, *[format_value(r.params.get(k)) for k in differ], r.label or "-", metric(r),
+        [[r.id, r.task, r.status, *[format_value(param_value(r, k)) for k in differ], r.label or "-", metric(r),
           r.metrics.get(metric(r))] for r in listing.runs]))
     if listing.total > len(listing.runs):
         click.echo(f"({len(listing.runs)} of {listing.total} runs)")

@@ -260,3 +260,17 @@ def test_a_damaged_database_is_exit_1_and_left_untouched(tmp_path):
         assert str(tmp_path / "lab4.sqlite") in out.stderr and "left untouched" in out.stderr
         assert "Traceback" not in out.stderr
     assert (tmp_path / "lab4.sqlite").read_bytes() == junk
+
+
+def test_runs_names_the_dtype_and_seed_that_tell_runs_apart(cli):
+    out = cli("sweep", "minimize", "--seed", "3,7", "--dtype", "float32,float64", "--steps", 5, "--dim", 3)
+    assert out.exit_code == 0, out.output
+    listed = json.loads(cli("runs", "minimize", "--json").output)
+    assert sorted((r["dtype"], r["seed"]) for r in listed) == [
+        ("float32", 3), ("float32", 7), ("float64", 3), ("float64", 7)]
+    lines = cli("runs", "minimize").output.splitlines()
+    header = lines[0].split()
+    assert "dtype" in header and "seed" in header, lines[0]
+    rows = [line.split() for line in lines[2:]]
+    seen = {(row[header.index("dtype")], row[header.index("seed")]) for row in rows}
+    assert seen == {("float32", "3"), ("float32", "7"), ("float64", "3"), ("float64", "7")}, lines
