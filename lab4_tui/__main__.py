@@ -29,8 +29,12 @@ def _task(value: str):
 @click.command(context_settings={"help_option_names": ["-h", "--help"], "ignore_unknown_options": True})
 @click.option("--task", "-t", callback=context_value(_task), help="open this task: its number or its id")
 @click.option("--axes", "compare", default="", help="the compare field, filled in: 'optimizer=gd,momentum'")
-@click.option("--device", envvar="LAB4_DEVICE", callback=context_value(device_syntax),
-              help="cpu, cuda, cuda:N, mps or auto [default: the saved setting, or cpu]")
+@click.option(
+    "--device",
+    envvar="LAB4_DEVICE",
+    callback=context_value(device_syntax),
+    help="cpu, cuda, cuda:N, mps or auto [default: the saved setting, or cpu]",
+)
 @click.option("--dtype", callback=context_value(parse_dtype), help="float32 or float64 [default: saved, or float32]")
 @click.option("--seed", callback=context_value(parse_seed), help="seed of every random choice [default: saved, or 0]")
 @click.option("--data-dir", **DATA_DIR)
@@ -62,8 +66,7 @@ def main(task, compare, device, dtype, seed, data_dir, task_options) -> None:
         raise click.ClickException(str(exc)) from None
     from lab4_tui.app import make_app
 
-    app = make_app(task=task, params=params, compare=compare, device=device, dtype=dtype, seed=seed,
-                   data_dir=data_dir)
+    app = make_app(task=task, params=params, compare=compare, device=device, dtype=dtype, seed=seed, data_dir=data_dir)
     app.run()
     app.stop_computations(wait=True)  # the worker saves the run it was computing, then exits
     sys.exit(app.return_code or 0)

@@ -50,8 +50,10 @@ class Lab4App(App):
     MODES = {"home": HomeScreen, **{tid: partial(_task_screen, tid) for tid in TASK_IDS}}
     DEFAULT_MODE = "home"
     BINDINGS = [
-        *[Binding(task.key, f"open('{task.id}')", task.id, show=False, id=f"task-{task.key}")
-          for task in TASKS.values()],
+        *[
+            Binding(task.key, f"open('{task.id}')", task.id, show=False, id=f"task-{task.key}")
+            for task in TASKS.values()
+        ],
         Binding("0,h", "open('home')", "Home", show=False, id="home"),
         Binding("question_mark", "help", "Help", id="help"),
         Binding("s", "settings", "Settings", show=False, id="settings"),
@@ -60,9 +62,18 @@ class Lab4App(App):
         Binding("q", "quit", "Quit", id="quit"),
     ]
 
-    def __init__(self, task: str | None = None, params: dict[str, Any] | None = None, compare: str = "",
-                 device: str | None = None, dtype: str | None = None, seed: int | None = None,
-                 data_dir: Path | str | None = None, warm_torch: bool = True, config: Path | None = None):
+    def __init__(
+        self,
+        task: str | None = None,
+        params: dict[str, Any] | None = None,
+        compare: str = "",
+        device: str | None = None,
+        dtype: str | None = None,
+        seed: int | None = None,
+        data_dir: Path | str | None = None,
+        warm_torch: bool = True,
+        config: Path | None = None,
+    ):
         self.config_path = config or config_path()
         self.settings, self._config_warnings = load_settings(self.config_path)
         super().__init__()
@@ -198,7 +209,9 @@ class Lab4App(App):
                 kept = f" (saved in {self.config_path})"
             except OSError as exc:
                 kept = f" (not saved: {exc.strerror or exc})"
-            self.notify(f"Runs now use {device_label(self.device, self.compute.machine)}, {self.dtype}, seed {self.seed}{kept}.")
+            self.notify(
+                f"Runs now use {device_label(self.device, self.compute.machine)}, {self.dtype}, seed {self.seed}{kept}."
+            )
 
         themes = sorted(self.available_themes)
         self.push_screen(SettingsScreen(self.device, self.dtype, self.seed, self.theme, themes), apply)
@@ -219,8 +232,9 @@ class Lab4App(App):
 
     def update_subtitle(self) -> None:
         state = self.compute.state  # first: at 80 columns the end of the line is what gets cut
-        self.sub_title = (("" if state == "not started" else f"{state} | ")
-                          + f"{device_label(self.device, self.compute.machine)} | {self.dtype} | seed {self.seed}")
+        self.sub_title = (
+            "" if state == "not started" else f"{state} | "
+        ) + f"{device_label(self.device, self.compute.machine)} | {self.dtype} | seed {self.seed}"
 
     def keys_for(self, binding_id: str, default: str) -> str:
         """The keys of a binding, the user's override first (for the help)."""

@@ -30,8 +30,7 @@ from lab4.core.events import Observation, Result
 from lab4.engine.worker import CANCEL_GRACE_S, READY_TIMEOUT_S, Job, RunTracker, Worker, WorkerGone
 from lab4_tui.messages import RunEnded, RunEvents, RunStarted, SessionFinished
 
-__all__ = ["Compute", "ComputeState", "STARTING", "READY", "COMPUTING", "RESTARTED", "NOT_STARTED",
-           "CANCEL_GRACE_S"]
+__all__ = ["Compute", "ComputeState", "STARTING", "READY", "COMPUTING", "RESTARTED", "NOT_STARTED", "CANCEL_GRACE_S"]
 
 NOT_STARTED = "not started"
 STARTING = "starting torch"
@@ -194,11 +193,15 @@ class Compute:
             for index, planned in enumerate(session.plan):
                 if session.ctx.cancelled or self.closed:
                     break
-                ctx = RunContext(device=session.ctx.device, dtype=planned.dtype or session.ctx.dtype,
-                                 seed=session.ctx.seed if planned.seed is None else planned.seed,
-                                 cancel_event=session.ctx.cancel_event)
-                job = Job(session.task.id, dict(planned.params), ctx.device, ctx.dtype, ctx.seed, session.group,
-                          planned.label)
+                ctx = RunContext(
+                    device=session.ctx.device,
+                    dtype=planned.dtype or session.ctx.dtype,
+                    seed=session.ctx.seed if planned.seed is None else planned.seed,
+                    cancel_event=session.ctx.cancel_event,
+                )
+                job = Job(
+                    session.task.id, dict(planned.params), ctx.device, ctx.dtype, ctx.seed, session.group, planned.label
+                )
                 session.post(RunStarted(session, index, planned, ctx))
                 result, unsaved = self._drive(session, index, job)
                 session.post(RunEnded(session, index, result, unsaved))
@@ -237,8 +240,11 @@ class Compute:
                 if kind == "events":
                     decoded = tracker.add(payload)
                     pending.extend((index, e) for e in decoded)
-                    if (last < 0 or time.monotonic() - last >= BATCH_INTERVAL
-                            or any(isinstance(e, Observation) for e in decoded)):
+                    if (
+                        last < 0
+                        or time.monotonic() - last >= BATCH_INTERVAL
+                        or any(isinstance(e, Observation) for e in decoded)
+                    ):
                         flush()
                 elif kind == "ended":
                     flush()

@@ -89,7 +89,7 @@ def load_settings(path: Path | None = None) -> tuple[Settings, list[str]]:
             if _KEY_ID.match(str(binding_id)) and isinstance(value, str) and value.strip():
                 settings.keys[str(binding_id)] = value.strip()
             else:
-                warnings.append(f"{path}: key override {binding_id!r} ignored (binding-id = \"keys\")")
+                warnings.append(f'{path}: key override {binding_id!r} ignored (binding-id = "keys")')
     return settings, warnings
 
 
@@ -110,7 +110,7 @@ def save_settings(settings: Settings, path: Path | None = None) -> Path:
         f"theme = {_quote(settings.theme)}",
         "",
         "[keys]",
-        "# binding id = \"keys\" (comma-separated); the ids are listed in the app's help (?)",
+        '# binding id = "keys" (comma-separated); the ids are listed in the app\'s help (?)',
     ]
     lines += [f"{binding_id} = {_quote(keys)}" for binding_id, keys in settings.keys.items()]
     atomic_write(path, "\n".join(lines) + "\n")

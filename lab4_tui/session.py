@@ -105,8 +105,15 @@ class RunSession:
     # ---- UI thread: fold the messages in
 
     def started(self, message: RunStarted) -> LiveRun:
-        r = Result(task=self.task.id, params=self.task.spec.to_json(message.planned.params), device=message.ctx.device,
-                   dtype=message.ctx.dtype, seed=message.ctx.seed, group=self.group, label=message.planned.label)
+        r = Result(
+            task=self.task.id,
+            params=self.task.spec.to_json(message.planned.params),
+            device=message.ctx.device,
+            dtype=message.ctx.dtype,
+            seed=message.ctx.seed,
+            group=self.group,
+            label=message.planned.label,
+        )
         run = LiveRun(message.planned.label, ResultBuilder(r))
         self.runs.append(run)
         return run

@@ -23,8 +23,10 @@ GATED = "tests.fake_tasks"
 _extra = [m for m in os.environ.get("LAB4_EXTRA_TASKS", "").split(",") if m.strip()]
 if GATED not in _extra:
     if "lab4.tasks" in sys.modules:  # too late to add a task: the registry was read without it
-        raise RuntimeError(f"lab4.tasks was imported before tests/conftest.py could add {GATED}; "
-                           f"set LAB4_EXTRA_TASKS={GATED} in the environment")
+        raise RuntimeError(
+            f"lab4.tasks was imported before tests/conftest.py could add {GATED}; "
+            f"set LAB4_EXTRA_TASKS={GATED} in the environment"
+        )
     os.environ["LAB4_EXTRA_TASKS"] = ",".join([*_extra, GATED])
 _paths = os.environ.get("PYTHONPATH", "").split(os.pathsep)
 if str(ROOT) not in _paths:

@@ -75,10 +75,14 @@ TASK = Task(
     number="test",
     title="Gated test task",
     summary="a run the tests hold in progress until they create its gate file",
-    spec=Spec((
-        IntParam("steps", 5, help="steps of the run (the hold comes before the last)", ge=1, le=10_000_000),
-        TextParam("gate", NO_GATE, help="a file: the run waits before its last step until it exists ('-': no wait)"),
-    )),
+    spec=Spec(
+        (
+            IntParam("steps", 5, help="steps of the run (the hold comes before the last)", ge=1, le=10_000_000),
+            TextParam(
+                "gate", NO_GATE, help="a file: the run waits before its last step until it exists ('-': no wait)"
+            ),
+        )
+    ),
     run=run,
     headline="final_loss",
     views=(PlotView("loss", "Loss", ("loss",), ylabel="1 / (step + 1)"),),

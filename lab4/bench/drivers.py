@@ -83,10 +83,17 @@ def app_stream(spec_text: str) -> None:
         screen = app.screen
         if screen.session is None and screen.shown:
             result = screen.shown[0][1]
-            report = {"run_started": state["started"], "run_ended": time.time(), "duration_s": result.duration_s,
-                      "status": result.status, "max_gap_s": state["gap"], "rss_mb": rss_mb(),
-                      "worker_rss_mb": rss_mb(app.compute.worker.pid), "first_event_s": state["first_event_s"],
-                      "torch_in_app": "torch" in sys.modules}
+            report = {
+                "run_started": state["started"],
+                "run_ended": time.time(),
+                "duration_s": result.duration_s,
+                "status": result.status,
+                "max_gap_s": state["gap"],
+                "rss_mb": rss_mb(),
+                "worker_rss_mb": rss_mb(app.compute.worker.pid),
+                "first_event_s": state["first_event_s"],
+                "torch_in_app": "torch" in sys.modules,
+            }
             Path(spec["out"]).write_text(json.dumps(report))
             app.exit()
 
@@ -103,8 +110,11 @@ def app_stream(spec_text: str) -> None:
         app.call_from_thread(start)
         while True:  # the first event folded in on the UI side
             session = app.screen.session
-            if session is not None and session.runs and (session.runs[0].builder.progress.total
-                                                         or session.runs[0].builder.result.observations):
+            if (
+                session is not None
+                and session.runs
+                and (session.runs[0].builder.progress.total or session.runs[0].builder.result.observations)
+            ):
                 state["first_event_s"] = time.perf_counter() - state["pressed"]
                 return
             time.sleep(0.002)

@@ -53,8 +53,16 @@ def bench_gradient_cost(device: str, quick: bool) -> list[Row]:
     sizes = (10, 100, 1000, 10000) if quick else (10, 30, 100, 300, 1000, 3000, 10000)
     rows = []
     for n, autograd_s, central_s in gradient_cost(sizes, device):
-        rows.append(Row(f"gradient cost, n = {n}: autograd (ours) vs central differences", autograd_s, central_s,
-                        autograd_s / central_s if central_s else math.nan, "curve (no target)", None))
+        rows.append(
+            Row(
+                f"gradient cost, n = {n}: autograd (ours) vs central differences",
+                autograd_s,
+                central_s,
+                autograd_s / central_s if central_s else math.nan,
+                "curve (no target)",
+                None,
+            )
+        )
     return rows
 
 
@@ -83,6 +91,7 @@ def bench_mlp_step(device: str, quick: bool) -> Row:
         def run() -> None:
             for _ in range(20):
                 fn()
+
         return run
 
     repeats = 5 if quick else 15
@@ -92,8 +101,9 @@ def bench_mlp_step(device: str, quick: bool) -> Row:
         ours_s.append(median_time(block(lambda: step(x, y)), 1, device))
         base_s.append(median_time(block(baseline), 1, device))
     ours, base = statistics.median(ours_s) / 20, statistics.median(base_s) / 20
-    return ratio_row("mlp step 2-64-64-3 x 1000 pts: autograd.grad + momentum vs backward + SGD", ours, base,
-                      1.10, "ratio <= 1.10")
+    return ratio_row(
+        "mlp step 2-64-64-3 x 1000 pts: autograd.grad + momentum vs backward + SGD", ours, base, 1.10, "ratio <= 1.10"
+    )
 
 
 def bench_losses(device: str, quick: bool) -> list[Row]:
@@ -111,22 +121,31 @@ def bench_losses(device: str, quick: bool) -> list[Row]:
         def run() -> None:
             for _ in range(20):
                 torch.autograd.grad(loss_fn(), z)
+
         return run
 
     repeats = 5 if quick else 15
     rows = []
     pairs = (
-        ("custom cross-entropy fwd+bwd 4096x10 vs F.cross_entropy",
-         lambda: custom_cross_entropy(z, t), lambda: F.cross_entropy(z, t)),
-        ("scaled MSE fwd+bwd 4096x10 vs S * F.mse_loss(softmax)",
-         lambda: scaled_mse(z, t, 10.0), lambda: 10.0 * F.mse_loss(torch.softmax(z, 1), onehot)),
+        (
+            "custom cross-entropy fwd+bwd 4096x10 vs F.cross_entropy",
+            lambda: custom_cross_entropy(z, t),
+            lambda: F.cross_entropy(z, t),
+        ),
+        (
+            "scaled MSE fwd+bwd 4096x10 vs S * F.mse_loss(softmax)",
+            lambda: scaled_mse(z, t, 10.0),
+            lambda: 10.0 * F.mse_loss(torch.softmax(z, 1), onehot),
+        ),
     )
     for figure, ours_fn, base_fn in pairs:
         ours_s, base_s = [], []
         for _ in range(repeats):
             ours_s.append(median_time(fb(ours_fn), 1, device))
             base_s.append(median_time(fb(base_fn), 1, device))
-        rows.append(ratio_row(figure, statistics.median(ours_s) / 20, statistics.median(base_s) / 20, 1.3, "ratio <= 1.3"))
+        rows.append(
+            ratio_row(figure, statistics.median(ours_s) / 20, statistics.median(base_s) / 20, 1.3, "ratio <= 1.3")
+        )
     return rows
 
 
@@ -142,8 +161,16 @@ def bench_import(quick: bool) -> list[Row]:
     base = statistics.median(_subprocess_seconds("import_time", "torch")[0] for _ in range(repeats))
     ours = statistics.median(t for t, _ in ours_runs)
     torch_loaded = any(flag == "True" for _, flag in ours_runs)
-    return [Row("import lab4_tui.app vs import torch", ours, base, ours / base, "< 0.3 s, torch not imported",
-                ours < 0.3 and not torch_loaded)]
+    return [
+        Row(
+            "import lab4_tui.app vs import torch",
+            ours,
+            base,
+            ours / base,
+            "< 0.3 s, torch not imported",
+            ours < 0.3 and not torch_loaded,
+        )
+    ]
 
 
 def bench_first_paint(quick: bool) -> Row:
@@ -165,8 +192,15 @@ def _app_streaming_run(params: dict[str, Any], device: str, size: tuple[int, int
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", size[1], size[0], 0, 0))
     env = dict(os.environ, TERM="xterm-256color", COLORTERM="truecolor", LAB4_CONFIG=str(tmp / "config.toml"))
     env.pop("NO_COLOR", None)
-    proc = subprocess.Popen(drivers.command("app_stream", json.dumps(spec)),
-                            stdin=slave, stdout=slave, stderr=slave, env=env, close_fds=True, start_new_session=True)
+    proc = subprocess.Popen(
+        drivers.command("app_stream", json.dumps(spec)),
+        stdin=slave,
+        stdout=slave,
+        stderr=slave,
+        env=env,
+        close_fds=True,
+        start_new_session=True,
+    )
     os.close(slave)
     chunks: list[tuple[float, int]] = []
 
@@ -200,8 +234,25 @@ def _app_streaming_run(params: dict[str, Any], device: str, size: tuple[int, int
 def _headless_seconds(steps: int, device: str) -> float:
     """The same run through the CLI in a fresh process: the same cold start as the app's."""
     out = subprocess.run(
-        [sys.executable, "-m", "lab4.cli.main", "run", "mlp", "--steps", str(steps), "--device", device, "--json",
-         "--no-save", "-q"], capture_output=True, text=True, timeout=300, check=True)
+        [
+            sys.executable,
+            "-m",
+            "lab4.cli.main",
+            "run",
+            "mlp",
+            "--steps",
+            str(steps),
+            "--device",
+            device,
+            "--json",
+            "--no-save",
+            "-q",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
+    )
     return float(json.loads(out.stdout)["duration_s"])
 
 
@@ -225,18 +276,58 @@ def bench_app(device: str, quick: bool) -> list[Row]:
         "torch_in_app": any(p["torch_in_app"] for p in probes),
     }
     return [
-        Row(f"mlp training throughput in the app vs headless (steps/s, {os.cpu_count()} cores)", app_rate, base_rate,
-            share, ">= 97%", share >= 0.97, unit="steps/s"),
-        Row("worst event-loop stall during that run (20 ms timer gap, median of runs)", probe["max_gap_s"], None, None,
-            "< 30 ms", probe["max_gap_s"] < 0.030),
-        Row("bytes written to the terminal per second, 120x40", probe["bytes_per_s"] / 1024, None, None,
-            "< 100 KiB/s", probe["bytes_per_s"] < 100 * 1024, unit="KiB/s"),
-        Row("app resident memory after the run (its process: torch never imported)", probe["rss_mb"], None, None,
-            "< 120 MB, no torch", probe["rss_mb"] < 120 and not probe["torch_in_app"], unit="MB"),
-        Row("compute worker resident memory after the run", probe["worker_rss_mb"], None, None, "(no target)", None,
-            unit="MB"),
-        Row("ctrl+r to the first event on a warm app", probe["first_event_s"], None, None, "< 0.3 s",
-            probe["first_event_s"] < 0.3),
+        Row(
+            f"mlp training throughput in the app vs headless (steps/s, {os.cpu_count()} cores)",
+            app_rate,
+            base_rate,
+            share,
+            ">= 97%",
+            share >= 0.97,
+            unit="steps/s",
+        ),
+        Row(
+            "worst event-loop stall during that run (20 ms timer gap, median of runs)",
+            probe["max_gap_s"],
+            None,
+            None,
+            "< 30 ms",
+            probe["max_gap_s"] < 0.030,
+        ),
+        Row(
+            "bytes written to the terminal per second, 120x40",
+            probe["bytes_per_s"] / 1024,
+            None,
+            None,
+            "< 100 KiB/s",
+            probe["bytes_per_s"] < 100 * 1024,
+            unit="KiB/s",
+        ),
+        Row(
+            "app resident memory after the run (its process: torch never imported)",
+            probe["rss_mb"],
+            None,
+            None,
+            "< 120 MB, no torch",
+            probe["rss_mb"] < 120 and not probe["torch_in_app"],
+            unit="MB",
+        ),
+        Row(
+            "compute worker resident memory after the run",
+            probe["worker_rss_mb"],
+            None,
+            None,
+            "(no target)",
+            None,
+            unit="MB",
+        ),
+        Row(
+            "ctrl+r to the first event on a warm app",
+            probe["first_event_s"],
+            None,
+            None,
+            "< 0.3 s",
+            probe["first_event_s"] < 0.3,
+        ),
     ]
 
 
@@ -250,13 +341,20 @@ def bench_sharpness(device: str, quick: bool) -> Row:
     spec = TASKS["mlp"].spec
 
     def seconds(every: int) -> float:
-        return execute("mlp", spec.parse({"steps": steps, "sharpness_every": every}), RunContext(device=device)).duration_s
+        return execute(
+            "mlp", spec.parse({"steps": steps, "sharpness_every": every}), RunContext(device=device)
+        ).duration_s
 
     seconds(0)  # warm
     pairs = [(seconds(100), seconds(0)) for _ in range(2 if quick else 3)]
     ours, base = statistics.median(a for a, _ in pairs), statistics.median(b for _, b in pairs)
-    return ratio_row(f"mlp {steps} steps with the sharpness every 100 steps vs without", ours, base, 1.2,
-                      "ratio <= 1.2 (cost under ~20%)")
+    return ratio_row(
+        f"mlp {steps} steps with the sharpness every 100 steps vs without",
+        ours,
+        base,
+        1.2,
+        "ratio <= 1.2 (cost under ~20%)",
+    )
 
 
 def bench_spectrum(device: str, quick: bool) -> list[Row]:
@@ -294,12 +392,23 @@ def bench_spectrum(device: str, quick: bool) -> list[Row]:
     base = median_time(lambda: step(x, y), 5 * repeats, device)
     whole = median_time(spectrum, 1 if quick else 3, device)
     return [
-        ratio_row("spectrum of the 2-64-64-3 mlp: top eigenvalue (Lanczos, relative 1e-3) vs one training step",
-                   ours, base, 40, "ratio <= 40 (steps)"),
-        Row(f"spectrum of the 2-64-64-3 mlp: top-{curvature.SPECTRUM_TOP_K}, trace "
+        ratio_row(
+            "spectrum of the 2-64-64-3 mlp: top eigenvalue (Lanczos, relative 1e-3) vs one training step",
+            ours,
+            base,
+            40,
+            "ratio <= 40 (steps)",
+        ),
+        Row(
+            f"spectrum of the 2-64-64-3 mlp: top-{curvature.SPECTRUM_TOP_K}, trace "
             f"({curvature.SPECTRUM_TRACE_PROBES} probes), density ({curvature.SPECTRUM_DENSITY_PROBES} x "
-            f"{curvature.SPECTRUM_DENSITY_ITERS} Lanczos steps): one step of spectrum_at", whole,
-            None, None, "< 2 s", whole < 2),
+            f"{curvature.SPECTRUM_DENSITY_ITERS} Lanczos steps): one step of spectrum_at",
+            whole,
+            None,
+            None,
+            "< 2 s",
+            whole < 2,
+        ),
     ]
 
 
@@ -314,8 +423,16 @@ def bench_minimize(device: str, quick: bool) -> list[Row]:
         params = TASKS["minimize"].spec.parse({"dim": 1_000_000, "complexity": level, "steps": steps})
         result = execute("minimize", params, RunContext(device=device))
         seconds = result.duration_s * (1000 / steps)
-        rows.append(Row(f"minimize dim = 1e6, level {level}, 1000 steps" + (" (100 measured, x10)" if quick else ""),
-                        seconds, None, None, "< 10 s", seconds < 10 and result.status == "ok"))
+        rows.append(
+            Row(
+                f"minimize dim = 1e6, level {level}, 1000 steps" + (" (100 measured, x10)" if quick else ""),
+                seconds,
+                None,
+                None,
+                "< 10 s",
+                seconds < 10 and result.status == "ok",
+            )
+        )
     return rows
 
 
@@ -344,13 +461,28 @@ def bench_batched(device: str, quick: bool) -> list[Row]:
 
     n = 11 if quick else 41
     lrs, betas, cells = grid(n)
-    ours = median_time(lambda: descend(f, f.start, "momentum", [c[0] for c in cells], [c[1] for c in cells], steps,
-                                       observe_generated(f)), 1 if quick else 3, device)
+    ours = median_time(
+        lambda: descend(
+            f, f.start, "momentum", [c[0] for c in cells], [c[1] for c in cells], steps, observe_generated(f)
+        ),
+        1 if quick else 3,
+        device,
+    )
     sample = cells[::n]
-    base_s = median_time(lambda: [steps_alone({**base, "lr": lr, "beta": beta}, ctx) for lr, beta in sample], 1,
-                         device) * len(cells) / len(sample)
-    rows = [ratio_row(f"minimize {n}x{n} (lr, beta) x {steps} steps, dim 2: batched vs one by one ({len(sample)} "
-                      f"timed, x{n})", ours, base_s, 0.05, "ratio <= 0.05")]
+    base_s = (
+        median_time(lambda: [steps_alone({**base, "lr": lr, "beta": beta}, ctx) for lr, beta in sample], 1, device)
+        * len(cells)
+        / len(sample)
+    )
+    rows = [
+        ratio_row(
+            f"minimize {n}x{n} (lr, beta) x {steps} steps, dim 2: batched vs one by one ({len(sample)} timed, x{n})",
+            ours,
+            base_s,
+            0.05,
+            "ratio <= 0.05",
+        )
+    ]
     m = 11 if quick else 21  # end to end, each run's result built: lab4 sweep --batched vs lab4 sweep
     lrs, betas, cells = grid(m)
     t0 = time.perf_counter()
@@ -361,7 +493,16 @@ def bench_batched(device: str, quick: bool) -> list[Row]:
     for lr, beta in cells[::m]:
         execute("minimize", {**base, "lr": lr, "beta": beta}, RunContext(device=device))
     base_s = (time.perf_counter() - t0) * m
-    rows.append(Row(f"lab4 sweep {m}x{m} with every result: --batched vs one by one ({m} timed, x{m})", ours, base_s, ours / base_s, "curve (no target)", None))
+    rows.append(
+        Row(
+            f"lab4 sweep {m}x{m} with every result: --batched vs one by one ({m} timed, x{m})",
+            ours,
+            base_s,
+            ours / base_s,
+            "curve (no target)",
+            None,
+        )
+    )
     return rows
 
 
@@ -375,7 +516,9 @@ def bench_cancel(device: str, quick: bool) -> Row:
     for task, params in (("mlp", {"steps": 10_000_000}), ("minimize", {"dim": 1_000_000, "steps": 10_000_000})):
         ctx = RunContext(device=device)
         box: dict[str, Any] = {}
-        thread = threading.Thread(target=lambda: box.setdefault("r", execute(task, TASKS[task].spec.parse(params), ctx)))
+        thread = threading.Thread(
+            target=lambda: box.setdefault("r", execute(task, TASKS[task].spec.parse(params), ctx))
+        )
         thread.start()
         time.sleep(1.0 if quick else 2.0)
         t0 = time.perf_counter()
@@ -424,10 +567,24 @@ def bench_cancel_worker(device: str, quick: bool) -> list[Row]:
             ends.append(mid_run(worker, job, lambda w=worker: w.kill(by_user=True)))
         finally:
             worker.stop()
-    return [Row("cancel latency through the worker, mid-run (mlp; minimize dim 1e6), worst", max(latencies), None,
-                None, "< 0.5 s", max(latencies) < 0.5),
-            Row("ending a worker that does not answer (kill to the run's result), worst", max(ends), None, None,
-                "< 2 s", max(ends) < 2.0)]
+    return [
+        Row(
+            "cancel latency through the worker, mid-run (mlp; minimize dim 1e6), worst",
+            max(latencies),
+            None,
+            None,
+            "< 0.5 s",
+            max(latencies) < 0.5,
+        ),
+        Row(
+            "ending a worker that does not answer (kill to the run's result), worst",
+            max(ends),
+            None,
+            None,
+            "< 2 s",
+            max(ends) < 2.0,
+        ),
+    ]
 
 
 def threads_for_one_worker() -> int:
@@ -437,13 +594,29 @@ def threads_for_one_worker() -> int:
 def bench_sweep_jobs(quick: bool) -> list[Row]:
     """``lab4 sweep minimize`` of 20 small runs with --jobs 2 against --jobs 1 (wall time of the
     whole command, the same process start both ways); the runs' metrics must be identical."""
-    args = ["--lr", "0.01,0.02,0.03,0.04,0.05,0.06,0.07,0.08,0.09,0.1", "--optimizer", "gd,momentum",
-            "--dim", "1000", "--steps", "1000" if quick else "2000", "--json", "-q", "--no-save"]
+    args = [
+        "--lr",
+        "0.01,0.02,0.03,0.04,0.05,0.06,0.07,0.08,0.09,0.1",
+        "--optimizer",
+        "gd,momentum",
+        "--dim",
+        "1000",
+        "--steps",
+        "1000" if quick else "2000",
+        "--json",
+        "-q",
+        "--no-save",
+    ]
 
     def sweep(jobs: str) -> tuple[float, list[Any]]:
         t0 = time.perf_counter()
-        out = subprocess.run([sys.executable, "-m", "lab4.cli.main", "sweep", "minimize", *args, "--jobs", jobs],
-                             capture_output=True, text=True, timeout=600, check=True)
+        out = subprocess.run(
+            [sys.executable, "-m", "lab4.cli.main", "sweep", "minimize", *args, "--jobs", jobs],
+            capture_output=True,
+            text=True,
+            timeout=600,
+            check=True,
+        )
         runs = json.loads(out.stdout)["runs"]
         return time.perf_counter() - t0, [(r["label"], r["metrics"]) for r in runs]
 
@@ -451,14 +624,20 @@ def bench_sweep_jobs(quick: bool) -> list[Row]:
     ours = statistics.median(two[0] for two, _ in pairs)
     base = statistics.median(one[0] for _, one in pairs)
     same = all(two[1] == one[1] for two, one in pairs)
-    row = ratio_row(f"lab4 sweep minimize, 20 small runs, --jobs 2 vs --jobs 1 ({os.cpu_count()} cores)", ours, base,
-                     0.65, "ratio <= 0.65, same metrics")
+    row = ratio_row(
+        f"lab4 sweep minimize, 20 small runs, --jobs 2 vs --jobs 1 ({os.cpu_count()} cores)",
+        ours,
+        base,
+        0.65,
+        "ratio <= 0.65, same metrics",
+    )
     row.met = bool(row.met) and same
     return [row]
 
 
-def run_bench(device: str = "cpu", quick: bool = False, app: bool = True,
-              progress: Callable[[str], None] | None = None) -> list[Row]:
+def run_bench(
+    device: str = "cpu", quick: bool = False, app: bool = True, progress: Callable[[str], None] | None = None
+) -> list[Row]:
     sections: list[tuple[str, Callable[[], Any]]] = [
         ("central differences", lambda: bench_central_difference(device, quick)),
         ("gradient cost vs n", lambda: bench_gradient_cost(device, quick)),
@@ -519,7 +698,14 @@ def format_rows(rows: list[Row]) -> str:
 
     cells = []
     for r in rows:
-        cells.append([r.figure, _num(r.ours, r.unit), _num(r.baseline, r.unit),
-                      "-" if r.ratio is None or not math.isfinite(r.ratio) else f"{r.ratio:.3g}",
-                      r.target, "-" if r.met is None else ("yes" if r.met else "NO")])
+        cells.append(
+            [
+                r.figure,
+                _num(r.ours, r.unit),
+                _num(r.baseline, r.unit),
+                "-" if r.ratio is None or not math.isfinite(r.ratio) else f"{r.ratio:.3g}",
+                r.target,
+                "-" if r.met is None else ("yes" if r.met else "NO"),
+            ]
+        )
     return text_table(["figure", "ours", "baseline", "ratio", "target", "met"], cells)

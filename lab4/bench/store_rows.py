@@ -48,12 +48,18 @@ def generate_runs(count: int, steps: int = 100, prefix: str = "r", seed: int = 0
         if "optimizer" in params:
             params["optimizer"] = ("gd", "momentum", "nesterov")[i % 3]
         loss = np.exp(-np.arange(steps + 1) * rng.uniform(0.001, 0.05)) * (1 + 0.01 * rng.standard_normal(steps + 1))
-        runs.append(Result(
-            id=f"{prefix}{i:06d}", task=task.id, params=params, started=f"2026-01-01T{i:09d}", status="ok",
-            metrics={task.headline or "value": float(rng.random()), "final_loss": float(loss[-1])},
-            observations=[f"an observation of run {i} with its numbers {rng.random():.4g}"] * 3,
-            series={"loss": {"x": array("d", range(steps + 1)), "y": array("d", loss.astype(np.float32).tolist())}},
-        ))
+        runs.append(
+            Result(
+                id=f"{prefix}{i:06d}",
+                task=task.id,
+                params=params,
+                started=f"2026-01-01T{i:09d}",
+                status="ok",
+                metrics={task.headline or "value": float(rng.random()), "final_loss": float(loss[-1])},
+                observations=[f"an observation of run {i} with its numbers {rng.random():.4g}"] * 3,
+                series={"loss": {"x": array("d", range(steps + 1)), "y": array("d", loss.astype(np.float32).tolist())}},
+            )
+        )
     return runs
 
 
@@ -68,12 +74,19 @@ def synthetic_long_run(steps: int) -> Any:
     rng = np.random.default_rng(1)
     loss = (4.0 * np.exp(-t * 2e-6) * (1 + 1e-3 * rng.standard_normal(steps + 1))).astype(np.float32)
     distance = np.sqrt(loss).astype(np.float32)
-    return Result(id="long-minimize", task="minimize", params={"dim": 1000, "steps": steps}, status="ok",
-                  dtype="float32", started="2026-01-02T00:00:00",
-                  metrics={"final_loss": float(loss[-1]), "steps_to_tol": None},
-                  series={"loss": {"x": array("d", t.tobytes()), "y": array("d", loss.astype(np.float64).tobytes())},
-                          "distance": {"x": array("d", t.tobytes()),
-                                       "y": array("d", distance.astype(np.float64).tobytes())}})
+    return Result(
+        id="long-minimize",
+        task="minimize",
+        params={"dim": 1000, "steps": steps},
+        status="ok",
+        dtype="float32",
+        started="2026-01-02T00:00:00",
+        metrics={"final_loss": float(loss[-1]), "steps_to_tol": None},
+        series={
+            "loss": {"x": array("d", t.tobytes()), "y": array("d", loss.astype(np.float64).tobytes())},
+            "distance": {"x": array("d", t.tobytes()), "y": array("d", distance.astype(np.float64).tobytes())},
+        },
+    )
 
 
 def _seconds(cmd: list[str], env: dict[str, str] | None = None) -> float:
@@ -106,11 +119,22 @@ def bench_store(quick: bool, app: bool = True) -> list[Row]:
         ours_s.append(_seconds(cli))
         base_s.append(_seconds(old))
     ours, base = statistics.median(ours_s), statistics.median(base_s)
-    torch_free = "torch" not in subprocess.run(
-        drivers.command("runs_modules", str(tmp / "many")),
-        capture_output=True, text=True, check=True, timeout=120).stdout.split()
-    rows.append(Row(f"lab4 runs, {MANY:,} saved runs (process, all rows) vs the same from JSON files",
-                    ours, base, ours / base, "< 0.5 s, torch not imported", ours < 0.5 and torch_free))
+    torch_free = (
+        "torch"
+        not in subprocess.run(
+            drivers.command("runs_modules", str(tmp / "many")), capture_output=True, text=True, check=True, timeout=120
+        ).stdout.split()
+    )
+    rows.append(
+        Row(
+            f"lab4 runs, {MANY:,} saved runs (process, all rows) vs the same from JSON files",
+            ours,
+            base,
+            ours / base,
+            "< 0.5 s, torch not imported",
+            ours < 0.5 and torch_free,
+        )
+    )
 
     t0 = time.perf_counter()
     for _ in range(repeats):
@@ -120,9 +144,18 @@ def bench_store(quick: bool, app: bool = True) -> list[Row]:
     rows.append(Row(f"home screen's last run of each task, {MANY:,} runs", home, None, None, "< 0.1 s", home < 0.1))
 
     if app:
-        opened = statistics.median(float(subprocess.run(
-            drivers.command("history_open", str(tmp / "many"), "mlp"), capture_output=True, text=True,
-            check=True, timeout=300).stdout.split()[-1]) for _ in range(max(1, repeats - 2)))
+        opened = statistics.median(
+            float(
+                subprocess.run(
+                    drivers.command("history_open", str(tmp / "many"), "mlp"),
+                    capture_output=True,
+                    text=True,
+                    check=True,
+                    timeout=300,
+                ).stdout.split()[-1]
+            )
+            for _ in range(max(1, repeats - 2))
+        )
         rows.append(Row(f"History opens (first page) with {MANY:,} runs", opened, None, None, "< 0.3 s", opened < 0.3))
 
     mlp = execute("mlp", TASKS["mlp"].spec.parse({"steps": 20000, "hidden": "16"}))
@@ -131,13 +164,26 @@ def bench_store(quick: bool, app: bool = True) -> list[Row]:
     import sqlite3
 
     db = sqlite3.connect(small.db_path)
-    stored = db.execute("SELECT sum(length(y) + coalesce(length(x), 0)) FROM series").fetchone()[0] + db.execute(
-        "SELECT sum(length(params) + length(metrics) + length(observations) + length(tables) + length(artifacts) "
-        "+ length(versions)) FROM runs JOIN details ON run_id = id").fetchone()[0]
+    stored = (
+        db.execute("SELECT sum(length(y) + coalesce(length(x), 0)) FROM series").fetchone()[0]
+        + db.execute(
+            "SELECT sum(length(params) + length(metrics) + length(observations) + length(tables) + length(artifacts) "
+            "+ length(versions)) FROM runs JOIN details ON run_id = id"
+        ).fetchone()[0]
+    )
     db.close()
     as_json = len(run_json(mlp).encode())
-    rows.append(Row("a 20,000-step mlp run, stored bytes vs its JSON", stored / 1024, as_json / 1024,
-                    stored / as_json, "< 100 KB", stored < 100_000, unit="KB"))
+    rows.append(
+        Row(
+            "a 20,000-step mlp run, stored bytes vs its JSON",
+            stored / 1024,
+            as_json / 1024,
+            stored / as_json,
+            "< 100 KB",
+            stored < 100_000,
+            unit="KB",
+        )
+    )
 
     steps = 10_000_000
     long_run = synthetic_long_run(steps)
@@ -152,18 +198,39 @@ def bench_store(quick: bool, app: bool = True) -> list[Row]:
     rows.append(Row(f"save a {steps:,}-step minimize run (2 series)", saved, None, None, "< 2 s", saved < 2))
     rows.append(Row(f"the {steps:,}-step run on disk", size, None, None, "< 200 MB", size < 200, unit="MB"))
     if app:
+
         def opened(row: int) -> tuple[float, float]:
-            out = subprocess.run(drivers.command("open_long_run", str(tmp / "big"), "minimize", str(row)),
-                                 capture_output=True, text=True, check=True, timeout=300).stdout.split()
+            out = subprocess.run(
+                drivers.command("open_long_run", str(tmp / "big"), "minimize", str(row)),
+                capture_output=True,
+                text=True,
+                check=True,
+                timeout=300,
+            ).stdout.split()
             return float(out[-2]), float(out[-1])
 
         trials = [(opened(0), opened(1)) for _ in range(max(1, repeats - 2))]  # History: newest first
         gap = statistics.median(big_[0] for big_, _ in trials)
         base = statistics.median(small[0] for _, small in trials)
-        rows.append(ratio_row(f"app opens the {steps:,}-step run from History vs a 100-step one: worst UI stall",
-                               gap, base, 1.5, "ratio <= 1.5 (no stall from the size)"))
-        rows.append(Row("... and until its plot is drawn", statistics.median(b[1] for b, _ in trials),
-                        statistics.median(s[1] for _, s in trials), None, "curve (no target)", None))
+        rows.append(
+            ratio_row(
+                f"app opens the {steps:,}-step run from History vs a 100-step one: worst UI stall",
+                gap,
+                base,
+                1.5,
+                "ratio <= 1.5 (no stall from the size)",
+            )
+        )
+        rows.append(
+            Row(
+                "... and until its plot is drawn",
+                statistics.median(b[1] for b, _ in trials),
+                statistics.median(s[1] for _, s in trials),
+                None,
+                "curve (no target)",
+                None,
+            )
+        )
     del long_run
 
     short, long = Store(tmp / "short"), Store(tmp / "long")
@@ -179,7 +246,13 @@ def bench_store(quick: bool, app: bool = True) -> list[Row]:
     pairs = [(listing(long), listing(short)) for _ in range(2 * repeats + 1)]
     ours = statistics.median(a for a, _ in pairs)
     base = statistics.median(b for _, b in pairs)
-    rows.append(ratio_row("listing 1,000 runs of 20,000 steps vs 1,000 runs of 10 steps", ours, base, 1.5,
-                           "ratio <= 1.5 (cost grows with runs, not length)"))
+    rows.append(
+        ratio_row(
+            "listing 1,000 runs of 20,000 steps vs 1,000 runs of 10 steps",
+            ours,
+            base,
+            1.5,
+            "ratio <= 1.5 (cost grows with runs, not length)",
+        )
+    )
     return rows
-

@@ -162,8 +162,17 @@ def _preflight(task: Task, params: dict[str, Any], quiet: bool) -> None:
 
 
 def _make_run_command(task: Task) -> click.Command:
-    def callback(device: str, dtype: str, seed: int, as_json: bool, out: Path | None, data_dir: Path | None,
-                 no_save: bool, quiet: bool, **values: Any) -> None:
+    def callback(
+        device: str,
+        dtype: str,
+        seed: int,
+        as_json: bool,
+        out: Path | None,
+        data_dir: Path | None,
+        no_save: bool,
+        quiet: bool,
+        **values: Any,
+    ) -> None:
         from lab4.engine.runner import execute
 
         given = {k: v for k, v in values.items() if v is not None}
@@ -202,9 +211,21 @@ def _make_run_command(task: Task) -> click.Command:
 
 
 def _make_sweep_command(task: Task) -> click.Command:
-    def callback(device: list[str], dtype: list[str], seed: list[int], as_json: bool, out: Path | None,
-                 data_dir: Path | None, no_save: bool, quiet: bool, axes_text: str | None, jobs: Any, max_runs: int,
-                 batched: bool = False, **values: Any) -> None:
+    def callback(
+        device: list[str],
+        dtype: list[str],
+        seed: list[int],
+        as_json: bool,
+        out: Path | None,
+        data_dir: Path | None,
+        no_save: bool,
+        quiet: bool,
+        axes_text: str | None,
+        jobs: Any,
+        max_runs: int,
+        batched: bool = False,
+        **values: Any,
+    ) -> None:
         from lab4.core.comparison import comparison_sentence, parse_compare, plan, varying
         from lab4.engine.runner import batch_problem
 
@@ -220,15 +241,18 @@ def _make_sweep_command(task: Task) -> click.Command:
             total = math.prod(len(v) for v in axes.values())
             if total > max_runs:  # refused before the combinations are even listed
                 sizes = " x ".join(f"{len(v)} {k}" for k, v in axes.items() if len(v) > 1)
-                raise click.BadParameter(f"{sizes} is {total:,} runs, more than {max_runs:,}; "
-                                         f"pass --max-runs {total} to run them all", param_hint="--max-runs")
+                raise click.BadParameter(
+                    f"{sizes} is {total:,} runs, more than {max_runs:,}; pass --max-runs {total} to run them all",
+                    param_hint="--max-runs",
+                )
             planned = plan(task.spec, base, axes)  # every combination checked before the first run
             total = len(planned)
         except ParamError as exc:
             raise usage_error(exc, task.spec) from None
         if batched:  # one computation: the runs must share shapes (no torch needed to tell)
-            problem = batch_problem(task.id, [(p.params, RunContext(device=device[0], dtype=p.dtype or dtype[0]))
-                                              for p in planned])
+            problem = batch_problem(
+                task.id, [(p.params, RunContext(device=device[0], dtype=p.dtype or dtype[0])) for p in planned]
+            )
             if problem:
                 raise click.UsageError(problem)
         if not no_save:
@@ -242,8 +266,11 @@ def _make_sweep_command(task: Task) -> click.Command:
         unsaved = 0
         with _CancelOnInterrupt(ctx):
             in_process = batched or (workers == 1 and len(devices) == 1)  # a batch is one computation
-            computed = (_sweep_in_process(task, base, axes, ctx, data_dir, no_save, batched) if in_process
-                        else _sweep_in_workers(task, base, axes, ctx, devices, workers, data_dir, no_save))
+            computed = (
+                _sweep_in_process(task, base, axes, ctx, data_dir, no_save, batched)
+                if in_process
+                else _sweep_in_workers(task, base, axes, ctx, devices, workers, data_dir, no_save)
+            )
             for i, (combo, result, saved) in enumerate(computed):
                 if not no_save and not saved:
                     unsaved += 1
@@ -276,23 +303,38 @@ def _make_sweep_command(task: Task) -> click.Command:
                 click.echo("")
                 click.echo(sentence)
         if unsaved:
-            click.echo(f"error: {unsaved} of {len(runs)} runs were not saved"
-                       + ("" if out else "; use --out to keep them"), err=True)
+            click.echo(
+                f"error: {unsaved} of {len(runs)} runs were not saved" + ("" if out else "; use --out to keep them"),
+                err=True,
+            )
         if unsaved or any(r.status == "error" for _, r in runs):
             sys.exit(1)
 
-    axes_option = click.Option(["--axes", "axes_text"], default=None,
-                               help="the axes as the app's compare field takes them: 'optimizer=gd,momentum lr=0.1,0.01'")
-    max_runs_option = click.Option(["--max-runs"], type=click.IntRange(min=1, max=2**62), default=MAX_SWEEP_RUNS,
-                                   show_default=True, help="refuse a sweep of more combinations than this")
-    batched_option = click.Option(["--batched"], is_flag=True,
-                                  help="compute the runs as one batched computation (runs that share shapes: a grid "
-                                  "of lr and beta, or seeds); the same results, much faster")
+    axes_option = click.Option(
+        ["--axes", "axes_text"],
+        default=None,
+        help="the axes as the app's compare field takes them: 'optimizer=gd,momentum lr=0.1,0.01'",
+    )
+    max_runs_option = click.Option(
+        ["--max-runs"],
+        type=click.IntRange(min=1, max=2**62),
+        default=MAX_SWEEP_RUNS,
+        show_default=True,
+        help="refuse a sweep of more combinations than this",
+    )
+    batched_option = click.Option(
+        ["--batched"],
+        is_flag=True,
+        help="compute the runs as one batched computation (runs that share shapes: a grid "
+        "of lr and beta, or seeds); the same results, much faster",
+    )
     return click.Command(
         task.id,
         callback=callback,
-        params=task_options(task, sweep=True) + [axes_option, jobs_option(), max_runs_option]
-        + ([batched_option] if task.batched is not None else []) + common_options(sweep=True),
+        params=task_options(task, sweep=True)
+        + [axes_option, jobs_option(), max_runs_option]
+        + ([batched_option] if task.batched is not None else [])
+        + common_options(sweep=True),
         help=f"Run {task.id} over every combination of the values given "
         f"(e.g. --lr 0.1,0.01); print one row per run.\n\n{task.summary}.",
         short_help=task.summary,
@@ -311,8 +353,15 @@ def _worker_count(jobs: Any, devices: list[str], total: int) -> int:
     return max(1, min(n, total))
 
 
-def _sweep_in_process(task: Task, base: dict[str, Any], axes: dict[str, list[Any]], ctx: RunContext,
-                      data_dir: Path | None, no_save: bool, batched: bool = False) -> Any:
+def _sweep_in_process(
+    task: Task,
+    base: dict[str, Any],
+    axes: dict[str, list[Any]],
+    ctx: RunContext,
+    data_dir: Path | None,
+    no_save: bool,
+    batched: bool = False,
+) -> Any:
     """One run after the other in this process (``--jobs 1``), each saved as it ends:
     (combination, result, whether it was saved)."""
     from lab4.engine.runner import sweep
@@ -321,8 +370,16 @@ def _sweep_in_process(task: Task, base: dict[str, Any], axes: dict[str, list[Any
         yield combo, result, _save(result, data_dir, no_save)
 
 
-def _sweep_in_workers(task: Task, base: dict[str, Any], axes: dict[str, list[Any]], ctx: RunContext,
-                      devices: list[str], workers: int, data_dir: Path | None, no_save: bool) -> Any:
+def _sweep_in_workers(
+    task: Task,
+    base: dict[str, Any],
+    axes: dict[str, list[Any]],
+    ctx: RunContext,
+    devices: list[str],
+    workers: int,
+    data_dir: Path | None,
+    no_save: bool,
+) -> Any:
     """The runs in ``workers`` worker processes at once (lab4.engine.worker.Pool); each worker
     saves the runs it ends; yielded in the comparison's order, with whether each was saved."""
     from lab4.core.comparison import plan
@@ -331,8 +388,18 @@ def _sweep_in_workers(task: Task, base: dict[str, Any], axes: dict[str, list[Any
 
     planned = plan(task.spec, base, axes)
     group = new_group_id(task.id) if len(planned) > 1 else ""
-    jobs = [Job(task.id, dict(p.params), devices[0], p.dtype or ctx.dtype, ctx.seed if p.seed is None else p.seed,
-                group, p.label) for p in planned]
+    jobs = [
+        Job(
+            task.id,
+            dict(p.params),
+            devices[0],
+            p.dtype or ctx.dtype,
+            ctx.seed if p.seed is None else p.seed,
+            group,
+            p.label,
+        )
+        for p in planned
+    ]
     if not no_save:
         data_dir = _store(data_dir).root
     with Pool(workers, devices) as pool:
@@ -398,18 +465,36 @@ def _where(ctx: click.Context, option: click.Parameter, values: tuple[str, ...])
 @main.command()
 @click.argument("task", required=False)
 @_DATA_DIR
-@click.option("--where", "where", multiple=True, callback=_where, metavar="NAME=VALUE",
-              help="only runs with this parameter value (repeatable): --where optimizer=momentum; "
-                   "also status, dtype, device, seed")
+@click.option(
+    "--where",
+    "where",
+    multiple=True,
+    callback=_where,
+    metavar="NAME=VALUE",
+    help="only runs with this parameter value (repeatable): --where optimizer=momentum; "
+    "also status, dtype, device, seed",
+)
 @click.option("--status", type=click.Choice(STATUSES), help="only runs that ended so")
-@click.option("--sort", "sort", metavar="METRIC", help="order by a metric (or started, duration_s); runs without it last")
+@click.option(
+    "--sort", "sort", metavar="METRIC", help="order by a metric (or started, duration_s); runs without it last"
+)
 @click.option("--desc", is_flag=True, help="largest first (newest first without --sort)")
 @click.option("--group", help="only the runs of one comparison (its id, shown by lab4 sweep and lab4 runs)")
 @click.option("--marked", is_flag=True, help="only runs marked in the app's History")
 @click.option("--limit", type=click.IntRange(min=1, max=2**62), help="at most this many rows")
 @click.option("--json", "as_json", is_flag=True, help="one JSON list of run summaries")
-def runs(task: str | None, data_dir: Path | None, where: dict[str, str], status: str | None, sort: str | None,
-         desc: bool, group: str | None, marked: bool, limit: int | None, as_json: bool) -> None:
+def runs(
+    task: str | None,
+    data_dir: Path | None,
+    where: dict[str, str],
+    status: str | None,
+    sort: str | None,
+    desc: bool,
+    group: str | None,
+    marked: bool,
+    limit: int | None,
+    as_json: bool,
+) -> None:
     """List saved runs (of TASK, if given), oldest first. Never loads a run's series."""
     from lab4.core.comparison import differing, param_value
 
@@ -420,8 +505,16 @@ def runs(task: str | None, data_dir: Path | None, where: dict[str, str], status:
         if name not in known and name not in ("status", "dtype", "device", "seed", "label"):
             raise click.BadParameter(f"unknown parameter {name!r}", param_hint="--where")
     store = _store(data_dir)
-    listing = store.list_runs(task, status=status, where=where, sort=sort, descending=desc, group=group,
-                              marked=True if marked else None, limit=limit)
+    listing = store.list_runs(
+        task,
+        status=status,
+        where=where,
+        sort=sort,
+        descending=desc,
+        group=group,
+        marked=True if marked else None,
+        limit=limit,
+    )
     for warning in listing.warnings:
         click.echo(f"warning: {warning}", err=True)
     headlines = {t.id: t.headline for t in TASKS.values()}
@@ -430,21 +523,52 @@ def runs(task: str | None, data_dir: Path | None, where: dict[str, str], status:
         return sort if sort and sort in r.metrics else headlines.get(r.task, "")
 
     if as_json:
-        click.echo(json.dumps([{"id": r.id, "task": r.task, "started": r.started, "status": r.status,
-                                "group": r.group, "label": r.label, "marked": r.marked, "params": r.params,
-                                "device": r.device, "dtype": r.dtype, "seed": r.seed,
-                                "metric": metric(r), "value": r.metrics.get(metric(r))} for r in listing.runs],
-                              allow_nan=False))
+        click.echo(
+            json.dumps(
+                [
+                    {
+                        "id": r.id,
+                        "task": r.task,
+                        "started": r.started,
+                        "status": r.status,
+                        "group": r.group,
+                        "label": r.label,
+                        "marked": r.marked,
+                        "params": r.params,
+                        "device": r.device,
+                        "dtype": r.dtype,
+                        "seed": r.seed,
+                        "metric": metric(r),
+                        "value": r.metrics.get(metric(r)),
+                    }
+                    for r in listing.runs
+                ],
+                allow_nan=False,
+            )
+        )
         return
     if not listing.runs:
         click.echo("no saved runs" + (" match" if where or status or group or marked else f" in {store.root}"))
         return
     # the parameters that tell one task's runs apart (across tasks, they all differ)
     differ = differing(listing.runs)[:4] if task or group else []
-    click.echo(text_table(
-        ["id", "task", "status", *differ, "in comparison", "metric", "value"],
-        [[r.id, r.task, r.status, *[format_value(param_value(r, k)) for k in differ], r.label or "-", metric(r),
-          r.metrics.get(metric(r))] for r in listing.runs]))
+    click.echo(
+        text_table(
+            ["id", "task", "status", *differ, "in comparison", "metric", "value"],
+            [
+                [
+                    r.id,
+                    r.task,
+                    r.status,
+                    *[format_value(param_value(r, k)) for k in differ],
+                    r.label or "-",
+                    metric(r),
+                    r.metrics.get(metric(r)),
+                ]
+                for r in listing.runs
+            ],
+        )
+    )
     if listing.total > len(listing.runs):
         click.echo(f"({len(listing.runs)} of {listing.total} runs)")
 
@@ -470,7 +594,9 @@ def show(run_id: str, data_dir: Path | None, as_json: bool) -> None:
 
 @main.command()
 @_DATA_DIR
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="where to write [default: DATA_DIR/report.md]")
+@click.option(
+    "--out", type=click.Path(dir_okay=False, path_type=Path), help="where to write [default: DATA_DIR/report.md]"
+)
 @click.option("--run", "run_ids", multiple=True, help="report this run (repeatable) instead of the chosen ones")
 @click.option("--sweep", "groups", multiple=True, help="report this comparison (repeatable: its group id)")
 def report(data_dir: Path | None, out: Path | None, run_ids: tuple[str, ...], groups: tuple[str, ...]) -> None:
@@ -490,8 +616,11 @@ def report(data_dir: Path | None, out: Path | None, run_ids: tuple[str, ...], gr
 @main.command(name="export")
 @click.argument("task", required=False)
 @_DATA_DIR
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path),
-              help="the directory to write to [default: DATA_DIR/exports]")
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="the directory to write to [default: DATA_DIR/exports]",
+)
 def export_command(task: str | None, data_dir: Path | None, out: Path | None) -> None:
     """Write every saved run (of TASK, if given) as one JSON file each: the way to move or share a lab."""
     from lab4.present.report import run_json
@@ -518,15 +647,21 @@ def export_command(task: str | None, data_dir: Path | None, out: Path | None) ->
         count += 1
     click.echo(f"exported {count} run(s) to {directory}")
     if unread:
-        raise click.ClickException(f"{len(unread)} run(s) could not be read (the database is damaged): "
-                                   f"{', '.join(unread[:10])}{' ...' if len(unread) > 10 else ''}; "
-                                   "'lab4 check' tells more")
+        raise click.ClickException(
+            f"{len(unread)} run(s) could not be read (the database is damaged): "
+            f"{', '.join(unread[:10])}{' ...' if len(unread) > 10 else ''}; "
+            "'lab4 check' tells more"
+        )
 
 
 @main.command()
 @_DATA_DIR
-@click.option("--salvage", type=click.Path(file_okay=False, path_type=Path), metavar="DIR",
-              help="write every run that still reads to DIR, one JSON file each (lab4 import reads them)")
+@click.option(
+    "--salvage",
+    type=click.Path(file_okay=False, path_type=Path),
+    metavar="DIR",
+    help="write every run that still reads to DIR, one JSON file each (lab4 import reads them)",
+)
 def check(data_dir: Path | None, salvage: Path | None) -> None:
     """Check the database page by page (SQLite's integrity_check) and read every run whole.
     Exit 0 when all is well, 1 when something is damaged (each damaged run is named)."""
@@ -574,8 +709,13 @@ def import_command(files: tuple[Path, ...], data_dir: Path | None) -> None:
 
 @main.command()
 @click.option("--quick", is_flag=True, help="fewer repeats and smaller sizes (a few minutes)")
-@click.option("--device", default="cpu", show_default=True, callback=context_value(parse_device),
-              help="cpu, cuda, cuda:N, mps or auto")
+@click.option(
+    "--device",
+    default="cpu",
+    show_default=True,
+    callback=context_value(parse_device),
+    help="cpu, cuda, cuda:N, mps or auto",
+)
 @click.option("--json", "as_json", is_flag=True, help="a JSON list of rows")
 @click.option("--no-app", is_flag=True, help="skip the rows that start the terminal app")
 def bench(quick: bool, device: str, as_json: bool, no_app: bool) -> None:
@@ -601,7 +741,9 @@ def bench(quick: bool, device: str, as_json: bool, no_app: bool) -> None:
 
 main.add_command(_TaskGroup("run", factory=_make_run_command, help="Run one task: lab4 run TASK [--param value ...]."))
 main.add_command(
-    _TaskGroup("sweep", factory=_make_sweep_command, help="Run one task over lists of values: lab4 sweep TASK --lr 0.1,0.01.")
+    _TaskGroup(
+        "sweep", factory=_make_sweep_command, help="Run one task over lists of values: lab4 sweep TASK --lr 0.1,0.01."
+    )
 )
 
 

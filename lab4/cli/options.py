@@ -16,8 +16,18 @@ from lab4.core.task import Task
 from lab4.maths.device import parse_device
 from lab4.store.files import ENV as STORE_ENV
 
-__all__ = ["DATA_DIR", "usage_error", "SpecValue", "context_value", "common_options", "task_options", "jobs_option", "JobsType",
-           "parse_task_args", "refuse_broken_extra_tasks"]
+__all__ = [
+    "DATA_DIR",
+    "usage_error",
+    "SpecValue",
+    "context_value",
+    "common_options",
+    "task_options",
+    "jobs_option",
+    "JobsType",
+    "parse_task_args",
+    "refuse_broken_extra_tasks",
+]
 
 
 class _DataDirType(click.Path):
@@ -31,9 +41,11 @@ class _DataDirType(click.Path):
 
 #: ``--data-dir``, declared once for every command and for ``lab4-tui``
 DATA_DIR: dict[str, Any] = dict(
-    type=_DataDirType(file_okay=False, path_type=Path), envvar=STORE_ENV,
+    type=_DataDirType(file_okay=False, path_type=Path),
+    envvar=STORE_ENV,
     help=f"where runs and notes are kept [default: the user data dir, or ${STORE_ENV}]",
 )
+
 
 def usage_error(exc: ParamError, spec: Spec | None = None) -> click.BadParameter:
     """A spec's ParamError as click's usage error (exit 2), naming the option."""
@@ -63,6 +75,7 @@ class SpecValue(click.ParamType):
 def context_value(parse: Any, sweep: bool = False) -> Any:
     """A click callback that parses with ``parse`` (which raises ParamError): exit 2 with its
     message; with ``sweep``, a comma-separated list of such values."""
+
     def callback(ctx: click.Context, option: click.Parameter, value: Any) -> Any:
         if value is None:
             return None
@@ -97,9 +110,12 @@ class JobsType(click.ParamType):
 
 def jobs_option() -> click.Option:
     return click.Option(
-        ["--jobs", "-j"], type=JobsType(), default=None,
+        ["--jobs", "-j"],
+        type=JobsType(),
+        default=None,
         help="runs computed at once, each in a worker process of its own: N, or auto (one per core; "
-             "one per device with --device cuda:0,cuda:1) [default: 1, or one per listed device]")
+        "one per device with --device cuda:0,cuda:1) [default: 1, or one per listed device]",
+    )
 
 
 def common_options(sweep: bool) -> list[click.Option]:
@@ -139,7 +155,9 @@ def task_options(task: Task, sweep: bool) -> list[click.Option]:
         hint = p.describe()
         extra = ""
         if sweep:
-            extra = " (values separated by ';')" if p.kind in ("ints", "floats", "assign") else " (values separated by ',')"
+            extra = (
+                " (values separated by ';')" if p.kind in ("ints", "floats", "assign") else " (values separated by ',')"
+            )
         options.append(
             click.Option(
                 [p.option, p.name],
@@ -157,8 +175,9 @@ def parse_task_args(task: Task, args: list[str]) -> dict[str, Any]:
     the values given, validated; a bad one is click's usage error (exit 2)."""
     command = click.Command(task.id, params=task_options(task, sweep=False))
     ctx = command.make_context(f"lab4-tui --task {task.id}", list(args))
-    given = {k: v for k, v in ctx.params.items()
-             if ctx.get_parameter_source(k) is not click.core.ParameterSource.DEFAULT}
+    given = {
+        k: v for k, v in ctx.params.items() if ctx.get_parameter_source(k) is not click.core.ParameterSource.DEFAULT
+    }
     try:
         task.spec.parse(given)
     except ParamError as exc:

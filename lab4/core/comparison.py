@@ -131,8 +131,13 @@ def axes_of(results: Sequence[Any]) -> dict[str, list[Any]]:
     typed = [r.typed_params() if hasattr(r, "typed_params") else r.params for r in results]
     names = list(dict.fromkeys(k for t in typed for k in t))
     out = {k: unique(t.get(k) for t in typed) for k in names if any(t.get(k) != typed[0].get(k) for t in typed)}
-    out.update({k: unique(getattr(r, k) for r in results) for k in CONTEXT_AXES
-                if any(getattr(r, k) != getattr(results[0], k) for r in results)})
+    out.update(
+        {
+            k: unique(getattr(r, k) for r in results)
+            for k in CONTEXT_AXES
+            if any(getattr(r, k) != getattr(results[0], k) for r in results)
+        }
+    )
     return out
 
 
@@ -142,8 +147,12 @@ def comparison_rows(task: Task, results: Sequence[Any], limit: int = 6) -> tuple
     comparison is about first.  Values as they are (format them where they are drawn)."""
     varied = differing(results)
     metrics = scalar_metric_names(list(results), task.compare_metrics(), limit=limit)
-    rows = [[param_value(r, k) for k in varied] + [r.describe() if r.ended else "running"]
-            + [r.metrics.get(m) for m in metrics] for r in results]
+    rows = [
+        [param_value(r, k) for k in varied]
+        + [r.describe() if r.ended else "running"]
+        + [r.metrics.get(m) for m in metrics]
+        for r in results
+    ]
     return [*varied, "status", *metrics], rows
 
 
@@ -168,6 +177,7 @@ def _key(value: Any) -> Any:
 
 def run_label(combo: Mapping[str, Any], names: Sequence[str], spec: Spec | None = None) -> str:
     """``optimizer=gd lr=0.1``: the varying axes of one run of a comparison."""
+
     def text(name: str) -> str:
         value = combo[name]
         return spec[name].format(value) if spec is not None and name in spec else format_value(value)
@@ -197,8 +207,9 @@ def plan(spec: Spec, base: Mapping[str, Any], axes: Mapping[str, Sequence[Any]] 
     runs = []
     for combo in combinations(axes) if axes else [{}]:
         params = spec.parse({**base, **{k: v for k, v in combo.items() if k in spec}})
-        runs.append(PlannedRun(dict(combo), params, run_label(combo, names, spec),
-                               combo.get("dtype"), combo.get("seed")))
+        runs.append(
+            PlannedRun(dict(combo), params, run_label(combo, names, spec), combo.get("dtype"), combo.get("seed"))
+        )
     return runs
 
 
@@ -216,11 +227,18 @@ def comparison_sentence(task: Task, runs: Sequence[tuple[str, Any]]) -> str:
     if comparison is not None and any(comparison.metric in r.metrics for _, r in finished):
         goals = {comparison.goal(r.params) for _, r in finished}
         goal = goals.pop() if len(goals) == 1 else None
-        reached = sorted(((r.metrics.get(comparison.metric), label, r) for label, r in finished
-                          if r.metrics.get(comparison.metric) is not None), key=lambda t: t[0])
+        reached = sorted(
+            (
+                (r.metrics.get(comparison.metric), label, r)
+                for label, r in finished
+                if r.metrics.get(comparison.metric) is not None
+            ),
+            key=lambda t: t[0],
+        )
         never = [(label, r) for label, r in finished if r.metrics.get(comparison.metric) is None]
-        text = _fastest_first([(steps, label, comparison.goal(r.params)) for steps, label, r in reached],
-                              same_goal=goal is not None)
+        text = _fastest_first(
+            [(steps, label, comparison.goal(r.params)) for steps, label, r in reached], same_goal=goal is not None
+        )
         if never:
             names = ", ".join(f"{label} never reached {goal or 'its goal'} ({_why_not(r)})" for label, r in never)
             text = (text + "; " if text else "") + names
@@ -233,7 +251,7 @@ def comparison_sentence(task: Task, runs: Sequence[tuple[str, Any]]) -> str:
 
 
 def race_sentence(goal: str, entries: Sequence[tuple[str, int | None]], budget: int) -> str:
-    """"S=10 reached train accuracy 90% in 120 steps, cross-entropy in 150; S=0.1 never did (in
+    """ "S=10 reached train accuracy 90% in 120 steps, cross-entropy in 150; S=0.1 never did (in
     500 steps)": who got to ``goal`` first, from (label, steps or None)."""
     reached = sorted((steps, label) for label, steps in entries if steps is not None)
     never = [label for label, steps in entries if steps is None]
@@ -244,11 +262,14 @@ def race_sentence(goal: str, entries: Sequence[tuple[str, int | None]], budget: 
 
 
 def _fastest_first(reached: Sequence[tuple[Any, str, str]], same_goal: bool) -> str:
-    """"a reached G in 12 steps, b in 30" from (steps, label, goal), already in order; a later
+    """ "a reached G in 12 steps, b in 30" from (steps, label, goal), already in order; a later
     run's goal is named only when the goals differ."""
-    return ", ".join(f"{label} reached {goal} in {plural(steps, 'step')}" if k == 0
-                     else f"{label}{'' if same_goal else ' ' + goal} in {steps}"
-                     for k, (steps, label, goal) in enumerate(reached))
+    return ", ".join(
+        f"{label} reached {goal} in {plural(steps, 'step')}"
+        if k == 0
+        else f"{label}{'' if same_goal else ' ' + goal} in {steps}"
+        for k, (steps, label, goal) in enumerate(reached)
+    )
 
 
 def _why_not(result: Any) -> str:

@@ -108,14 +108,26 @@ class Finding:
         return self.evaluate() == self.holds
 
     def to_json(self) -> dict[str, Any]:
-        return jsonable({"name": self.name, "values": self.values, "conditions": [list(c) for c in self.conditions],
-                         "holds": self.holds, "text": self.text})
+        return jsonable(
+            {
+                "name": self.name,
+                "values": self.values,
+                "conditions": [list(c) for c in self.conditions],
+                "holds": self.holds,
+                "text": self.text,
+            }
+        )
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> "Finding":
         conditions = tuple((str(a), str(r), str(b)) for a, r, b in data.get("conditions") or ())
-        return cls(str(data["name"]), dict(data.get("values") or {}), conditions, bool(data["holds"]),
-                   str(data.get("text", "")))
+        return cls(
+            str(data["name"]),
+            dict(data.get("values") or {}),
+            conditions,
+            bool(data["holds"]),
+            str(data.get("text", "")),
+        )
 
 
 def _all_hold(values: dict[str, Any], conditions: Any) -> bool:
@@ -206,8 +218,11 @@ class Result:
 
     def flat_metrics(self) -> list[tuple[str, Any]]:
         """The metrics a two-column table can show (nested per-variant dicts left out)."""
-        return [(k, v) for k, v in self.metrics.items()
-                if not (isinstance(v, dict) and any(isinstance(x, dict) for x in v.values()))]
+        return [
+            (k, v)
+            for k, v in self.metrics.items()
+            if not (isinstance(v, dict) and any(isinstance(x, dict) for x in v.values()))
+        ]
 
     def describe(self) -> str:
         """The status in words: ok / diverged at step k - hint / cancelled at step k / error: ..."""
@@ -255,8 +270,10 @@ class Result:
             raise ValueError(f"unknown status {data['status']!r}")
         known = set(cls.__dataclass_fields__)
         result = cls(**{k: v for k, v in data.items() if k in known})
-        result.series = {name: {"x": _floats(s.get("x", ())), "y": _floats(s.get("y", ()))}
-                         for name, s in (result.series or {}).items()}
+        result.series = {
+            name: {"x": _floats(s.get("x", ())), "y": _floats(s.get("y", ()))}
+            for name, s in (result.series or {}).items()
+        }
         return result
 
 

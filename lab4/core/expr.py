@@ -61,12 +61,39 @@ CONSTANTS: dict[str, float] = {"pi": math.pi, "e": math.e}
 
 #: functions whose complex extension is analytic (holomorphic where the real one is defined):
 #: the complex-step derivative Im f(x + ih) / h applies to expressions made only of these
-ANALYTIC = frozenset({"sin", "cos", "tan", "asin", "acos", "atan", "sinh", "cosh", "tanh", "exp", "expm1", "log",
-                      "log2", "log10", "log1p", "sqrt", "sigmoid", "pow"})
+ANALYTIC = frozenset(
+    {
+        "sin",
+        "cos",
+        "tan",
+        "asin",
+        "acos",
+        "atan",
+        "sinh",
+        "cosh",
+        "tanh",
+        "exp",
+        "expm1",
+        "log",
+        "log2",
+        "log10",
+        "log1p",
+        "sqrt",
+        "sigmoid",
+        "pow",
+    }
+)
 #: functions with a kink or a jump, and where it is: the argument at 0, at an integer, or
 #: (max, min) where the two arguments tie
-KINKED = {"relu": "zero", "abs": "zero", "sign": "zero", "floor": "integer", "ceil": "integer",
-          "max": "tie", "min": "tie"}
+KINKED = {
+    "relu": "zero",
+    "abs": "zero",
+    "sign": "zero",
+    "floor": "integer",
+    "ceil": "integer",
+    "max": "tie",
+    "min": "tie",
+}
 
 
 class ExprError(ValueError):
@@ -134,6 +161,7 @@ class Expression:
             return f"{name}() has no analytic complex extension"
         return ""
 
+
 def parse_expression(text: str) -> Expression:
     """Check ``text`` and return an :class:`Expression`; raise :class:`ExprError`."""
     if not isinstance(text, str):
@@ -200,7 +228,9 @@ def _check(node: ast.AST, variables: list[str], depth: int, count: list[int]) ->
         return
     if isinstance(node, ast.Call):
         if not isinstance(node.func, ast.Name):
-            raise ExprError(f"only calls of known functions by name are allowed, not {describe_node(node.func)}", _col(node))
+            raise ExprError(
+                f"only calls of known functions by name are allowed, not {describe_node(node.func)}", _col(node)
+            )
         name = node.func.id
         if name not in FUNCTIONS:
             known = ", ".join(sorted(FUNCTIONS))
@@ -209,7 +239,9 @@ def _check(node: ast.AST, variables: list[str], depth: int, count: list[int]) ->
             raise ExprError(f"{name}() takes no keyword arguments", _col(node))
         arity = FUNCTIONS[name][0]
         if len(node.args) != arity:
-            raise ExprError(f"{name}() takes {arity} argument{'s' if arity > 1 else ''}, got {len(node.args)}", _col(node))
+            raise ExprError(
+                f"{name}() takes {arity} argument{'s' if arity > 1 else ''}, got {len(node.args)}", _col(node)
+            )
         for arg in node.args:
             _check(arg, variables, depth + 1, count)
         return

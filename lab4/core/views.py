@@ -38,7 +38,7 @@ class PlotView:
         """``train_accuracy [S=1]`` -> ``train [S=1]`` with names = (("train_accuracy", "train"),)."""
         for base, short in self.names:
             if matches(base, name):
-                return short + name[len(base):]
+                return short + name[len(base) :]
         return name
 
     def __post_init__(self) -> None:
@@ -53,14 +53,34 @@ class PlotView:
 #: the views of the three training tasks (clipped-ce adds its own)
 TRAINING_VIEWS = (
     PlotView("loss", "Loss", ("loss",), ylabel="train loss", ylog=True),
-    PlotView("accuracy", "Accuracy", ("train_accuracy", "test_accuracy"), ylabel="accuracy",
-             names=(("train_accuracy", "train"), ("test_accuracy", "test"))),
-    PlotView("sharpness", "Sharpness", ("sharpness", "theory edge"), ylabel="top Hessian eigenvalue",
-             names=(("theory edge", "theory stability edge"),), needs="measured when sharpness_every > 0"),
-    PlotView("spectrum", "Spectrum", (), xlabel="Hessian eigenvalue", ylabel="share of eigenvalues", ylog=True,
-             kind="spectrum", needs="measured at the steps of spectrum_at, e.g. 0,end (off by default: each costs ~750 steps)"),
-    PlotView("boundary", "Boundary", (), xlabel="x1", ylabel="x2", kind="boundary",
-             needs="drawn for 2-D datasets only"),
+    PlotView(
+        "accuracy",
+        "Accuracy",
+        ("train_accuracy", "test_accuracy"),
+        ylabel="accuracy",
+        names=(("train_accuracy", "train"), ("test_accuracy", "test")),
+    ),
+    PlotView(
+        "sharpness",
+        "Sharpness",
+        ("sharpness", "theory edge"),
+        ylabel="top Hessian eigenvalue",
+        names=(("theory edge", "theory stability edge"),),
+        needs="measured when sharpness_every > 0",
+    ),
+    PlotView(
+        "spectrum",
+        "Spectrum",
+        (),
+        xlabel="Hessian eigenvalue",
+        ylabel="share of eigenvalues",
+        ylog=True,
+        kind="spectrum",
+        needs="measured at the steps of spectrum_at, e.g. 0,end (off by default: each costs ~750 steps)",
+    ),
+    PlotView(
+        "boundary", "Boundary", (), xlabel="x1", ylabel="x2", kind="boundary", needs="drawn for 2-D datasets only"
+    ),
 )
 
 

@@ -168,12 +168,15 @@ def sweep(
     runs = plan(task.spec, base, axes)
     if group is None:
         group = new_group_id(task.id) if len(runs) > 1 else ""
-    contexts = [RunContext(
-        device=ctx.device,
-        dtype=planned.dtype or ctx.dtype,
-        seed=ctx.seed if planned.seed is None else planned.seed,
-        cancel_event=ctx.cancel_event,
-    ) for planned in runs]
+    contexts = [
+        RunContext(
+            device=ctx.device,
+            dtype=planned.dtype or ctx.dtype,
+            seed=ctx.seed if planned.seed is None else planned.seed,
+            cancel_event=ctx.cancel_event,
+        )
+        for planned in runs
+    ]
     sources: list[Any] = [None] * len(runs)
     if batched:
         pairs = [(planned.params, run_ctx) for planned, run_ctx in zip(runs, contexts)]
@@ -187,8 +190,10 @@ def sweep(
         if on_start is not None:
             on_start(i, planned, run_ctx)
         callback = (lambda e, i=i: on_event(i, e)) if on_event else None
-        yield planned.combo, execute(task_id, planned.params, run_ctx, callback, group=group, label=planned.label,
-                                     source=sources[i])
+        yield (
+            planned.combo,
+            execute(task_id, planned.params, run_ctx, callback, group=group, label=planned.label, source=sources[i]),
+        )
 
 
 def batch_problem(task_id: str, runs: list[tuple[dict[str, Any], RunContext]]) -> str | None:

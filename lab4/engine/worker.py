@@ -85,9 +85,22 @@ from lab4.core.events import (
 )
 
 __all__ = [
-    "Job", "Worker", "Pool", "RunTracker", "SharedFlag", "WorkerGone", "encode_event", "decode_event",
-    "result_fields", "START_METHOD", "BATCH_S", "BATCH_EVENTS", "CANCEL_GRACE_S", "READY_TIMEOUT_S",
-    "threads_per_worker", "PRELUDE_ENV",
+    "Job",
+    "Worker",
+    "Pool",
+    "RunTracker",
+    "SharedFlag",
+    "WorkerGone",
+    "encode_event",
+    "decode_event",
+    "result_fields",
+    "START_METHOD",
+    "BATCH_S",
+    "BATCH_EVENTS",
+    "CANCEL_GRACE_S",
+    "READY_TIMEOUT_S",
+    "threads_per_worker",
+    "PRELUDE_ENV",
 ]
 
 START_METHOD = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
@@ -241,8 +254,20 @@ def _child(conn: Any, flag: SharedFlag, options: dict[str, Any]) -> None:
     gc.collect()
     gc.freeze()  # torch's long-lived objects out of the collector's way
     try:
-        conn.send(("ready", None, plain({"pid": os.getpid(), "threads": torch.get_num_threads(),
-                                         "versions": versions(), "machine": machine_info()})))
+        conn.send(
+            (
+                "ready",
+                None,
+                plain(
+                    {
+                        "pid": os.getpid(),
+                        "threads": torch.get_num_threads(),
+                        "versions": versions(),
+                        "machine": machine_info(),
+                    }
+                ),
+            )
+        )
     except OSError:
         return
     stores: dict[Any, Any] = {}
@@ -315,8 +340,11 @@ class _Outbox:
         encoded = encode_event(event)
         with self.lock:
             self.pending.append(encoded)
-            if (isinstance(event, (Observation, Finding)) or len(self.pending) >= BATCH_EVENTS
-                    or time.monotonic() - self.last >= BATCH_S):
+            if (
+                isinstance(event, (Observation, Finding))
+                or len(self.pending) >= BATCH_EVENTS
+                or time.monotonic() - self.last >= BATCH_S
+            ):
                 self._flush()
 
     def close(self) -> None:
@@ -392,8 +420,12 @@ def death_reason(exitcode: int | None) -> str:
             name = signal.Signals(-exitcode).name
         except ValueError:
             name = f"signal {-exitcode}"
-        why = {"SIGKILL": " (killed: out of memory, or by a user)", "SIGSEGV": " (a crash in native code)",
-               "SIGABRT": " (aborted)", "SIGBUS": " (a crash in native code)"}.get(name, "")
+        why = {
+            "SIGKILL": " (killed: out of memory, or by a user)",
+            "SIGSEGV": " (a crash in native code)",
+            "SIGABRT": " (aborted)",
+            "SIGBUS": " (a crash in native code)",
+        }.get(name, "")
         return f"the compute process was killed by {name}{why}"
     return f"the compute process exited with status {exitcode}"
 
@@ -411,8 +443,11 @@ class Worker:
         self.flag = SharedFlag(mp)
         self.conn, child = mp.Pipe(duplex=True)
         env = {k: v for k, v in os.environ.items() if k.startswith("LAB4_")}
-        options = {"threads": threads, "prelude": os.environ.get(PRELUDE_ENV, "") if prelude is None else prelude,
-                   "env": env}
+        options = {
+            "threads": threads,
+            "prelude": os.environ.get(PRELUDE_ENV, "") if prelude is None else prelude,
+            "env": env,
+        }
         self.process = mp.Process(target=_child, args=(child, self.flag, options), name="lab4-worker", daemon=True)
         with _without_main():
             self.process.start()
@@ -447,8 +482,15 @@ class Worker:
     def send_run(self, job_id: int, job: Job, save: bool, data_dir: Any = None) -> None:
         self.flag.clear()
         try:
-            self.conn.send({"op": "run", "job": job_id, "run": job.to_plain(), "save": save,
-                            "data_dir": None if data_dir is None else str(data_dir)})
+            self.conn.send(
+                {
+                    "op": "run",
+                    "job": job_id,
+                    "run": job.to_plain(),
+                    "save": save,
+                    "data_dir": None if data_dir is None else str(data_dir),
+                }
+            )
         except (OSError, EOFError):
             raise WorkerGone(self._reason()) from None
 
@@ -498,9 +540,16 @@ class RunTracker:
 
     def __init__(self, job: Job, params_json: dict[str, Any] | None = None):
         self.job = job
-        r = Result(task=job.task, params=params_json if params_json is not None else _params_json(job),
-                   device=job.device, dtype=job.dtype, seed=job.seed, group=job.group, label=job.label,
-                   started=_now())
+        r = Result(
+            task=job.task,
+            params=params_json if params_json is not None else _params_json(job),
+            device=job.device,
+            dtype=job.dtype,
+            seed=job.seed,
+            group=job.group,
+            label=job.label,
+            started=_now(),
+        )
         self.builder = ResultBuilder(r)
         self.t0 = time.perf_counter()
         self.result: Result | None = None
@@ -607,9 +656,14 @@ class Pool:
     def __exit__(self, *exc: Any) -> None:
         self.close()
 
-    def run(self, jobs: Sequence[Job], save: bool = False, data_dir: Any = None,
-            cancelled: Callable[[], bool] = lambda: False,
-            on_event: Callable[[int, Any], None] | None = None) -> Iterator[tuple[int, Result, RunTracker]]:
+    def run(
+        self,
+        jobs: Sequence[Job],
+        save: bool = False,
+        data_dir: Any = None,
+        cancelled: Callable[[], bool] = lambda: False,
+        on_event: Callable[[int, Any], None] | None = None,
+    ) -> Iterator[tuple[int, Result, RunTracker]]:
         queue = deque(enumerate(jobs))
         busy: dict[int, tuple[int, RunTracker]] = {}  # worker slot -> (job index, tracker)
         done: dict[int, RunTracker] = {}

@@ -33,9 +33,17 @@ if TYPE_CHECKING:
 __all__ = ["descend", "divergence_step", "fit_rates"]
 
 
-def descend(f: Callable[[Any], Any], start: "torch.Tensor", optimizer: str, lrs: Sequence[float],
-            betas: Sequence[float], steps: int, observe: Callable[[Any, Any], dict[str, Any]],
-            keep_path: bool = False, cancelled: Callable[[], bool] | None = None) -> dict[str, Any]:
+def descend(
+    f: Callable[[Any], Any],
+    start: "torch.Tensor",
+    optimizer: str,
+    lrs: Sequence[float],
+    betas: Sequence[float],
+    steps: int,
+    observe: Callable[[Any, Any], dict[str, Any]],
+    keep_path: bool = False,
+    cancelled: Callable[[], bool] | None = None,
+) -> dict[str, Any]:
     """``len(lrs)`` runs of ``optimizer`` on f from ``start`` ((dim,) shared, or (B, dim)),
     ``steps`` updates each, as one computation.
 

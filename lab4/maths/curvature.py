@@ -28,9 +28,19 @@ from lab4.maths.spectrum import (
 )
 from lab4.maths.spectrum import hessian_vector_product as _flat_hvp
 
-__all__ = ["hessian_vector_product", "top_eigenvalue", "SHARPNESS_TOL", "LossSpectrum", "loss_spectrum",
-           "SPECTRUM_TOP_K", "SPECTRUM_TRACE_PROBES", "SPECTRUM_DENSITY_PROBES", "SPECTRUM_DENSITY_ITERS",
-           "SPECTRUM_BINS", "NEGATIVE_SHARE"]
+__all__ = [
+    "hessian_vector_product",
+    "top_eigenvalue",
+    "SHARPNESS_TOL",
+    "LossSpectrum",
+    "loss_spectrum",
+    "SPECTRUM_TOP_K",
+    "SPECTRUM_TRACE_PROBES",
+    "SPECTRUM_DENSITY_PROBES",
+    "SPECTRUM_DENSITY_ITERS",
+    "SPECTRUM_BINS",
+    "NEGATIVE_SHARE",
+]
 
 Tensor = torch.Tensor
 
@@ -38,16 +48,22 @@ Tensor = torch.Tensor
 SHARPNESS_TOL = 1e-3
 
 
-def hessian_vector_product(loss: Callable[[Sequence[Tensor]], Tensor], params: Sequence[Tensor],
-                           vector: Sequence[Tensor]) -> list[Tensor]:
+def hessian_vector_product(
+    loss: Callable[[Sequence[Tensor]], Tensor], params: Sequence[Tensor], vector: Sequence[Tensor]
+) -> list[Tensor]:
     """H v for one ``vector`` given as tensors shaped like ``params``."""
     hvp = _flat_hvp(loss, params)
     return hvp.unflatten(hvp(hvp.flatten(vector)))
 
 
-def top_eigenvalue(loss: Callable[[Sequence[Tensor]], Tensor], params: Sequence[Tensor],
-                   max_iter: int = DEFAULT_MAX_ITER, start: Tensor | None = None, seed: int = 0,
-                   tol: float = SHARPNESS_TOL) -> Eigenpairs:
+def top_eigenvalue(
+    loss: Callable[[Sequence[Tensor]], Tensor],
+    params: Sequence[Tensor],
+    max_iter: int = DEFAULT_MAX_ITER,
+    start: Tensor | None = None,
+    seed: int = 0,
+    tol: float = SHARPNESS_TOL,
+) -> Eigenpairs:
     """The largest algebraic eigenvalue of the Hessian of ``loss`` at ``params`` (``.value``),
     its flat Ritz vector (``.vectors[:, 0]``), ``.converged`` (residual <= tol |value| within
     ``max_iter`` products) and ``.iterations``.  The start vector is ``start`` (flat) or a
@@ -97,10 +113,18 @@ class LossSpectrum:
         return dict(self.__dict__)
 
 
-def loss_spectrum(loss: Callable[[Sequence[Tensor]], Tensor], params: Sequence[Tensor], *, seed: int = 0,
-                  top_k: int = SPECTRUM_TOP_K, trace_probes: int = SPECTRUM_TRACE_PROBES,
-                  density_probes: int = SPECTRUM_DENSITY_PROBES, density_iters: int = SPECTRUM_DENSITY_ITERS,
-                  bins: int = SPECTRUM_BINS, check: Callable[[], None] | None = None) -> LossSpectrum:
+def loss_spectrum(
+    loss: Callable[[Sequence[Tensor]], Tensor],
+    params: Sequence[Tensor],
+    *,
+    seed: int = 0,
+    top_k: int = SPECTRUM_TOP_K,
+    trace_probes: int = SPECTRUM_TRACE_PROBES,
+    density_probes: int = SPECTRUM_DENSITY_PROBES,
+    density_iters: int = SPECTRUM_DENSITY_ITERS,
+    bins: int = SPECTRUM_BINS,
+    check: Callable[[], None] | None = None,
+) -> LossSpectrum:
     """Top-k eigenvalues, trace and density of the Hessian of ``loss`` at ``params`` (one
     gradient with its graph, then about top_k x 6 + trace_probes + density_probes x
     density_iters Hessian-vector products).  ``check`` is called before every product (a
@@ -114,18 +138,42 @@ def loss_spectrum(loss: Callable[[Sequence[Tensor]], Tensor], params: Sequence[T
 
     n = flat.n
     k = min(top_k, n)
-    top = top_eigenvalues(hvp, n, k, SHARPNESS_TOL, max(DEFAULT_MAX_ITER, 2 * k), dtype=flat.dtype,
-                          device=flat.device, generator=torch.Generator().manual_seed(seed))
-    trace = hutchinson_trace(hvp, n, trace_probes, torch.Generator().manual_seed(seed + 1), dtype=flat.dtype,
-                             device=flat.device)
-    density = spectral_density(hvp, n, min(density_iters, n), density_probes,
-                               torch.Generator().manual_seed(seed + 2), dtype=flat.dtype, device=flat.device)
+    top = top_eigenvalues(
+        hvp,
+        n,
+        k,
+        SHARPNESS_TOL,
+        max(DEFAULT_MAX_ITER, 2 * k),
+        dtype=flat.dtype,
+        device=flat.device,
+        generator=torch.Generator().manual_seed(seed),
+    )
+    trace = hutchinson_trace(
+        hvp, n, trace_probes, torch.Generator().manual_seed(seed + 1), dtype=flat.dtype, device=flat.device
+    )
+    density = spectral_density(
+        hvp,
+        n,
+        min(density_iters, n),
+        density_probes,
+        torch.Generator().manual_seed(seed + 2),
+        dtype=flat.dtype,
+        device=flat.device,
+    )
     histogram = density_histogram(density, bins)
     largest = float(top.values[0])
     negative = float(density.weights[density.nodes < -NEGATIVE_SHARE * abs(largest)].sum())
     return LossSpectrum(
-        top=[float(v) for v in top.values], top_converged=top.converged, trace=trace.estimate,
-        trace_se=trace.stderr, trace_probes=trace_probes, edges=histogram.edges.tolist(),
-        mass=histogram.mass.tolist(), lowest=float(density.nodes.min()), highest=float(density.nodes.max()),
-        negative_mass=negative, n=n, products=flat.calls,
+        top=[float(v) for v in top.values],
+        top_converged=top.converged,
+        trace=trace.estimate,
+        trace_se=trace.stderr,
+        trace_probes=trace_probes,
+        edges=histogram.edges.tolist(),
+        mass=histogram.mass.tolist(),
+        lowest=float(density.nodes.min()),
+        highest=float(density.nodes.max()),
+        negative_mass=negative,
+        n=n,
+        products=flat.calls,
     )

@@ -101,7 +101,10 @@ def _xor(n: int, noise: float, rng: np.random.Generator) -> tuple[np.ndarray, np
 
 
 def _blobs(n: int, noise: float, rng: np.random.Generator, classes: int = 4) -> tuple[np.ndarray, np.ndarray]:
-    centers = np.array([[math.cos(2 * math.pi * k / classes), math.sin(2 * math.pi * k / classes)] for k in range(classes)]) * 2
+    centers = (
+        np.array([[math.cos(2 * math.pi * k / classes), math.sin(2 * math.pi * k / classes)] for k in range(classes)])
+        * 2
+    )
     y = np.arange(n) % classes
     return centers[y] + rng.normal(0, 0.3 + noise, (n, 2)), y
 
@@ -147,14 +150,17 @@ def _read_csv(path: str, mtime: float, size: int) -> Dataset:
                         header = [c.strip() for c in row]
                         continue
                 if len(row) != width:
-                    raise DatasetError(f"{name} line {reader.line_num} has {len(row)} columns, expected {width} "
-                                       f"(ragged row)")
+                    raise DatasetError(
+                        f"{name} line {reader.line_num} has {len(row)} columns, expected {width} (ragged row)"
+                    )
                 try:
                     flat.extend(map(float, row[:-1]))
                 except ValueError:
                     bad = next(j for j, c in enumerate(row[:-1]) if not _is_number(c.strip()))
-                    raise DatasetError(f"{name} line {reader.line_num}, column {bad + 1}: feature "
-                                       f"{row[bad].strip()[:20]!r} is not a finite number") from None
+                    raise DatasetError(
+                        f"{name} line {reader.line_num}, column {bad + 1}: feature "
+                        f"{row[bad].strip()[:20]!r} is not a finite number"
+                    ) from None
                 labels.append(row[-1].strip())
     except UnicodeDecodeError:
         raise DatasetError(f"{name} is not a text CSV file") from None
@@ -170,8 +176,10 @@ def _read_csv(path: str, mtime: float, size: int) -> Dataset:
     finite = np.isfinite(features)
     if not finite.all():
         i, j = np.argwhere(~finite)[0]
-        raise DatasetError(f"{name} row {i + 1 + (header is not None)}, column {j + 1}: feature "
-                           f"{features[i, j]!r} is not a finite number")
+        raise DatasetError(
+            f"{name} row {i + 1 + (header is not None)}, column {j + 1}: feature "
+            f"{features[i, j]!r} is not a finite number"
+        )
     names = sorted(set(labels), key=lambda s: (not _is_number(s), float(s) if _is_number(s) else 0.0, s))
     if len(names) < 2:
         raise DatasetError(f"{name} has a single class ({names[0]!r}); classification needs at least 2")

@@ -48,8 +48,9 @@ def _numerical_gradient(loss: Callable[[torch.Tensor], torch.Tensor], z: torch.T
     return grad
 
 
-def check_loss(what: str, loss: Callable[[torch.Tensor], torch.Tensor], logits: torch.Tensor,
-               second_order: bool = False) -> LossCheck:
+def check_loss(
+    what: str, loss: Callable[[torch.Tensor], torch.Tensor], logits: torch.Tensor, second_order: bool = False
+) -> LossCheck:
     """gradcheck of ``loss`` at ``logits`` (float64), with the largest measured error."""
     z = logits.detach().to(torch.float64).clone().requires_grad_(True)
     (analytic,) = torch.autograd.grad(loss(z), z)
@@ -58,8 +59,7 @@ def check_loss(what: str, loss: Callable[[torch.Tensor], torch.Tensor], logits: 
     worst = int(error.argmax())
     passed = bool(torch.autograd.gradcheck(loss, (z,), raise_exception=False))
     twice = bool(torch.autograd.gradgradcheck(loss, (z,), raise_exception=False)) if second_order else None
-    return LossCheck(what, passed, float(error.max()), divmod(worst, z.shape[1]) if z.dim() == 2 else (worst, 0),
-                     twice)
+    return LossCheck(what, passed, float(error.max()), divmod(worst, z.shape[1]) if z.dim() == 2 else (worst, 0), twice)
 
 
 def confident_wrong_logits(classes: int, rows: int = 4, gap: float = 30.0) -> tuple[torch.Tensor, torch.Tensor]:

@@ -41,8 +41,24 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["Landscape", "OwnFunction", "own_function", "hessian_at", "generate_function", "spectrum", "curvature", "LEVELS", "LEVEL_FORMULAS", "K2", "EPS",
-           "EPS_VALLEY", "R", "W", "B", "START"]
+__all__ = [
+    "Landscape",
+    "OwnFunction",
+    "own_function",
+    "hessian_at",
+    "generate_function",
+    "spectrum",
+    "curvature",
+    "LEVELS",
+    "LEVEL_FORMULAS",
+    "K2",
+    "EPS",
+    "EPS_VALLEY",
+    "R",
+    "W",
+    "B",
+    "START",
+]
 
 K2 = 10.0  # level 2's condition number
 EPS = 0.1  # level 3's anchor: the chain's kappa is 1 + (2 + 2 cos(pi/n)) / EPS
@@ -64,11 +80,11 @@ LEVEL_FORMULAS = {
     1: "H = 2 I: L = mu = 2, kappa = 1 at any dim",
     2: f"H = diag(2 a): L = 2, mu = {2 / K2:g}, kappa = {K2:g} (dim >= 2)",
     3: f"H = 2 s (e I + T), T the chain Laplacian (2 - 2cos(k pi/n)):\n"
-       f"kappa = 1 + (2 + 2cos(pi/n))/e: {1 + 2 / EPS:g} at dim 2, -> {1 + 4 / EPS:g}",
+    f"kappa = 1 + (2 + 2cos(pi/n))/e: {1 + 2 / EPS:g} at dim 2, -> {1 + 4 / EPS:g}",
     4: f"bent coordinates (Jacobian I at c): kappa {1 + 2 / EPS_VALLEY:g} at dim 2,"
-       f" -> {1 + 4 / EPS_VALLEY:g};\nthe path to c curves",
+    f" -> {1 + 4 / EPS_VALLEY:g};\nthe path to c curves",
     5: "at c: level 4's Hessian + R W^2 I, rescaled: a smaller kappa,\n"
-       "but the ripples make local minima where gd settles",
+    "but the ripples make local minima where gd settles",
 }
 
 
@@ -140,9 +156,9 @@ class Landscape:
             return (self.weights * d * d).sum(-1)
         if level >= 4 and self.dim > 1:  # the valley: odd coordinates measured from a parabola
             m = self.dim // 2
-            bent = d[..., 1: 2 * m: 2] - B * d[..., 0: 2 * m: 2] ** 2
+            bent = d[..., 1 : 2 * m : 2] - B * d[..., 0 : 2 * m : 2] ** 2
             d = d.clone()
-            d[..., 1: 2 * m: 2] = bent
+            d[..., 1 : 2 * m : 2] = bent
         value = _anchor(level) * (d * d).sum(-1)
         if self.dim > 1:
             diff = d[..., :-1] - d[..., 1:]

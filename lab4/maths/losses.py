@@ -38,8 +38,15 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-__all__ = ["ClipStats", "CustomCrossEntropyLoss", "ScaledMSELoss", "custom_cross_entropy", "plain_cross_entropy",
-           "scaled_mse", "clip_"]
+__all__ = [
+    "ClipStats",
+    "CustomCrossEntropyLoss",
+    "ScaledMSELoss",
+    "custom_cross_entropy",
+    "plain_cross_entropy",
+    "scaled_mse",
+    "clip_",
+]
 
 
 @dataclass
@@ -112,8 +119,14 @@ class CustomCrossEntropyLoss(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx: Any, logits: torch.Tensor, target: torch.Tensor, clip: float | None = None,
-                stats: ClipStats | None = None, variant: str = "stable") -> torch.Tensor:
+    def forward(
+        ctx: Any,
+        logits: torch.Tensor,
+        target: torch.Tensor,
+        clip: float | None = None,
+        stats: ClipStats | None = None,
+        variant: str = "stable",
+    ) -> torch.Tensor:
         loss, saved = _nll_from_logits(logits, target, variant)
         ctx.save_for_backward(logits, saved, target)
         ctx.clip = clip
@@ -147,8 +160,13 @@ def plain_cross_entropy(logits: torch.Tensor, target: torch.Tensor, variant: str
     return _nll_from_logits(logits, target, variant)[0]
 
 
-def custom_cross_entropy(logits: torch.Tensor, target: torch.Tensor, clip: float | None = None,
-                         stats: ClipStats | None = None, variant: str = "stable") -> torch.Tensor:
+def custom_cross_entropy(
+    logits: torch.Tensor,
+    target: torch.Tensor,
+    clip: float | None = None,
+    stats: ClipStats | None = None,
+    variant: str = "stable",
+) -> torch.Tensor:
     return CustomCrossEntropyLoss.apply(logits, target, clip, stats, variant)
 
 
@@ -156,8 +174,9 @@ class ScaledMSELoss(torch.autograd.Function):
     """S * mean((y_hat - onehot(target))^2) over all N*K entries; y_hat = softmax(z) or z."""
 
     @staticmethod
-    def forward(ctx: Any, logits: torch.Tensor, target: torch.Tensor, scale: float = 1.0,
-                output: str = "softmax") -> torch.Tensor:
+    def forward(
+        ctx: Any, logits: torch.Tensor, target: torch.Tensor, scale: float = 1.0, output: str = "softmax"
+    ) -> torch.Tensor:
         y_hat = torch.softmax(logits, dim=1) if output == "softmax" else logits
         diff = y_hat - _onehot_like(logits, target)
         ctx.save_for_backward(logits, y_hat, diff, target)

@@ -66,9 +66,7 @@ def momentum_step(weights: Tensors, velocity: Tensors, grads: Tensors, lr: float
 nesterov_step = momentum_step
 
 
-def apply_step(
-    optimizer: str, weights: Tensors, velocity: Tensors, grads: Tensors, lr: float, beta: float
-) -> None:
+def apply_step(optimizer: str, weights: Tensors, velocity: Tensors, grads: Tensors, lr: float, beta: float) -> None:
     """One update of ``optimizer`` given the gradient taken at :func:`lookahead`."""
     if optimizer == "gd":
         gd_step(weights, grads, lr)

@@ -71,7 +71,9 @@ def stability_edge(optimizer: str, lr: float, beta: float) -> float:
     return 2 * (1 + beta) / ((1 + 2 * beta) * lr)
 
 
-def phase(optimizer: str, eigenvalues: Sequence[float], lrs: Sequence[float], betas: Sequence[float]) -> list[list[float]]:
+def phase(
+    optimizer: str, eigenvalues: Sequence[float], lrs: Sequence[float], betas: Sequence[float]
+) -> list[list[float]]:
     """The rate over the grid: one row per beta, one column per lr (numpy, vectorised)."""
     import numpy as np
 
@@ -98,7 +100,7 @@ def fit_rate(values: Sequence[float], floor: float) -> float | None:
     stretch = [(t, v) for t, v in enumerate(values) if 0 < v <= first / 10 and v >= 100 * floor and math.isfinite(v)]
     if len(stretch) < 8:
         return None
-    stretch = stretch[len(stretch) // 2:]
+    stretch = stretch[len(stretch) // 2 :]
     n = len(stretch)
     mt = sum(t for t, _ in stretch) / n
     ml = sum(math.log(v) for _, v in stretch) / n

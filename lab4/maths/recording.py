@@ -67,7 +67,7 @@ class StepRecorder:
         if self.growth is not None and watched:
             first = self.host[self.watch][0] if self.host[self.watch] else watched[0]
             limit = self.growth * abs(first)
-            grew = next((i for i, v in enumerate(watched[: bad]) if abs(v) > limit), None) if limit > 0 else None
+            grew = next((i for i, v in enumerate(watched[:bad]) if abs(v) > limit), None) if limit > 0 else None
             bad = grew if grew is not None else bad
         keep = len(watched) if bad is None else bad
         self.done = start + keep

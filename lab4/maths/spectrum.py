@@ -59,9 +59,20 @@ from typing import Any, Callable, Sequence
 import torch
 
 __all__ = [
-    "HessianVectorProduct", "hessian_vector_product", "LanczosResult", "lanczos", "Eigenpairs",
-    "top_eigenvalues", "bottom_eigenvalues", "TraceEstimate", "hutchinson_trace", "rademacher_variance",
-    "SpectralDensity", "spectral_density", "Histogram", "density_histogram",
+    "HessianVectorProduct",
+    "hessian_vector_product",
+    "LanczosResult",
+    "lanczos",
+    "Eigenpairs",
+    "top_eigenvalues",
+    "bottom_eigenvalues",
+    "TraceEstimate",
+    "hutchinson_trace",
+    "rademacher_variance",
+    "SpectralDensity",
+    "spectral_density",
+    "Histogram",
+    "density_histogram",
 ]
 
 Tensor = torch.Tensor
@@ -90,8 +101,9 @@ class HessianVectorProduct:
             loss = loss_fn(self.point)
             grads = torch.autograd.grad(loss, self.point, create_graph=True, allow_unused=True)
         self.loss = loss.detach()
-        self.gradient = torch.cat([
-            (g if g is not None else torch.zeros_like(p)).reshape(-1) for g, p in zip(grads, self.point)])
+        self.gradient = torch.cat(
+            [(g if g is not None else torch.zeros_like(p)).reshape(-1) for g, p in zip(grads, self.point)]
+        )
         self.calls = 0
 
     def __call__(self, vector: Tensor) -> Tensor:
@@ -99,10 +111,12 @@ class HessianVectorProduct:
         if not self.gradient.requires_grad:  # the loss is at most linear in the parameters
             return torch.zeros_like(vector)
         with torch.enable_grad():
-            parts = torch.autograd.grad(self.gradient, self.point, grad_outputs=vector.reshape(-1),
-                                        retain_graph=True, allow_unused=True)
-        return torch.cat([(h if h is not None else torch.zeros_like(p)).reshape(-1)
-                          for h, p in zip(parts, self.point)]).detach()
+            parts = torch.autograd.grad(
+                self.gradient, self.point, grad_outputs=vector.reshape(-1), retain_graph=True, allow_unused=True
+            )
+        return torch.cat(
+            [(h if h is not None else torch.zeros_like(p)).reshape(-1) for h, p in zip(parts, self.point)]
+        ).detach()
 
     def flatten(self, tensors: Sequence[Tensor]) -> Tensor:
         return torch.cat([t.reshape(-1) for t in tensors])
@@ -127,8 +141,9 @@ def _like(hvp: HVP, start: Tensor | None, dtype: Any, device: Any) -> tuple[Any,
     return dtype or getattr(hvp, "dtype", torch.float64), device or getattr(hvp, "device", "cpu")
 
 
-def _random_vector(n: int, generator: torch.Generator | None, dtype: Any, device: Any,
-                   rademacher: bool = False) -> Tensor:
+def _random_vector(
+    n: int, generator: torch.Generator | None, dtype: Any, device: Any, rademacher: bool = False
+) -> Tensor:
     """Drawn on the CPU in float64 from ``generator`` (or a fixed seed), then moved: the
     same numbers on every device and dtype."""
     generator = generator if generator is not None else torch.Generator().manual_seed(0)
@@ -255,8 +270,17 @@ class LanczosResult:
     iterations: int
 
 
-def lanczos(hvp: HVP, n: int, k: int, *, start: Tensor | None = None, generator: torch.Generator | None = None,
-            dtype: Any = None, device: Any = None, breakdown_tol: float | None = None) -> LanczosResult:
+def lanczos(
+    hvp: HVP,
+    n: int,
+    k: int,
+    *,
+    start: Tensor | None = None,
+    generator: torch.Generator | None = None,
+    dtype: Any = None,
+    device: Any = None,
+    breakdown_tol: float | None = None,
+) -> LanczosResult:
     """k steps of Lanczos with full reorthogonalisation on ``hvp`` (a function of a flat
     vector of size ``n``), from ``start`` or a normal vector drawn from ``generator``.
 
@@ -267,8 +291,11 @@ def lanczos(hvp: HVP, n: int, k: int, *, start: Tensor | None = None, generator:
     if k < 1:
         raise ValueError("k must be at least 1")
     dtype, device = _like(hvp, start, dtype, device)
-    v = start.reshape(-1).to(dtype=dtype, device=device) if start is not None else _random_vector(
-        n, generator, dtype, device)
+    v = (
+        start.reshape(-1).to(dtype=dtype, device=device)
+        if start is not None
+        else _random_vector(n, generator, dtype, device)
+    )
     krylov = _Krylov(hvp, n, k, v, breakdown_tol)
     while krylov.step():
         pass
@@ -277,8 +304,12 @@ def lanczos(hvp: HVP, n: int, k: int, *, start: Tensor | None = None, generator:
     return LanczosResult(
         alphas=torch.tensor(krylov.alphas, dtype=torch.float64),
         betas=torch.tensor(krylov.betas[: m - 1], dtype=torch.float64),
-        ritz_values=theta, ritz_vectors=krylov.vectors(s), first_components=s[0].clone(),
-        residuals=residuals, invariant=krylov.invariant, iterations=m,
+        ritz_values=theta,
+        ritz_vectors=krylov.vectors(s),
+        first_components=s[0].clone(),
+        residuals=residuals,
+        invariant=krylov.invariant,
+        iterations=m,
     )
 
 
@@ -312,9 +343,19 @@ class Eigenpairs:
         return float((self.residuals / scale).max())
 
 
-def top_eigenvalues(hvp: HVP, n: int, k: int = 1, tol: float = 1e-3, max_iter: int = DEFAULT_MAX_ITER, *,
-                    which: str = "largest", start: Tensor | None = None, generator: torch.Generator | None = None,
-                    dtype: Any = None, device: Any = None) -> Eigenpairs:
+def top_eigenvalues(
+    hvp: HVP,
+    n: int,
+    k: int = 1,
+    tol: float = 1e-3,
+    max_iter: int = DEFAULT_MAX_ITER,
+    *,
+    which: str = "largest",
+    start: Tensor | None = None,
+    generator: torch.Generator | None = None,
+    dtype: Any = None,
+    device: Any = None,
+) -> Eigenpairs:
     """The k largest (``which="largest"``) or smallest (``"smallest"``) *algebraic*
     eigenvalues of H by Lanczos, to the relative tolerance ``tol``.
 
@@ -359,12 +400,20 @@ def top_eigenvalues(hvp: HVP, n: int, k: int = 1, tol: float = 1e-3, max_iter: i
             break
     assert picked is not None
     values, s, residuals = picked
-    return Eigenpairs(values=values, vectors=krylov.vectors(s), residuals=residuals, converged=converged,
-                      iterations=krylov.m, tol=tol, which=which)
+    return Eigenpairs(
+        values=values,
+        vectors=krylov.vectors(s),
+        residuals=residuals,
+        converged=converged,
+        iterations=krylov.m,
+        tol=tol,
+        which=which,
+    )
 
 
-def bottom_eigenvalues(hvp: HVP, n: int, k: int = 1, tol: float = 1e-3, max_iter: int = DEFAULT_MAX_ITER,
-                       **kwargs: Any) -> Eigenpairs:
+def bottom_eigenvalues(
+    hvp: HVP, n: int, k: int = 1, tol: float = 1e-3, max_iter: int = DEFAULT_MAX_ITER, **kwargs: Any
+) -> Eigenpairs:
     """The k smallest algebraic eigenvalues (the most negative curvature at a saddle)."""
     return top_eigenvalues(hvp, n, k, tol, max_iter, which="smallest", **kwargs)
 
@@ -383,8 +432,9 @@ class TraceEstimate:
     values: Tensor = field(repr=False)
 
 
-def hutchinson_trace(hvp: HVP, n: int, samples: int, generator: torch.Generator | None = None, *,
-                     dtype: Any = None, device: Any = None) -> TraceEstimate:
+def hutchinson_trace(
+    hvp: HVP, n: int, samples: int, generator: torch.Generator | None = None, *, dtype: Any = None, device: Any = None
+) -> TraceEstimate:
     """tr H ~ (1/s) sum_k v_k^T H v_k, v_k with independent +-1 entries (E = tr H, Var of
     one probe = 2 sum_{i != j} H_ij^2); standard error from the probes' sample sd."""
     if samples < 1:
@@ -428,8 +478,16 @@ class SpectralDensity:
         return float((self.weights * self.nodes**power).sum())
 
 
-def spectral_density(hvp: HVP, n: int, iters: int, probes: int, generator: torch.Generator | None = None, *,
-                     dtype: Any = None, device: Any = None) -> SpectralDensity:
+def spectral_density(
+    hvp: HVP,
+    n: int,
+    iters: int,
+    probes: int,
+    generator: torch.Generator | None = None,
+    *,
+    dtype: Any = None,
+    device: Any = None,
+) -> SpectralDensity:
     """Stochastic Lanczos quadrature: ``probes`` Rademacher start vectors, ``iters`` Lanczos
     steps each (full reorthogonalisation); nodes = Ritz values, weights = squared first
     components of T's eigenvectors, averaged over the probes.  Costs probes x iters products."""
@@ -460,8 +518,9 @@ class Histogram:
         return (self.edges[1:] + self.edges[:-1]) / 2
 
 
-def density_histogram(density: SpectralDensity, bins: int = 40, range: tuple[float, float] | None = None,
-                      sigma: float | None = None) -> Histogram:
+def density_histogram(
+    density: SpectralDensity, bins: int = 40, range: tuple[float, float] | None = None, sigma: float | None = None
+) -> Histogram:
     """The quadrature's mass per bin over ``range`` (default: the nodes' extent, widened by
     3 sigma).  Without ``sigma`` each node's weight falls in its bin (the last bin closed,
     nodes outside the range dropped); with ``sigma`` each node is a normal density of that

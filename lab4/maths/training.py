@@ -82,7 +82,10 @@ class TrainConfig:
 
 
 def make_step(
-    weights: list[Tensor], velocity: list[Tensor], loss_fn: LossFn, config: TrainConfig,
+    weights: list[Tensor],
+    velocity: list[Tensor],
+    loss_fn: LossFn,
+    config: TrainConfig,
     grad_transform: Callable[[list[Tensor]], list[Tensor]] | None = None,
 ) -> Callable[[Tensor, Tensor], tuple[Tensor, Tensor]]:
     """One explicit update on a batch: returns (loss at w, logits at w), both detached."""
@@ -147,9 +150,14 @@ def train(
     has_test = split.x_test.shape[0] > 0
     record = StepRecorder(
         ("loss", "train_accuracy", "test_accuracy", *per_step, *(("sharpness",) if sharpness else ())),
-        config.steps, x.device, x.dtype, watch="loss",
+        config.steps,
+        x.device,
+        x.dtype,
+        watch="loss",
         hint=f"the loss is no longer finite; lr = {config.lr:g} is too large (try a smaller lr)",
-        suffix=suffix, total=total, offset=offset,
+        suffix=suffix,
+        total=total,
+        offset=offset,
     )
 
     def evaluate(t: int) -> None:
@@ -158,10 +166,14 @@ def train(
                 logits = forward(weights, split.x_test, config.activation)
                 record.record(t, test_accuracy=(logits.argmax(1) == split.y_test).to(x.dtype).mean())
 
-    curvature = (_Sharpness(weights, sharpness_loss or loss_fn, x, y, config)
-                 if sharpness and config.sharpness_every > 0 else None)
-    spectra = _Spectra(weights, sharpness_loss or loss_fn, x, y, config, ctx) if sharpness and config.spectrum_at \
+    curvature = (
+        _Sharpness(weights, sharpness_loss or loss_fn, x, y, config)
+        if sharpness and config.sharpness_every > 0
         else None
+    )
+    spectra = (
+        _Spectra(weights, sharpness_loss or loss_fn, x, y, config, ctx) if sharpness and config.spectrum_at else None
+    )
 
     for t in range(config.steps):
         yield from record.check(ctx, t)
@@ -262,7 +274,10 @@ class _Sharpness:
         try:
             self.last = top_eigenvalue(
                 lambda p: self.loss_fn(forward(p, self.x, self.config.activation), self.y),
-                [w.detach() for w in self.weights], SHARPNESS_MAX_ITER, start)
+                [w.detach() for w in self.weights],
+                SHARPNESS_MAX_ITER,
+                start,
+            )
         except FloatingPointError:  # weights that overflowed: no curvature (the loss check says diverged)
             self.last = None
             return math.nan
@@ -288,19 +303,28 @@ class _Spectra:
         from lab4.maths.curvature import loss_spectrum
 
         try:
-            found = loss_spectrum(lambda p: self.loss_fn(forward(p, self.x, self.config.activation), self.y),
-                                  [w.detach() for w in self.weights], seed=self.ctx.seed + SPECTRUM_SEED_OFFSET,
-                                  check=self.ctx.check)
+            found = loss_spectrum(
+                lambda p: self.loss_fn(forward(p, self.x, self.config.activation), self.y),
+                [w.detach() for w in self.weights],
+                seed=self.ctx.seed + SPECTRUM_SEED_OFFSET,
+                check=self.ctx.check,
+            )
         except FloatingPointError:  # the weights themselves overflowed (the loss at the step before was finite)
-            raise Diverged(step, f"the loss Hessian is no longer finite; lr = {self.config.lr:g} is too large "
-                                 "(try a smaller lr)") from None
+            raise Diverged(
+                step, f"the loss Hessian is no longer finite; lr = {self.config.lr:g} is too large (try a smaller lr)"
+            ) from None
         self.measured.append({"step": step, **found.as_dict()})
         return Artifact("spectrum", self.artifact())
 
     def artifact(self) -> dict[str, Any]:
         c = self.config
-        return {"edge": self.edge, "optimizer": c.optimizer, "lr": c.lr, "beta": c.beta if c.optimizer != "gd" else 0.0,
-                "steps": [dict(m) for m in self.measured]}
+        return {
+            "edge": self.edge,
+            "optimizer": c.optimizer,
+            "lr": c.lr,
+            "beta": c.beta if c.optimizer != "gd" else 0.0,
+            "steps": [dict(m) for m in self.measured],
+        }
 
 
 def train_variants(
@@ -313,9 +337,17 @@ def train_variants(
     for i, variant in enumerate(variants):
         weights = [w.clone() for w in initial]
         summary = yield from train(
-            split, weights, variant.loss_fn, config, ctx, suffix=_suffix(i, variant),
-            grad_transform=variant.grad_transform, total=config.steps * len(variants),
-            offset=config.steps * i, per_step=variant.per_step, sharpness=i == 0,
+            split,
+            weights,
+            variant.loss_fn,
+            config,
+            ctx,
+            suffix=_suffix(i, variant),
+            grad_transform=variant.grad_transform,
+            total=config.steps * len(variants),
+            offset=config.steps * i,
+            per_step=variant.per_step,
+            sharpness=i == 0,
             sharpness_loss=variant.sharpness_loss,
         )
         results.append((summary, weights))
@@ -330,7 +362,9 @@ def _first(values: list[float], test: Callable[[float], bool]) -> int | None:
     return next((i for i, v in enumerate(values) if test(v)), None)
 
 
-def decision_boundary(split: Any, weights: list[Tensor], activation: str, size: int = 60, points: int = 600) -> Artifact:
+def decision_boundary(
+    split: Any, weights: list[Tensor], activation: str, size: int = 60, points: int = 600
+) -> Artifact:
     """Predicted classes on a grid over the (standardised) 2-D inputs, with the train points."""
     x, y = split.x_train, split.y_train
     with torch.no_grad():

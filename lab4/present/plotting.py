@@ -26,8 +26,18 @@ from typing import Any, Callable, Iterable, Sequence
 
 from lab4.core.views import PlotView, matches
 
-__all__ = ["Run", "Style", "Entry", "Drawing", "decimate", "draw", "render_text", "short_number", "nice_ticks",
-           "contour_points"]
+__all__ = [
+    "Run",
+    "Style",
+    "Entry",
+    "Drawing",
+    "decimate",
+    "draw",
+    "render_text",
+    "short_number",
+    "nice_ticks",
+    "contour_points",
+]
 
 #: (label, series, artifacts); label is "" for a single run
 Run = tuple[str, dict[str, dict[str, Any]], dict[str, Any]]
@@ -234,8 +244,14 @@ def _collect(view: PlotView, runs: list[Run]) -> list[tuple[str, Any, Any, bool]
                     continue
                 shown = view.legend_name(_variant_name(name, artifacts))
                 key = (shown, len(x), _digest(x, y))
-                twin = next((found[i] for i in by_key.get(key, ())
-                             if np.array_equal(found[i][3], y) and np.array_equal(found[i][2], x)), None)
+                twin = next(
+                    (
+                        found[i]
+                        for i in by_key.get(key, ())
+                        if np.array_equal(found[i][3], y) and np.array_equal(found[i][2], x)
+                    ),
+                    None,
+                )
                 if twin is not None:
                     twin[4].append(run_label)
                     continue
@@ -263,7 +279,7 @@ def _collect(view: PlotView, runs: list[Run]) -> list[tuple[str, Any, Any, bool]
 
 def _variant_only(name: str, base: str) -> str:
     if name.startswith(base + " [") and name.endswith("]"):
-        return name[len(base) + 2:-1]
+        return name[len(base) + 2 : -1]
     return name
 
 
@@ -296,8 +312,9 @@ def _in_axis_order(runs: list[Run]) -> list[Run]:
     return [run for _, run in sorted(zip(values, runs), key=lambda pair: pair[0])]
 
 
-def draw(fig: Any, view: PlotView, runs: Iterable[Run], width: int = 80, height: int = 20,
-         style: Style | None = None) -> Drawing | None:
+def draw(
+    fig: Any, view: PlotView, runs: Iterable[Run], width: int = 80, height: int = 20, style: Style | None = None
+) -> Drawing | None:
     """Draw ``view`` of ``runs`` on ``fig``; the legend, or None when there is nothing to draw."""
     style = style or Style()
     runs = _in_axis_order(list(runs))
@@ -313,8 +330,9 @@ def draw(fig: Any, view: PlotView, runs: Iterable[Run], width: int = 80, height:
     return drawing
 
 
-def _draw_curves(fig: Any, view: PlotView, runs: list[Run], painter: _Painter, width: int,
-                 height: int) -> Drawing | None:
+def _draw_curves(
+    fig: Any, view: PlotView, runs: list[Run], painter: _Painter, width: int, height: int
+) -> Drawing | None:
     """Curves of a ``line`` view; for a ``trajectory``, paths over the landscape's level sets."""
     style = painter.style
     budget = max(16, 2 * width)
@@ -326,8 +344,9 @@ def _draw_curves(fig: Any, view: PlotView, runs: list[Run], painter: _Painter, w
         for _, (cx, cy) in levels:
             fig.scatter(cx, cy, marker="dot", color=style.muted if not style.monochrome else "default")
         if levels:
-            painter.drawing.entries.append(Entry("level sets of f", style.muted if not style.monochrome
-                                                 else "default", "dot"))
+            painter.drawing.entries.append(
+                Entry("level sets of f", style.muted if not style.monochrome else "default", "dot")
+            )
     lines = []
     colour_of: dict[str, Any] = {}  # a run's suffix "(0.1)" or label -> its measured curve's colour
     theory_entry: dict[str, int] = {}
@@ -340,7 +359,7 @@ def _draw_curves(fig: Any, view: PlotView, runs: list[Run], painter: _Painter, w
                 py.append(float(y[-1]))
         else:
             px, py = decimate(x, y, budget)
-        suffix = label[label.rfind(" ("):] if label.endswith(")") and " (" in label else None
+        suffix = label[label.rfind(" (") :] if label.endswith(")") and " (" in label else None
         own = colour_of.get(suffix or "") if theory and not style.monochrome else None
         if own is not None:  # drawn dotted in its run's colour; listed once for every run
             name = label[: -len(suffix)] if suffix else label
@@ -375,13 +394,15 @@ def _draw_curves(fig: Any, view: PlotView, runs: list[Run], painter: _Painter, w
     return painter.drawing
 
 
-def _draw_boundary_view(fig: Any, view: PlotView, runs: list[Run], painter: _Painter, width: int,
-                        height: int) -> Drawing | None:
+def _draw_boundary_view(
+    fig: Any, view: PlotView, runs: list[Run], painter: _Painter, width: int, height: int
+) -> Drawing | None:
     return painter.drawing if _draw_boundary(fig, runs, painter) else None
 
 
-def _draw_phase_view(fig: Any, view: PlotView, runs: list[Run], painter: _Painter, width: int,
-                     height: int) -> Drawing | None:
+def _draw_phase_view(
+    fig: Any, view: PlotView, runs: list[Run], painter: _Painter, width: int, height: int
+) -> Drawing | None:
     return painter.drawing if _draw_phase(fig, runs, painter) else None
 
 
@@ -392,8 +413,9 @@ EDGE_FORMULAS = {"gd": "2/lr", "momentum": "2(1+beta)/lr", "nesterov": "2(1+beta
 EDGE_REACH = 2.0
 
 
-def _draw_spectrum_view(fig: Any, view: PlotView, runs: list[Run], painter: _Painter, width: int,
-                        height: int) -> Drawing | None:
+def _draw_spectrum_view(
+    fig: Any, view: PlotView, runs: list[Run], painter: _Painter, width: int, height: int
+) -> Drawing | None:
     """The loss Hessian's spectrum (the artifact ``spectrum`` of a training run): the SLQ
     density of each measured step as a histogram outline (share of the eigenvalues per bin,
     log scale; an empty bin at the floor), the top-k eigenvalues of the last step (Lanczos)
@@ -410,12 +432,18 @@ def _draw_spectrum_view(fig: Any, view: PlotView, runs: list[Run], painter: _Pai
     for label, spectrum in found:
         chosen = spectrum["steps"] if single else spectrum["steps"][-1:]
         for entry in chosen:
-            curves.append((f"step {entry['step']}" if single else f"{label}: step {entry['step']}",
-                           entry["edges"], entry["mass"]))
+            curves.append(
+                (f"step {entry['step']}" if single else f"{label}: step {entry['step']}", entry["edges"], entry["mass"])
+            )
         last = spectrum["steps"][-1]
         top = last["top"]
-        marks.append((f"top-{len(top)} (step {last['step']}{'' if single else f', {label}'}): "
-                      + ", ".join(short_number(v) for v in top), top))
+        marks.append(
+            (
+                f"top-{len(top)} (step {last['step']}{'' if single else f', {label}'}): "
+                + ", ".join(short_number(v) for v in top),
+                top,
+            )
+        )
         edge = spectrum.get("edge")
         if edge and math.isfinite(edge):
             edges.setdefault(edge, [EDGE_FORMULAS.get(spectrum.get("optimizer", ""), "edge")]).append(label)
@@ -472,8 +500,10 @@ def _axes(fig: Any, view: PlotView, xs: list[Any], ys: list[Any], width: int, he
 
     x = np.concatenate([np.asarray(v, dtype=float) for v in xs])
     y = np.concatenate([np.asarray(v, dtype=float) for v in ys])
-    for values, log, axis, count in ((x, view.xlog, "x", max(2, (width - 8) // 9)),
-                                     (y, view.ylog, "y", max(2, (height - 5) // 3))):
+    for values, log, axis, count in (
+        (x, view.xlog, "x", max(2, (width - 8) // 9)),
+        (y, view.ylog, "y", max(2, (height - 5) // 3)),
+    ):
         lo, hi = float(values.min()), float(values.max())
         if log:
             getattr(fig, f"{axis}scale")("log")
@@ -487,8 +517,9 @@ def _axes(fig: Any, view: PlotView, xs: list[Any], ys: list[Any], width: int, he
             getattr(fig, f"{axis}ticks")(ticks, [short_number(t) for t in ticks])
 
 
-def contour_points(xs: Sequence[float], ys: Sequence[float], z: Sequence[Sequence[float]],
-                   levels: int = 6) -> list[tuple[float, tuple[list[float], list[float]]]]:
+def contour_points(
+    xs: Sequence[float], ys: Sequence[float], z: Sequence[Sequence[float]], levels: int = 6
+) -> list[tuple[float, tuple[list[float], list[float]]]]:
     """Points where the grid z[j][i] crosses ``levels`` level sets, at quantiles of z.
 
     A crossing between two neighbouring grid points is placed by linear interpolation;
@@ -500,8 +531,9 @@ def contour_points(xs: Sequence[float], ys: Sequence[float], z: Sequence[Sequenc
     return contour_levels(xs, ys, z, [flat[len(flat) * k // (levels + 1)] for k in range(1, levels + 1)])
 
 
-def contour_levels(xs: Sequence[float], ys: Sequence[float], z: Sequence[Sequence[float]],
-                   values: Sequence[float]) -> list[tuple[float, tuple[list[float], list[float]]]]:
+def contour_levels(
+    xs: Sequence[float], ys: Sequence[float], z: Sequence[Sequence[float]], values: Sequence[float]
+) -> list[tuple[float, tuple[list[float], list[float]]]]:
     """The crossing points of each level in ``values`` (see :func:`contour_points`)."""
     out = []
     for level in values:
@@ -580,8 +612,10 @@ def _draw_phase(fig: Any, runs: list[Run], painter: _Painter) -> bool:
         return False
     mono = painter.style.monochrome
     if phase.get("optimizer"):
-        fig.title(f"Rate of {phase['optimizer']} over (lr, beta)"
-                  + (": measured (marks), theory (dots)" if measured and theory else ""))
+        fig.title(
+            f"Rate of {phase['optimizer']} over (lr, beta)"
+            + (": measured (marks), theory (dots)" if measured and theory else "")
+        )
     xs: list[float] = []
     ys: list[float] = []
     if measured is not None:
@@ -640,8 +674,9 @@ def _draw_phase(fig: Any, runs: list[Run], painter: _Painter) -> bool:
             fig.scatter([own["lr"]], [own["beta"]], marker=marker, color=color)
     # the legend leads with what a short one must keep: the optima, the run, where it diverged
     first = ("theory best", "measured best", "run", "measured: diverged", "theory")
-    painter.drawing.entries.sort(key=lambda e: next((k for k, word in enumerate(first) if e.label.startswith(word)),
-                                                    len(first)))
+    painter.drawing.entries.sort(
+        key=lambda e: next((k for k, word in enumerate(first) if e.label.startswith(word)), len(first))
+    )
     fig.xlim(min(xs), max(xs))
     fig.ylim(min(ys), max(ys))
     return True

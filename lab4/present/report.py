@@ -85,7 +85,9 @@ def _comparison_section(runs: Sequence[Result], plots: bool) -> list[str]:
     task = TASKS[runs[0].task]
     varied = differing(runs)
     axes = axes_of(runs)
-    labelled = [(r.label or " ".join(f"{k}={format_value(param_value(r, k))}" for k in varied) or r.id, r) for r in runs]
+    labelled = [
+        (r.label or " ".join(f"{k}={format_value(param_value(r, k))}" for k in varied) or r.id, r) for r in runs
+    ]
     first = runs[0]
     out = [
         f"### Comparison `{first.group or first.id}`: {plural(len(runs), 'run')}, started {first.started}",
@@ -119,8 +121,9 @@ def _chosen(store: Store, task: Task) -> tuple[list[Result], list[Result]]:
     return comparison, singles
 
 
-def build_report(store: Store, run_ids: Iterable[str] = (), plots: bool = True,
-                 groups: Iterable[str] = ()) -> tuple[str, list[str]]:
+def build_report(
+    store: Store, run_ids: Iterable[str] = (), plots: bool = True, groups: Iterable[str] = ()
+) -> tuple[str, list[str]]:
     """The report's Markdown, and warnings (unknown run or comparison ids)."""
     warnings: list[str] = []
     explicit: dict[str, tuple[list[list[Result]], list[Result]]] = {}
@@ -166,8 +169,9 @@ def build_report(store: Store, run_ids: Iterable[str] = (), plots: bool = True,
     return "\n".join(out), warnings
 
 
-def write_report(store: Store, out: Path | str | None = None, run_ids: Iterable[str] = (),
-                 groups: Iterable[str] = ()) -> tuple[Path, list[str]]:
+def write_report(
+    store: Store, out: Path | str | None = None, run_ids: Iterable[str] = (), groups: Iterable[str] = ()
+) -> tuple[Path, list[str]]:
     """Build and write the report (atomically); return its path and the warnings."""
     text, warnings = build_report(store, run_ids, groups=groups)
     path = Path(out) if out else store.root / "report.md"

@@ -26,8 +26,14 @@ __all__ = ["command_line"]
 _CONTEXT = {"device": "cpu", "dtype": "float32", "seed": 0}
 
 
-def command_line(task: Task, params: Mapping[str, Any], device: str = "cpu", dtype: str = "float32",
-                 seed: int = 0, axes: Mapping[str, Sequence[Any]] | None = None) -> str:
+def command_line(
+    task: Task,
+    params: Mapping[str, Any],
+    device: str = "cpu",
+    dtype: str = "float32",
+    seed: int = 0,
+    axes: Mapping[str, Sequence[Any]] | None = None,
+) -> str:
     """The shell line that reproduces a run (``lab4 run``) or a comparison (``lab4 sweep``).
 
     ``params`` are the parameters as typed (symbols such as ``optimal`` kept); ``axes`` the

@@ -13,6 +13,15 @@ from lab4.store.filters import where_term
 from lab4.store.schema import DB_NAME, SCHEMA_VERSION
 
 __all__ = [
-    "Store", "StoreError", "RunList", "default_data_dir", "atomic_write", "ENV", "SCHEMA_VERSION", "DB_NAME",
-    "encode_series", "decode_series", "where_term",
+    "Store",
+    "StoreError",
+    "RunList",
+    "default_data_dir",
+    "atomic_write",
+    "ENV",
+    "SCHEMA_VERSION",
+    "DB_NAME",
+    "encode_series",
+    "decode_series",
+    "where_term",
 ]

@@ -40,7 +40,7 @@ def _deflate(data: bytes, level: int) -> bytes:
         return zlib.compress(data, level)
     packer = zlib.compressobj(level)
     view = memoryview(data)
-    parts = [packer.compress(view[i:i + ZLIB_PIECE]) for i in range(0, len(data), ZLIB_PIECE)]
+    parts = [packer.compress(view[i : i + ZLIB_PIECE]) for i in range(0, len(data), ZLIB_PIECE)]
     return b"".join(parts) + packer.flush()
 
 
@@ -51,7 +51,7 @@ def _inflate(data: bytes) -> bytes:
     parts = []
     view = memoryview(data)
     for i in range(0, len(data), ZLIB_PIECE):
-        parts.append(unpacker.decompress(view[i:i + ZLIB_PIECE]))
+        parts.append(unpacker.decompress(view[i : i + ZLIB_PIECE]))
     parts.append(unpacker.flush())
     return b"".join(parts)
 
@@ -72,7 +72,7 @@ def _pack(values: Any, kind: str) -> bytes:
     planes = np.empty((raw.itemsize, raw.size), dtype=np.uint8)
     as_bytes = raw.view(np.uint8).reshape(-1, raw.itemsize)
     for start in range(0, raw.size, SHUFFLE_PIECE):  # pieces: a strided copy holds the GIL
-        planes[:, start:start + SHUFFLE_PIECE] = as_bytes[start:start + SHUFFLE_PIECE].T
+        planes[:, start : start + SHUFFLE_PIECE] = as_bytes[start : start + SHUFFLE_PIECE].T
     for plane in planes:
         data = plane.tobytes()
         sample = data[:PLANE_SAMPLE]
@@ -91,13 +91,13 @@ def _unpack(blob: bytes, kind: str, n: int) -> Any:
     planes = np.empty((size, n), dtype=np.uint8)
     at = 0
     for k in range(size):
-        flag, length = blob[at], int.from_bytes(blob[at + 1:at + 5], "little")
-        data = blob[at + 5:at + 5 + length]
+        flag, length = blob[at], int.from_bytes(blob[at + 1 : at + 5], "little")
+        data = blob[at + 5 : at + 5 + length]
         planes[k] = np.frombuffer(_inflate(data) if flag else data, dtype=np.uint8)
         at += 5 + length
     values = np.empty((n, size), dtype=np.uint8)
     for start in range(0, n, SHUFFLE_PIECE):  # pieces: a strided copy holds the GIL
-        values[start:start + SHUFFLE_PIECE] = planes[:, start:start + SHUFFLE_PIECE].T
+        values[start : start + SHUFFLE_PIECE] = planes[:, start : start + SHUFFLE_PIECE].T
     return values.view("<f4" if kind == "f4" else "<f8").reshape(n).astype(np.float64)
 
 

@@ -96,8 +96,10 @@ def _read_limited(path: Path) -> str:
         if not stat.S_ISREG(st.st_mode):
             raise OSError("not a regular file (a device, a pipe or a directory): nothing was read")
         if st.st_size > IMPORT_MAX_BYTES:
-            raise OSError(f"{st.st_size / 2**20:.0f} MB is more than the {IMPORT_MAX_BYTES // 2**20} MB "
-                          f"lab4 imports from one file")
+            raise OSError(
+                f"{st.st_size / 2**20:.0f} MB is more than the {IMPORT_MAX_BYTES // 2**20} MB "
+                f"lab4 imports from one file"
+            )
         data = fh.read(IMPORT_MAX_BYTES + 1)
     if len(data) > IMPORT_MAX_BYTES:
         raise OSError(f"more than the {IMPORT_MAX_BYTES // 2**20} MB lab4 imports from one file")
@@ -184,10 +186,15 @@ class Store:
         """An error of SQLite as the StoreError a person can act on."""
         if isinstance(exc, StoreError):
             return exc
-        if _disk_full(exc) or (isinstance(exc, sqlite3.OperationalError) and "i/o error" in str(exc).lower()
-                               and self._free_bytes() < 1 << 20):  # WAL's -shm cannot grow: a full disk too
-            return StoreError(f"disk full: cannot write {self.db_path}{' (' + doing + ')' if doing else ''}; "
-                              f"free some space there (what was saved before is intact)")
+        if _disk_full(exc) or (
+            isinstance(exc, sqlite3.OperationalError)
+            and "i/o error" in str(exc).lower()
+            and self._free_bytes() < 1 << 20
+        ):  # WAL's -shm cannot grow: a full disk too
+            return StoreError(
+                f"disk full: cannot write {self.db_path}{' (' + doing + ')' if doing else ''}; "
+                f"free some space there (what was saved before is intact)"
+            )
         if _refuses_writes(exc):
             return _Unwritable(f"cannot write {self.db_path}: {exc}")
         text = str(exc).lower()
@@ -210,11 +217,13 @@ class Store:
     def _open(self) -> sqlite3.Connection:
         try:
             if self._read_only_uri:
-                db = sqlite3.connect(self._read_only_uri, uri=True, timeout=BUSY_TIMEOUT_S, isolation_level=None,
-                                     check_same_thread=False)
+                db = sqlite3.connect(
+                    self._read_only_uri, uri=True, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
+                )
             else:
-                db = sqlite3.connect(self.db_path, timeout=BUSY_TIMEOUT_S, isolation_level=None,
-                                     check_same_thread=False)
+                db = sqlite3.connect(
+                    self.db_path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
+                )
         except sqlite3.Error as exc:
             raise (_Unwritable if _refuses_writes(exc) else StoreError)(f"cannot open {self.db_path}: {exc}") from None
         db.row_factory = sqlite3.Row
@@ -309,8 +318,10 @@ class Store:
                 f"It was left untouched: move it away, or choose another data directory (--data-dir, {ENV})."
             )
         if version > SCHEMA_VERSION:
-            self.read_only = (f"{self.db_path} was written by a newer lab4 (schema {version}; this lab4 knows "
-                              f"{SCHEMA_VERSION}): it is read, never written; upgrade lab4 to save runs there")
+            self.read_only = (
+                f"{self.db_path} was written by a newer lab4 (schema {version}; this lab4 knows "
+                f"{SCHEMA_VERSION}): it is read, never written; upgrade lab4 to save runs there"
+            )
             return
         if version == SCHEMA_VERSION:
             return
@@ -361,8 +372,10 @@ class Store:
                 continue
             self._insert(db, result, replace=False)
             count += 1
-        db.execute("INSERT OR REPLACE INTO meta VALUES ('imported_json', ?)",
-                   (json.dumps({"count": count, "from": str(self.runs_dir)}),))
+        db.execute(
+            "INSERT OR REPLACE INTO meta VALUES ('imported_json', ?)",
+            (json.dumps({"count": count, "from": str(self.runs_dir)}),),
+        )
         if count:
             self._notices.append(f"imported {count} run(s) from {self.runs_dir} (the files are left as they are)")
 
@@ -420,17 +433,22 @@ class Store:
         if replace:
             db.execute("DELETE FROM series WHERE run_id = ?", (record["id"],))
             db.execute("DELETE FROM details WHERE run_id = ?", (record["id"],))
-        cursor = db.execute(f"{verb} INTO runs ({', '.join(run)}) VALUES ({', '.join('?' * len(run))})",
-                            tuple(run.values()))
+        cursor = db.execute(
+            f"{verb} INTO runs ({', '.join(run)}) VALUES ({', '.join('?' * len(run))})", tuple(run.values())
+        )
         if cursor.rowcount == 0:
             return False
-        db.execute("INSERT INTO details (run_id, versions, observations, tables, artifacts) VALUES (?, ?, ?, ?, ?)",
-                   (record["id"], *[record[k] for k in DETAIL_COLUMNS]))
+        db.execute(
+            "INSERT INTO details (run_id, versions, observations, tables, artifacts) VALUES (?, ?, ?, ?, ?)",
+            (record["id"], *[record[k] for k in DETAIL_COLUMNS]),
+        )
         db.executemany(
             "INSERT OR REPLACE INTO series (run_id, name, n, x_kind, x0, dx, x, y_kind, y) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [(record["id"], r["name"], r["n"], r["x_kind"], r["x0"], r["dx"], r["x"], r["y_kind"], r["y"])
-             for r in rows],
+            [
+                (record["id"], r["name"], r["n"], r["x_kind"], r["x0"], r["dx"], r["x"], r["y_kind"], r["y"])
+                for r in rows
+            ],
         )
         return True
 
@@ -527,8 +545,10 @@ class Store:
             clauses.append("marked = ?")
             args.append(int(marked))
         condition = (" WHERE " + " AND ".join(clauses)) if clauses else ""
-        sql = f"SELECT {', '.join(LIST_COLUMNS)} FROM runs{condition} ORDER BY started{' DESC' * descending}, " \
-              f"id{' DESC' * descending}"
+        sql = (
+            f"SELECT {', '.join(LIST_COLUMNS)} FROM runs{condition} ORDER BY started{' DESC' * descending}, "
+            f"id{' DESC' * descending}"
+        )
         paged = limit is not None and not where and not sort  # the database cuts the page itself
         if paged:
             sql += f" LIMIT {min(int(limit), 2**62)} OFFSET {min(int(offset), 2**62)}"
@@ -549,7 +569,7 @@ class Store:
             if sort:
                 runs = sort_runs(runs, sort, descending)
             out.total = len(runs)
-            out.runs = runs[offset: None if limit is None else offset + limit]
+            out.runs = runs[offset : None if limit is None else offset + limit]
         if self.read_only:
             out.warnings.append(self.read_only)
         return out
@@ -562,14 +582,17 @@ class Store:
             row = cursor.execute(
                 f"SELECT {', '.join(LIST_COLUMNS)} FROM runs WHERE task = ? AND status IN "
                 f"({', '.join('?' * len(statuses))}) ORDER BY started DESC, id DESC LIMIT 1",
-                (task, *statuses)).fetchone()
+                (task, *statuses),
+            ).fetchone()
         return None if row is None else results_from_rows([row])[0]
 
     def latest_group(self, task: str) -> str | None:
         """The id of the most recent comparison (runs sharing a group) of ``task``."""
         with self._connect() as db:
-            row = db.execute("SELECT group_id FROM runs WHERE task = ? AND group_id != '' "
-                             "ORDER BY started DESC, id DESC LIMIT 1", (task,)).fetchone()
+            row = db.execute(
+                "SELECT group_id FROM runs WHERE task = ? AND group_id != '' ORDER BY started DESC, id DESC LIMIT 1",
+                (task,),
+            ).fetchone()
         return None if row is None else row[0]
 
     def count(self) -> int:
@@ -593,8 +616,12 @@ class Store:
             except sqlite3.DatabaseError as exc:
                 problems = [str(exc)]
             ids: list[str] = []
-            for sql in ("SELECT id FROM runs ORDER BY started, id", "SELECT id FROM runs",
-                        "SELECT run_id FROM details", "SELECT DISTINCT run_id FROM series"):
+            for sql in (
+                "SELECT id FROM runs ORDER BY started, id",
+                "SELECT id FROM runs",
+                "SELECT run_id FROM details",
+                "SELECT DISTINCT run_id FROM series",
+            ):
                 try:
                     for (run_id,) in db.execute(sql):
                         if run_id not in ids:

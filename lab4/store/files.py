@@ -10,8 +10,17 @@ import stat
 import tempfile
 from pathlib import Path
 
-__all__ = ["ENV", "default_data_dir", "expand", "atomic_write", "WriteRefused", "safe_name", "child_path",
-           "RUN_ID_RE", "valid_run_id"]
+__all__ = [
+    "ENV",
+    "default_data_dir",
+    "expand",
+    "atomic_write",
+    "WriteRefused",
+    "safe_name",
+    "child_path",
+    "RUN_ID_RE",
+    "valid_run_id",
+]
 
 ENV = "LAB4_DATA_DIR"
 
@@ -78,9 +87,13 @@ def _umask() -> int:
 
 
 def _kind(mode: int) -> str:
-    for test, name in ((stat.S_ISDIR, "a directory"), (stat.S_ISCHR, "a character device"),
-                       (stat.S_ISBLK, "a block device"), (stat.S_ISFIFO, "a FIFO (named pipe)"),
-                       (stat.S_ISSOCK, "a socket")):
+    for test, name in (
+        (stat.S_ISDIR, "a directory"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+        (stat.S_ISFIFO, "a FIFO (named pipe)"),
+        (stat.S_ISSOCK, "a socket"),
+    ):
         if test(mode):
             return name
     return "not a regular file"

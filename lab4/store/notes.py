@@ -52,8 +52,9 @@ def merge3(base: str, ours: str, theirs: str) -> str | None:
     for lines in (b, o, t):
         if lines and not lines[-1].endswith("\n"):
             lines[-1] += "\n"
-    edits = sorted([(*e, 1) for e in _edits(b, t)] + [(*e, 0) for e in _edits(b, o)],
-                   key=lambda e: (e[0], e[1] > e[0], e[3] == 0))  # insertions first; theirs first
+    edits = sorted(
+        [(*e, 1) for e in _edits(b, t)] + [(*e, 0) for e in _edits(b, o)], key=lambda e: (e[0], e[1] > e[0], e[3] == 0)
+    )  # insertions first; theirs first
     out: list[str] = []
     at = 0
     previous: tuple[int, int, list[str]] | None = None

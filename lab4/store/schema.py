@@ -16,8 +16,24 @@ SCHEMA_VERSION = 1
 APPLICATION_ID = 0x4C414234  # "LAB4" in the file header: a lab4 database says so itself
 
 #: the columns a listing reads (never the series, tables, artifacts, observations or versions)
-LIST_COLUMNS = ("id", "task", "status", "message", "step", "device", "dtype", "seed", "started", "ended",
-                "duration_s", "params", "metrics", "group_id", "label", "marked")
+LIST_COLUMNS = (
+    "id",
+    "task",
+    "status",
+    "message",
+    "step",
+    "device",
+    "dtype",
+    "seed",
+    "started",
+    "ended",
+    "duration_s",
+    "params",
+    "metrics",
+    "group_id",
+    "label",
+    "marked",
+)
 DETAIL_COLUMNS = ("versions", "observations", "tables", "artifacts")
 
 
@@ -120,7 +136,7 @@ def series_rows(result: Result) -> list[dict[str, Any]]:
 def result_from_row(row: Sequence[Any]) -> Result:
     """A whole run from the LIST_COLUMNS then the DETAIL_COLUMNS (series apart)."""
     result = results_from_rows([row])[0]
-    versions, observations, tables, artifacts = row[len(LIST_COLUMNS):]
+    versions, observations, tables, artifacts = row[len(LIST_COLUMNS) :]
     result.versions = json.loads(versions)
     result.observations = json.loads(observations)
     result.tables = json.loads(tables)

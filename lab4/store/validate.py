@@ -58,7 +58,8 @@ def _mapping(data: dict[str, Any], field: str) -> dict[str, Any]:
 
 def _type(value: Any) -> str:
     return {list: "a list", dict: "an object", str: "text", bool: "true/false", type(None): "null"}.get(
-        type(value), "a number" if _number(value) else type(value).__name__)
+        type(value), "a number" if _number(value) else type(value).__name__
+    )
 
 
 def _numbers(values: Any, field: str) -> None:
@@ -76,8 +77,11 @@ def check_run(data: Any, tasks: Collection[str] = ()) -> Result:
         raise RunShapeError(f"a run must be a JSON object, not {_type(data)}")
     run_id = data.get("id")
     if not valid_run_id(run_id):
-        raise _fail("id", f"{run_id!r} is not a run id (letters, digits, '_', '.', '-', at most 128, "
-                          "starting with a letter or a digit)")
+        raise _fail(
+            "id",
+            f"{run_id!r} is not a run id (letters, digits, '_', '.', '-', at most 128, "
+            "starting with a letter or a digit)",
+        )
     task = data.get("task")
     if not isinstance(task, str) or not task:
         raise _fail("task", f"must be a task id, not {_type(task)}")
@@ -102,8 +106,12 @@ def check_run(data: Any, tasks: Collection[str] = ()) -> Result:
         for axis in ("x", "y"):
             _numbers(series.get(axis, []), f"series.{name}.{axis}")
     for name, table in _mapping(data, "tables").items():
-        if not isinstance(table, dict) or not isinstance(table.get("columns"), list) \
-                or not isinstance(table.get("rows"), list) or not all(isinstance(r, list) for r in table["rows"]):
+        if (
+            not isinstance(table, dict)
+            or not isinstance(table.get("columns"), list)
+            or not isinstance(table.get("rows"), list)
+            or not all(isinstance(r, list) for r in table["rows"])
+        ):
             raise _fail(f"tables.{name}", "must be an object {columns: [...], rows: [[...], ...]}")
         _json_value(table, f"tables.{name}", 1)
     observations = data.get("observations", [])
@@ -119,9 +127,9 @@ def check_run(data: Any, tasks: Collection[str] = ()) -> Result:
     if step is not None and (not isinstance(step, int) or isinstance(step, bool)):
         raise _fail("step", f"must be a whole number or null, not {_type(step)}")
     seed = data.get("seed", 0)
-    if not isinstance(seed, int) or isinstance(seed, bool) or not -2**63 <= seed < 2**63:
+    if not isinstance(seed, int) or isinstance(seed, bool) or not -(2**63) <= seed < 2**63:
         raise _fail("seed", f"must be a whole number (64 bits), not {_type(seed)}")
-    if not isinstance(step, (int, type(None))) or (step is not None and not -2**63 <= step < 2**63):
+    if not isinstance(step, (int, type(None))) or (step is not None and not -(2**63) <= step < 2**63):
         raise _fail("step", "out of range")
     duration = data.get("duration_s", 0.0)
     if not _number(duration) or not math.isfinite(duration) or duration < 0:

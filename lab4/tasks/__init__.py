@@ -23,8 +23,19 @@ from dataclasses import replace
 from lab4.core.spec import Spec
 from lab4.core.task import Comparison, Task
 
-__all__ = ["Task", "Comparison", "TASKS", "TASK_IDS", "BUILT_IN", "EXTRA_TASKS_ENV", "EXTRA_TASK_ERRORS", "get_task", "find_task",
-           "task_keys", "specs"]
+__all__ = [
+    "Task",
+    "Comparison",
+    "TASKS",
+    "TASK_IDS",
+    "BUILT_IN",
+    "EXTRA_TASKS_ENV",
+    "EXTRA_TASK_ERRORS",
+    "get_task",
+    "find_task",
+    "task_keys",
+    "specs",
+]
 
 #: the environment variable naming modules of extra tasks (comma-separated)
 EXTRA_TASKS_ENV = "LAB4_EXTRA_TASKS"

@@ -57,8 +57,10 @@ class StepListParam(IntListParam):
         try:
             steps = super().parse([p for p in items if p.lower() != "end"]) if items else ()
         except ParamError as exc:
-            raise ParamError(self.name, exc.message.replace("whole numbers separated by commas",
-                                                            "whole steps or 'end' separated by commas")) from None
+            raise ParamError(
+                self.name,
+                exc.message.replace("whole numbers separated by commas", "whole steps or 'end' separated by commas"),
+            ) from None
         if len(steps) + len(end) > self.max_len:
             raise self.error(f"takes at most {self.max_len} steps, got {len(steps) + len(end)}")
         if len(set(steps)) != len(steps):
@@ -77,8 +79,11 @@ def check_spectrum_at(values: dict[str, Any]) -> tuple[str, str] | None:
     """A spec check: every step of ``spectrum_at`` lies within the run (``end`` is ``steps``)."""
     late = [v for v in values.get("spectrum_at", ()) if v != "end" and v > values["steps"]]
     if late:
-        return ("spectrum_at", f"spectrum_at step {late[0]} is past the run's end (steps = {values['steps']}); "
-                               f"'end' measures after the last update")
+        return (
+            "spectrum_at",
+            f"spectrum_at step {late[0]} is past the run's end (steps = {values['steps']}); "
+            f"'end' measures after the last update",
+        )
     return None
 
 
@@ -101,7 +106,9 @@ def training_params(lr: float = 0.1, steps: int = 1000, optimizer: str = "moment
     """The parameters every training task takes (defaults may differ per task)."""
     return (
         TextParam(
-            "dataset", "spiral", check=_check_dataset,
+            "dataset",
+            "spiral",
+            check=_check_dataset,
             help="spiral, moons, circles, xor, blobs, iris, or a CSV path (last column the label)",
         ),
         IntParam("samples", 600, help="points generated (built-in 2-D datasets)", ge=8, le=1_000_000),
@@ -114,13 +121,21 @@ def training_params(lr: float = 0.1, steps: int = 1000, optimizer: str = "moment
         IntParam("steps", steps, help="number of updates", ge=1, le=10_000_000),
         IntParam("batch_size", 0, help="samples per step; 0 = full batch (gradient descent)", ge=0, le=10_000_000),
         FloatParam("test_fraction", 0.25, help="share of the data held out for testing", ge=0, lt=0.9),
-        IntParam("sharpness_every", 100, help="steps between measurements of the loss Hessian's largest eigenvalue "
-                                              "(Lanczos to a relative 1e-3; 0: off; each costs ~10 steps)",
-                 ge=0, le=10_000_000),
-        StepListParam("spectrum_at", "off",
-                      help="steps at which to measure the loss Hessian's spectrum: top-3 eigenvalues (Lanczos), "
-                           "trace (Hutchinson, 100 probes), density (5 x 80 Lanczos steps); 'end' = after the last "
-                           "update; off (the default) = none; each costs ~520 Hessian-vector products (~750 training steps)"),
+        IntParam(
+            "sharpness_every",
+            100,
+            help="steps between measurements of the loss Hessian's largest eigenvalue "
+            "(Lanczos to a relative 1e-3; 0: off; each costs ~10 steps)",
+            ge=0,
+            le=10_000_000,
+        ),
+        StepListParam(
+            "spectrum_at",
+            "off",
+            help="steps at which to measure the loss Hessian's spectrum: top-3 eigenvalues (Lanczos), "
+            "trace (Hutchinson, 100 probes), density (5 x 80 Lanczos steps); 'end' = after the last "
+            "update; off (the default) = none; each costs ~520 Hessian-vector products (~750 training steps)",
+        ),
     )
 
 
@@ -134,15 +149,20 @@ def setup(params: dict[str, Any], ctx: Any) -> tuple[Any, list[Any], Any]:
     data = load(params["dataset"], params["samples"], params["noise"], ctx.seed)
     split = prepare(data, params["test_fraction"], ctx.seed, ctx.torch_device, ctx.torch_dtype)
     sizes = [split.num_features, *params["hidden"], split.num_classes]
-    check_memory(sizes, params["batch_size"] or split.x_train.shape[0], split.x_train.element_size(),
-                 ctx.torch_device)
+    check_memory(sizes, params["batch_size"] or split.x_train.shape[0], split.x_train.element_size(), ctx.torch_device)
     weights = init_mlp(sizes, params["activation"], ctx.seed + INIT_SEED_OFFSET, ctx.torch_device, ctx.torch_dtype)
     config = TrainConfig(
-        optimizer=params["optimizer"], lr=params["lr"], beta=params["beta"], steps=params["steps"],
-        batch_size=params["batch_size"], activation=params["activation"],
+        optimizer=params["optimizer"],
+        lr=params["lr"],
+        beta=params["beta"],
+        steps=params["steps"],
+        batch_size=params["batch_size"],
+        activation=params["activation"],
         eval_every=max(1, params["steps"] // EVAL_POINTS),
-        target_loss=params.get("target_loss"), target_accuracy=params.get("target_accuracy"),
-        sharpness_every=params["sharpness_every"], spectrum_at=spectrum_steps(params),
+        target_loss=params.get("target_loss"),
+        target_accuracy=params.get("target_accuracy"),
+        sharpness_every=params["sharpness_every"],
+        spectrum_at=spectrum_steps(params),
     )
     return split, weights, config
 
@@ -206,7 +226,8 @@ def check_memory(sizes: Sequence[int], batch: int, itemsize: int, device: Any) -
         raise MemoryError(
             f"out of memory before starting: needs about {need / 2**30:.1f} GiB, {free / 2**30:.1f} GiB is "
             f"available (network {_compact(sizes)}, {itemsize}-byte values, {batch} samples a step); "
-            f"use fewer or smaller hidden layers, or a --batch-size")
+            f"use fewer or smaller hidden layers, or a --batch-size"
+        )
 
 
 def _compact(sizes: Sequence[int]) -> str:
@@ -275,9 +296,20 @@ def spectrum_finding(spectrum: dict[str, Any]) -> dict[str, Any] | None:
     top, edge = last["top"][0], spectrum["edge"]
     ratio = top / edge if edge else math.nan
     verdict = "beyond" if ratio > 1 else "near" if ratio >= EDGE_NEAR else "below"
-    return {"step": last["step"], "top": top, "edge": edge, "ratio": ratio, "verdict": verdict,
-            "near": EDGE_NEAR, "negative_mass": last["negative_mass"], "negative_share": NEGATIVE_SHARE,
-            "lowest": last["lowest"], "trace": last["trace"], "trace_se": last["trace_se"], "n": last["n"]}
+    return {
+        "step": last["step"],
+        "top": top,
+        "edge": edge,
+        "ratio": ratio,
+        "verdict": verdict,
+        "near": EDGE_NEAR,
+        "negative_mass": last["negative_mass"],
+        "negative_share": NEGATIVE_SHARE,
+        "lowest": last["lowest"],
+        "trace": last["trace"],
+        "trace_se": last["trace_se"],
+        "n": last["n"],
+    }
 
 
 def spectrum_findings(spectrum: dict[str, Any] | None) -> Iterator[Any]:
@@ -292,15 +324,18 @@ def spectrum_findings(spectrum: dict[str, Any] | None) -> Iterator[Any]:
     yield Artifact("spectrum", {**spectrum, "finding": finding})
     f = finding
     first = spectrum["steps"][0]
-    where = {"beyond": "beyond it (above 1x the edge: a quadratic with that curvature would diverge along its "
-                       "eigenvector)",
-             "near": f"near it (at least {EDGE_NEAR:g}x the edge)",
-             "below": f"below it (under {EDGE_NEAR:g}x the edge)"}[f["verdict"]]
-    since = (f" (it was {first['top'][0]:.3g} at step {first['step']})" if first is not spectrum["steps"][-1]
-             else "")
-    negative = (f"{f['negative_mass']:.1%} of the density lies below -{f['negative_share']:g} x the top "
-                f"(negative curvature, lowest node {f['lowest']:.3g})" if f["negative_mass"] > 0 else
-                f"no density node lies below -{f['negative_share']:g} x the top (lowest node {f['lowest']:.3g})")
+    where = {
+        "beyond": "beyond it (above 1x the edge: a quadratic with that curvature would diverge along its eigenvector)",
+        "near": f"near it (at least {EDGE_NEAR:g}x the edge)",
+        "below": f"below it (under {EDGE_NEAR:g}x the edge)",
+    }[f["verdict"]]
+    since = f" (it was {first['top'][0]:.3g} at step {first['step']})" if first is not spectrum["steps"][-1] else ""
+    negative = (
+        f"{f['negative_mass']:.1%} of the density lies below -{f['negative_share']:g} x the top "
+        f"(negative curvature, lowest node {f['lowest']:.3g})"
+        if f["negative_mass"] > 0
+        else f"no density node lies below -{f['negative_share']:g} x the top (lowest node {f['lowest']:.3g})"
+    )
     yield Observation(
         f"Hessian spectrum at step {f['step']}: top eigenvalue {f['top']:.3g}{since}, {f['ratio']:.0%} of the "
         f"stability edge {f['edge']:.3g}: {where}; trace {f['trace']:.3g} +- {f['trace_se']:.2g} (Hutchinson, one "
@@ -324,8 +359,9 @@ def last_point(result: Any, name: str) -> tuple[float, float] | None:
 def first_step(result: Any, name: str, test: Any) -> int | None:
     """The first step at which the series passes ``test``, or None."""
     series = (result.series or {}).get(name) or {}
-    return next((int(x) for x, y in zip(series.get("x", ()), series.get("y", ())) if math.isfinite(y) and test(y)),
-                None)
+    return next(
+        (int(x) for x, y in zip(series.get("x", ()), series.get("y", ())) if math.isfinite(y) and test(y)), None
+    )
 
 
 def stopped_metrics(result: Any) -> dict[str, Any]:
@@ -355,8 +391,10 @@ def comparison_table(variants: list[Any], results: list[Any], target_accuracy: f
     return Table(
         "comparison",
         ["loss", "final loss", "train acc.", "test acc.", f"steps to {target_accuracy:.0%}"],
-        [[v.label, s["final_loss"], s["train_accuracy"], s["test_accuracy"], s["steps_to_target_accuracy"]]
-         for v, (s, _) in zip(variants, results)],
+        [
+            [v.label, s["final_loss"], s["train_accuracy"], s["test_accuracy"], s["steps_to_target_accuracy"]]
+            for v, (s, _) in zip(variants, results)
+        ],
     )
 
 
@@ -378,6 +416,16 @@ def initial_logits(split: Any, initial: list[Any], config: Any, rows: int) -> tu
 
 def gradcheck_table(checks: Sequence[Any]) -> Table:
     """One row per :class:`~lab4.maths.gradcheck.LossCheck`."""
-    return Table("gradcheck", ["Function", "gradcheck", "largest |backward - numerical|", "gradgradcheck"],
-                 [[c.what, c.verdict, c.largest_error, "-" if c.second_order is None else
-                   ("passed" if c.second_order else "failed")] for c in checks])
+    return Table(
+        "gradcheck",
+        ["Function", "gradcheck", "largest |backward - numerical|", "gradgradcheck"],
+        [
+            [
+                c.what,
+                c.verdict,
+                c.largest_error,
+                "-" if c.second_order is None else ("passed" if c.second_order else "failed"),
+            ]
+            for c in checks
+        ],
+    )

@@ -115,8 +115,13 @@ def autograd_graph(output: Any, names: dict[int, str], limit: int = MAX_GRAPH_NO
             product = passed[index] if index < len(passed) else None
             if isinstance(reaching, float) and isinstance(product, float):
                 paths.setdefault(variable, []).append(
-                    {"via": fn.name().replace("torch::autograd::", ""), "reaching": reaching,
-                     "local": product / reaching if reaching != 0 else None, "product": product})
+                    {
+                        "via": fn.name().replace("torch::autograd::", ""),
+                        "reaching": reaching,
+                        "local": product / reaching if reaching != 0 else None,
+                        "product": product,
+                    }
+                )
         return paths
 
     return graph, fill
@@ -129,8 +134,9 @@ def check_resolution(value: float, step: float, dtype: str) -> float:
     return eps * max(abs(value), 1.0) / step / CHECK_BANDS[dtype]
 
 
-def check_verdict(autograd: list[float], central: list[float], steps: list[float], value: float, dtype: str,
-                  kinks: list[str]) -> tuple[str, float]:
+def check_verdict(
+    autograd: list[float], central: list[float], steps: list[float], value: float, dtype: str, kinks: list[str]
+) -> tuple[str, float]:
     """(``ok`` / ``kink`` / ``mismatch``, the largest relative error) of a gradient check."""
     import math
 
@@ -193,8 +199,7 @@ def run(params: dict[str, Any], ctx: Any) -> Iterator[Any]:
         perturbed[1 + 2 * i, i] += steps[i]
         perturbed[2 + 2 * i, i] -= steps[i]
     kinked = kinks(expr, {n: perturbed[:, i] for i, n in enumerate(names)})
-    verdict, rel = check_verdict([grads[n] for n in names], central.tolist(), steps.tolist(), value, ctx.dtype,
-                                 kinked)
+    verdict, rel = check_verdict([grads[n] for n in names], central.tolist(), steps.tolist(), value, ctx.dtype, kinked)
     if any(d["h_used"] is None for d in domain):
         verdict = "domain"
     yield Progress(3, 3)
@@ -203,8 +208,11 @@ def run(params: dict[str, Any], ctx: Any) -> Iterator[Any]:
     for i, n in enumerate(names):
         a, c = grads[n], central_d[n]
         rows.append([n, point[n], a, forward_grad[n], c, abs(a - c), steps[i].item()])
-    yield Table("gradient", ["variable", "at", "reverse (backward)", "forward (jacfwd)", "central diff.",
-                             "|reverse - central|", "h"], rows)
+    yield Table(
+        "gradient",
+        ["variable", "at", "reverse (backward)", "forward (jacfwd)", "central diff.", "|reverse - central|", "h"],
+        rows,
+    )
     yield Table("hessian", ["d2f", *names], [[n, *row] for n, row in zip(names, hessian)])
     yield Metric("value", value)
     yield Metric("gradient", grads)
@@ -220,10 +228,12 @@ def run(params: dict[str, Any], ctx: Any) -> Iterator[Any]:
     yield Observation(f"f({where}) = {value:.6g}; by backward(): {grad_text}.")
     same = all(forward_grad[n] == grads[n] for n in names)
     yield Observation(
-        "Forward mode (jacfwd, one pass per input) gives " + ("the same gradient, bit for bit."
-                                                             if same else
-                                                             "the gradient within "
-                                                             f"{max(abs(forward_grad[n] - grads[n]) for n in names):.2g}.")
+        "Forward mode (jacfwd, one pass per input) gives "
+        + (
+            "the same gradient, bit for bit."
+            if same
+            else f"the gradient within {max(abs(forward_grad[n] - grads[n]) for n in names):.2g}."
+        )
     )
     chain = _chain_rule(paths, grads, ctx.dtype)
     if chain is not None:
@@ -232,15 +242,20 @@ def run(params: dict[str, Any], ctx: Any) -> Iterator[Any]:
         yield Observation(
             f"The step h = {d['h']:.2g} leaves f's domain along {d['variable']}: f({d['side']}) = {d['f']:g}, so the "
             "central difference is not a number there; "
-            + (f"the check uses h = {d['h_used']:.2g} instead, the largest of cbrt(eps) |{d['variable']}| x 10^-k "
-               "that stays inside."
-               if d["h_used"] is not None else "no smaller step that the dtype can represent stays inside it.")
+            + (
+                f"the check uses h = {d['h_used']:.2g} instead, the largest of cbrt(eps) |{d['variable']}| x 10^-k "
+                "that stays inside."
+                if d["h_used"] is not None
+                else "no smaller step that the dtype can represent stays inside it."
+            )
         )
     if value != value or abs(value) == float("inf"):
         yield Observation(f"f is not finite at this point ({value}); its gradient is meaningless here.")
     elif verdict == "domain":
-        yield Observation("Check: domain. Central differences cannot be taken here: every step leaves f's domain; "
-                          "the verdict says nothing about autograd.")
+        yield Observation(
+            "Check: domain. Central differences cannot be taken here: every step leaves f's domain; "
+            "the verdict says nothing about autograd."
+        )
     elif verdict == "kink":
         yield Observation(
             f"Check: kink. {'; '.join(kinked)}, within h of the point: the central difference straddles it "
@@ -249,12 +264,23 @@ def run(params: dict[str, Any], ctx: Any) -> Iterator[Any]:
         )
     else:
         band = CHECK_BANDS[ctx.dtype]
-        said = ("Check: {verdict}. The largest relative error between backward() and central differences is "
-                "{worst:.2g}, {where} the {dtype} band {band:g}")
-        yield finding("gradient_check", {"verdict": verdict, "worst": rel, "band": band, "dtype": ctx.dtype,
-                                         "where": "within" if verdict == "ok" else "outside"},
-                      [("worst", "<=", "band")], said + ": autograd agrees.",
-                      said + ": the two disagree beyond truncation and round-off.")
+        said = (
+            "Check: {verdict}. The largest relative error between backward() and central differences is "
+            "{worst:.2g}, {where} the {dtype} band {band:g}"
+        )
+        yield finding(
+            "gradient_check",
+            {
+                "verdict": verdict,
+                "worst": rel,
+                "band": band,
+                "dtype": ctx.dtype,
+                "where": "within" if verdict == "ok" else "outside",
+            },
+            [("worst", "<=", "band")],
+            said + ": autograd agrees.",
+            said + ": the two disagree beyond truncation and round-off.",
+        )
         for i, n in enumerate(names):
             resolution = check_resolution(value, steps[i].item(), ctx.dtype)
             if max(abs(grads[n]), abs(central_d[n])) < resolution:
@@ -297,8 +323,15 @@ def _fit_domain(f_batch: Any, x: Any, steps: Any, names: list[str]) -> list[dict
             if outside(i, h) is None:
                 used = h
                 break
-        found.append({"variable": name, "h": float(steps[i]), "side": bad[0].replace("x", name, 1), "f": bad[1],
-                      "h_used": None if used is None else float(used)})
+        found.append(
+            {
+                "variable": name,
+                "h": float(steps[i]),
+                "side": bad[0].replace("x", name, 1),
+                "f": bad[1],
+                "h_used": None if used is None else float(used),
+            }
+        )
         if used is not None:
             steps[i] = used
     return found
@@ -315,18 +348,31 @@ def _chain_rule(paths: dict[str, list[dict[str, Any]]], grads: dict[str, float],
     variable, ps = usable[0]
     eps = 1.1920929e-07 if dtype == "float32" else 2.220446049250313e-16
     total = sum(p["product"] for p in ps)
-    values = {"variable": variable, "paths": ps, "count": len(ps), "sum_of_paths": total,
-              "gradient": grads[variable], "sum_error": abs(total - grads[variable]),
-              "round_off": len(ps) * eps * max([abs(p["product"]) for p in ps] + [abs(grads[variable])])}
+    values = {
+        "variable": variable,
+        "paths": ps,
+        "count": len(ps),
+        "sum_of_paths": total,
+        "gradient": grads[variable],
+        "sum_error": abs(total - grads[variable]),
+        "round_off": len(ps) * eps * max([abs(p["product"]) for p in ps] + [abs(grads[variable])]),
+    }
     if len(ps) == 1:
-        text = ("Chain rule: the leaf {variable} receives {paths[0][product]:.6g} = {paths[0][reaching]:.6g} (reaching "
-                "{paths[0][via]}) x {paths[0][local]:.6g} (its local derivative).")
+        text = (
+            "Chain rule: the leaf {variable} receives {paths[0][product]:.6g} = {paths[0][reaching]:.6g} (reaching "
+            "{paths[0][via]}) x {paths[0][local]:.6g} (its local derivative)."
+        )
     else:
-        each = "; ".join(f"through {{paths[{k}][via]}}, {{paths[{k}][reaching]:.6g}} (reaching it) x "
-                         f"{{paths[{k}][local]:.6g}} (its local derivative) = {{paths[{k}][product]:.6g}}"
-                         for k in range(len(ps)))
-        text = ("Chain rule: the leaf {variable} is reached by {count} paths: " + each
-                + "; {variable} receives their sum, {sum_of_paths:.6g}.")
+        each = "; ".join(
+            f"through {{paths[{k}][via]}}, {{paths[{k}][reaching]:.6g}} (reaching it) x "
+            f"{{paths[{k}][local]:.6g}} (its local derivative) = {{paths[{k}][product]:.6g}}"
+            for k in range(len(ps))
+        )
+        text = (
+            "Chain rule: the leaf {variable} is reached by {count} paths: "
+            + each
+            + "; {variable} receives their sum, {sum_of_paths:.6g}."
+        )
     wrong = text + " (autograd's {gradient:.6g} differs from that sum by {sum_error:.2g}, more than round-off.)"
     return finding("chain_rule", values, [("sum_error", "<=", "round_off")], text, wrong)
 
@@ -336,7 +382,7 @@ TASK = Task(
     number="1",
     title="Autograd gradient",
     summary="f(x, y) = 3x^3 - y^2: value, gradient by backward() and forward mode, Hessian, "
-            "the graph with its gradients, a checked finite-difference comparison",
+    "the graph with its gradients, a checked finite-difference comparison",
     spec=SPEC,
     run=run,
     headline="value",

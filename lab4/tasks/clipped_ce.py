@@ -32,7 +32,9 @@ SPEC = Spec(
     training_params(steps=500)
     + (
         FloatParam("clip", 1.0, help="clip the gradient to [-clip, clip]", gt=0, le=1e6),
-        ChoiceParam("clip_site", "logits", help="clip dL/dlogits, or the parameter gradients", choices=("logits", "params")),
+        ChoiceParam(
+            "clip_site", "logits", help="clip dL/dlogits, or the parameter gradients", choices=("logits", "params")
+        ),
         ChoiceParam(
             "ce", "stable", help="stable: log_softmax; handout: log(softmax + 1e-9)", choices=("stable", "handout")
         ),
@@ -55,17 +57,26 @@ def run(params: dict[str, Any], ctx: Any) -> Iterator[Any]:
     yield Observation(describe_data(split, params))
 
     stats = ClipStats()
+
     # the sharpness is the Hessian of the loss, not the derivative of the clipped backward
     def loss(z: Any, y: Any) -> Any:
         return plain_cross_entropy(z, y, ce)
 
     if site == "logits":
-        clipped = Variant(f"clipped c={c:g}", lambda z, y: custom_cross_entropy(z, y, c, stats, ce),
-                          per_step={"clip_fraction": stats.step_fraction}, sharpness_loss=loss)
+        clipped = Variant(
+            f"clipped c={c:g}",
+            lambda z, y: custom_cross_entropy(z, y, c, stats, ce),
+            per_step={"clip_fraction": stats.step_fraction},
+            sharpness_loss=loss,
+        )
     else:
-        clipped = Variant(f"clipped c={c:g}", lambda z, y: custom_cross_entropy(z, y, None, None, ce),
-                          grad_transform=lambda grads: clip_(grads, c, stats),
-                          per_step={"clip_fraction": stats.step_fraction}, sharpness_loss=loss)
+        clipped = Variant(
+            f"clipped c={c:g}",
+            lambda z, y: custom_cross_entropy(z, y, None, None, ce),
+            grad_transform=lambda grads: clip_(grads, c, stats),
+            per_step={"clip_fraction": stats.step_fraction},
+            sharpness_loss=loss,
+        )
     variants = [clipped]
     if params["compare"]:
         variants.append(Variant("unclipped", lambda z, y: custom_cross_entropy(z, y, None, None, ce)))
@@ -92,9 +103,12 @@ def run(params: dict[str, Any], ctx: Any) -> Iterator[Any]:
         yield Observation(
             f"Each entry of dL/dlogits = (softmax - onehot)/N lies in [-1/N, 1/N] = [-{1 / n:.3g}, {1 / n:.3g}] "
             f"with N = {n} samples per step, and the largest measured was {largest:.3g}: c = {c:g} is {side} it, "
-            + ("so nothing was clipped." if clipped_count == 0 else
-               f"so {fraction:.2%} of the entries were cut to +-c, the largest ones: those of the samples the "
-               f"model gets most wrong.")
+            + (
+                "so nothing was clipped."
+                if clipped_count == 0
+                else f"so {fraction:.2%} of the entries were cut to +-c, the largest ones: those of the samples the "
+                f"model gets most wrong."
+            )
         )
     if len(results) > 1:
         diff = max(float((a - b).abs().max()) for a, b in zip(weights, results[1][1]))
@@ -141,8 +155,9 @@ def _handout_cap(split: Any, weights: list[Any], activation: str) -> Iterator[An
         )
 
 
-def _gradcheck_panel(split: Any, initial: list[Any], config: Any, clip: float | None, ce: str,
-                     site: str) -> Iterator[Any]:
+def _gradcheck_panel(
+    split: Any, initial: list[Any], config: Any, clip: float | None, ce: str, site: str
+) -> Iterator[Any]:
     """gradcheck of the run's custom Function on its own initial logits (float64), and of the
     handout's variant where it fails."""
 
@@ -157,24 +172,41 @@ def _gradcheck_panel(split: Any, initial: list[Any], config: Any, clip: float | 
     def as_run(z: Any) -> Any:
         return custom_cross_entropy(z, target, clip, None, ce) * share
 
-    label = (f"custom CE ({ce}), clipped at c={clip:g}" if clip is not None else
-             f"custom CE ({ce})" + (", clipping acts on the parameter gradients" if site == "params" else ""))
+    label = (
+        f"custom CE ({ce}), clipped at c={clip:g}"
+        if clip is not None
+        else f"custom CE ({ce})" + (", clipping acts on the parameter gradients" if site == "params" else "")
+    )
     checks = [check_loss(label, as_run, logits, second_order=ce == "stable")]
     if clip is not None:
-        checks.append(check_loss(f"custom CE ({ce}), unclipped",
-                                 lambda z: custom_cross_entropy(z, target, None, None, ce) * share, logits))
+        checks.append(
+            check_loss(
+                f"custom CE ({ce}), unclipped",
+                lambda z: custom_cross_entropy(z, target, None, None, ce) * share,
+                logits,
+            )
+        )
     wrong, wrong_target = confident_wrong_logits(split.num_classes)
-    checks.append(check_loss("handout log(p + 1e-9), confident-wrong logits",
-                             lambda z: custom_cross_entropy(z, wrong_target, None, None, "handout"), wrong))
+    checks.append(
+        check_loss(
+            "handout log(p + 1e-9), confident-wrong logits",
+            lambda z: custom_cross_entropy(z, wrong_target, None, None, "handout"),
+            wrong,
+        )
+    )
     yield Metric("gradcheck", checks[0].verdict)
     yield gradcheck_table(checks)
     first = checks[0]
-    text = (f"gradcheck (float64, the run's initial logits, {rows} x {split.num_classes}): the Function as run "
-            f"{first.verdict}")
+    text = (
+        f"gradcheck (float64, the run's initial logits, {rows} x {split.num_classes}): the Function as run "
+        f"{first.verdict}"
+    )
     if not first.passed and clip is not None:
         text += " - its clipped backward is not the derivative of its forward wherever it clips, by design"
-    yield Observation(text + f"; the handout's variant on confident-wrong logits {checks[-1].verdict} "
-                             f"(its backward is not the derivative of log(p + 1e-9) where p < 1e-9).")
+    yield Observation(
+        text + f"; the handout's variant on confident-wrong logits {checks[-1].verdict} "
+        f"(its backward is not the derivative of log(p + 1e-9) where p < 1e-9)."
+    )
 
 
 TASK = Task(
@@ -186,9 +218,11 @@ TASK = Task(
     run=run,
     stopped_metrics=stopped_metrics,
     headline="clip_fraction",
-    comparison=Comparison("steps_to_target_accuracy", lambda p: f"train accuracy {p['target_accuracy']:.0%}",
-                          also=("final_loss",)),
-    views=TRAINING_VIEWS[:2] + (PlotView("clipped", "Clipped", ("clip_fraction",), ylabel="fraction clipped"),)
+    comparison=Comparison(
+        "steps_to_target_accuracy", lambda p: f"train accuracy {p['target_accuracy']:.0%}", also=("final_loss",)
+    ),
+    views=TRAINING_VIEWS[:2]
+    + (PlotView("clipped", "Clipped", ("clip_fraction",), ylabel="fraction clipped"),)
     + TRAINING_VIEWS[2:],
     presets={"clip bounds": {"clip": [1.0, 0.01, 0.001, 0.0001]}},
     help=(

@@ -38,8 +38,10 @@ SWEPT = (*DIFFERENCES, "complex_step")
 METHODS = ("autograd", "forward_ad", *SWEPT)
 H_SWEEP = tuple(10.0 ** (-k / 2) for k in range(2, 25))  # 1e-1 ... 1e-12, half decades
 #: the complex step goes on far below: it has no subtraction (down to the dtype's tiny)
-COMPLEX_BELOW = {"float32": (1e-15, 1e-20, 1e-25, 1e-30, 1e-35), "float64": (1e-15, 1e-20, 1e-30, 1e-50, 1e-100,
-                                                                             1e-200, 1e-300)}
+COMPLEX_BELOW = {
+    "float32": (1e-15, 1e-20, 1e-25, 1e-30, 1e-35),
+    "float64": (1e-15, 1e-20, 1e-30, 1e-50, 1e-100, 1e-200, 1e-300),
+}
 COST_SIZES = (10, 30, 100, 300, 1000, 3000)  # inputs n of the gradient-cost curve
 SERIES_POINTS = 4000  # points of a long grid kept in the series (the metrics use every point)
 #: a typed f' agrees with float64 autograd when |difference| <= AGREE * max(1, |f'|) everywhere
@@ -65,8 +67,11 @@ SPEC = Spec(
     (
         ExprParam("expr", "sin(x)*exp(x)", help="f(x), elementwise", variables=("x",), label="f(x) ="),
         ExprParam(
-            "derivative", "exp(x)*(cos(x)+sin(x))", help="the analytic f'(x) (the reference)",
-            variables=("x",), label="f'(x) =",
+            "derivative",
+            "exp(x)*(cos(x)+sin(x))",
+            help="the analytic f'(x) (the reference)",
+            variables=("x",),
+            label="f'(x) =",
         ),
         FloatParam("start", -5.0, help="left end of the grid", ge=-1e6, le=1e6),
         FloatParam("stop", 5.0, help="right end of the grid", ge=-1e6, le=1e6),
@@ -113,8 +118,13 @@ def _rms(values: Any) -> float:
 def _methods() -> dict[str, Any]:
     from lab4.maths.numdiff import backward_difference, central_difference, complex_step, forward_difference, richardson
 
-    return {"central": central_difference, "forward": forward_difference, "backward": backward_difference,
-            "richardson": richardson, "complex_step": complex_step}
+    return {
+        "central": central_difference,
+        "forward": forward_difference,
+        "backward": backward_difference,
+        "richardson": richardson,
+        "complex_step": complex_step,
+    }
 
 
 def _decimated(x: list[float], y: list[float], limit: int = SERIES_POINTS) -> tuple[list[float], list[float]]:
@@ -182,8 +192,7 @@ def run(params: dict[str, Any], ctx: Any) -> Iterator[Any]:
         estimates[name] = estimate
         usable[name] = ref_ok & ~vanished
         vanished_at[name] = int(vanished.sum())
-    rmse = {name: (_rmse(estimates[name], reference, usable[name]) if name in estimates else None)
-            for name in METHODS}
+    rmse = {name: (_rmse(estimates[name], reference, usable[name]) if name in estimates else None) for name in METHODS}
     yield Progress(1, total)
 
     xs = x.double().tolist()
@@ -199,8 +208,10 @@ def run(params: dict[str, Any], ctx: Any) -> Iterator[Any]:
     yield Table(
         "rmse",
         ["method", "RMSE vs analytic", "points used", "note"],
-        [[name, rmse[name], int(usable[name].sum()) if name in usable else 0, skipped.get(name, "")]
-         for name in METHODS],
+        [
+            [name, rmse[name], int(usable[name].sum()) if name in usable else 0, skipped.get(name, "")]
+            for name in METHODS
+        ],
     )
 
     # the h-sweep of every h-method in both dtypes, with its error model
@@ -231,8 +242,13 @@ def run(params: dict[str, Any], ctx: Any) -> Iterator[Any]:
                 errs.append(value)
             c, r, best_theory, floor = error_model(name, derivs, eps)
             p = MODELS[name][0]
-            sweep[f"{name}_{dt}"] = {"h": hs, "rmse": errs, "partial": partial, "best_theory": best_theory,
-                                     "floor": floor}
+            sweep[f"{name}_{dt}"] = {
+                "h": hs,
+                "rmse": errs,
+                "partial": partial,
+                "best_theory": best_theory,
+                "floor": floor,
+            }
             yield Points(f"h-sweep {name} {dt}", hs, errs)
             model = [(s, c * s**p + r / s + floor) for s in steps if name == "complex_step" or s >= min(H_SWEEP)]
             ceiling = 10 * max(errs) if errs else math.inf  # drawn where it can be compared
@@ -241,8 +257,10 @@ def run(params: dict[str, Any], ctx: Any) -> Iterator[Any]:
                 yield Points(f"model {name} {dt}", [s for s, _ in model], [e for _, e in model])
         done += len(H_SWEEP)
         yield Progress(done, total)
-    best_h = {k: (v["h"][min(range(len(v["rmse"])), key=v["rmse"].__getitem__)] if v["rmse"] else None)
-              for k, v in sweep.items()}
+    best_h = {
+        k: (v["h"][min(range(len(v["rmse"])), key=v["rmse"].__getitem__)] if v["rmse"] else None)
+        for k, v in sweep.items()
+    }
     best_rmse = {k: (min(v["rmse"]) if v["rmse"] else None) for k, v in sweep.items()}
     best_theory = {k: v["best_theory"] for k, v in sweep.items()}
     partial_below = {k: (max(s for s, _ in v["partial"]) if v["partial"] else None) for k, v in sweep.items()}
@@ -250,19 +268,38 @@ def run(params: dict[str, Any], ctx: Any) -> Iterator[Any]:
     yield Metric("best_rmse", best_rmse)
     yield Metric("best_h_theory", best_theory)
     # where the error is a floor of rounding over decades of h, no h is "the best": the range
-    yield Metric("best_h_range", {k: (list(flat[:2]) if (flat := plateau(v["h"], v["rmse"])) else None)
-                                  for k, v in sweep.items()})
+    yield Metric(
+        "best_h_range",
+        {k: (list(flat[:2]) if (flat := plateau(v["h"], v["rmse"])) else None) for k, v in sweep.items()},
+    )
     yield Metric("partial_from_h", partial_below)
     yield Table(
         "h-sweep",
         ["method", "dtype", "best h", "RMSE there", "best h (model)", "steps vanish from h"],
-        [[k.rsplit("_", 1)[0], k.rsplit("_", 1)[1], best_h[k], best_rmse[k], best_theory[k], partial_below[k]]
-         for k in sweep],
+        [
+            [k.rsplit("_", 1)[0], k.rsplit("_", 1)[1], best_h[k], best_rmse[k], best_theory[k], partial_below[k]]
+            for k in sweep
+        ],
     )
     yield Progress(total - 1, total)
 
-    yield from _observations(params, ctx, rmse, skipped, agrees, gap, reference, auto64, x, worst, sweep, best_h,
-                             best_rmse, best_theory, vanished_at)
+    yield from _observations(
+        params,
+        ctx,
+        rmse,
+        skipped,
+        agrees,
+        gap,
+        reference,
+        auto64,
+        x,
+        worst,
+        sweep,
+        best_h,
+        best_rmse,
+        best_theory,
+        vanished_at,
+    )
 
     # the cost of a gradient of n inputs: one backward pass against 2n evaluations of f
     from lab4.maths.numdiff import gradient_cost
@@ -308,10 +345,23 @@ def plateau(hs: list[float], rmse: list[float]) -> tuple[float, float, float] | 
     return (lo, hi, max(e for _, e in flat)) if hi >= PLATEAU_SPAN * lo else None
 
 
-def _observations(params: dict[str, Any], ctx: Any, rmse: dict[str, Any], skipped: dict[str, str], agrees: bool,
-                  gap: Any, reference: Any, auto64: Any, x: Any, worst: int, sweep: dict[str, Any],
-                  best_h: dict[str, Any], best_rmse: dict[str, Any], best_theory: dict[str, Any],
-                  vanished_at: dict[str, int]) -> Iterator[Observation]:
+def _observations(
+    params: dict[str, Any],
+    ctx: Any,
+    rmse: dict[str, Any],
+    skipped: dict[str, str],
+    agrees: bool,
+    gap: Any,
+    reference: Any,
+    auto64: Any,
+    x: Any,
+    worst: int,
+    sweep: dict[str, Any],
+    best_h: dict[str, Any],
+    best_rmse: dict[str, Any],
+    best_theory: dict[str, Any],
+    vanished_at: dict[str, int],
+) -> Iterator[Observation]:
     """Every sentence from this run's numbers."""
     import torch
 
@@ -333,8 +383,11 @@ def _observations(params: dict[str, Any], ctx: Any, rmse: dict[str, Any], skippe
     auto = rmse["autograd"]
     yield Observation(
         f"Autograd's RMSE {auto:.2g} is {auto / (eps * scale):.2g} x eps RMS|f'| ({ctx.dtype}, eps = {eps:.1e}): "
-        + ("rounding of the derivative rules, no truncation."
-           if auto <= 100 * eps * scale else "more than rounding: f is evaluated where it loses precision.")
+        + (
+            "rounding of the derivative rules, no truncation."
+            if auto <= 100 * eps * scale
+            else "more than rounding: f is evaluated where it loses precision."
+        )
     )
     for dt in DTYPES:
         parts = []
@@ -346,11 +399,15 @@ def _observations(params: dict[str, Any], ctx: Any, rmse: dict[str, Any], skippe
             flat = plateau(sweep[key]["h"], sweep[key]["rmse"])
             if flat is not None:  # a floor of rounding: the argmin would be noise
                 lo, hi, worst_there = flat
-                parts.append(f"{name} at any h from {hi:.0e} down to {lo:.0e} (RMSE {best_rmse[key]:.2g} to "
-                             f"{worst_there:.2g}, within {PLATEAU:g} x the smallest: rounding, no single best h)")
+                parts.append(
+                    f"{name} at any h from {hi:.0e} down to {lo:.0e} (RMSE {best_rmse[key]:.2g} to "
+                    f"{worst_there:.2g}, within {PLATEAU:g} x the smallest: rounding, no single best h)"
+                )
                 continue
-            parts.append(f"{name} at h = {best_h[key]:.1e} (RMSE {best_rmse[key]:.2g}"
-                         + (f"; the model predicts {theory:.1e})" if theory else ")"))
+            parts.append(
+                f"{name} at h = {best_h[key]:.1e} (RMSE {best_rmse[key]:.2g}"
+                + (f"; the model predicts {theory:.1e})" if theory else ")")
+            )
         if parts:
             yield Observation(f"Best h in {dt} (every point covered): " + "; ".join(parts) + ".")
     for dt in DTYPES:
@@ -381,36 +438,56 @@ TASK = Task(
     number="2",
     title="Derivatives seven ways",
     summary="f(x) = sin(x)e^x: analytic, autograd, forward AD, central/forward/backward, Richardson, "
-            "complex step; RMSE; error vs h with its model",
+    "complex step; RMSE; error vs h with its model",
     spec=SPEC,
     run=run,
     headline="rmse_central",
     views=(
         PlotView("functions", "f and f'", ("f", "analytic", "autograd", "central", "forward", "backward"), xlabel="x"),
         PlotView(
-            "errors", "Errors", tuple(f"error {m}" for m in METHODS),
-            xlabel="x", ylabel="|estimate - f'|", ylog=True,
+            "errors",
+            "Errors",
+            tuple(f"error {m}" for m in METHODS),
+            xlabel="x",
+            ylabel="|estimate - f'|",
+            ylog=True,
             names=tuple((f"error {m}", m) for m in METHODS),
         ),
-        *[PlotView(
-            f"hsweep{d[-2:]}", f"h {d}",
-            tuple(f"h-sweep {s} {d}" for s in DIFFERENCES) + tuple(f"model {s} {d}" for s in ("central", "forward",
-                                                                                           "richardson")),
-            xlabel="h", ylabel="RMSE", xlog=True, ylog=True,
-            names=tuple((f"h-sweep {s} {d}", s) for s in DIFFERENCES)
-            + tuple((f"model {s} {d}", f"model {s}") for s in DIFFERENCES),
-        ) for d in DTYPES],
+        *[
+            PlotView(
+                f"hsweep{d[-2:]}",
+                f"h {d}",
+                tuple(f"h-sweep {s} {d}" for s in DIFFERENCES)
+                + tuple(f"model {s} {d}" for s in ("central", "forward", "richardson")),
+                xlabel="h",
+                ylabel="RMSE",
+                xlog=True,
+                ylog=True,
+                names=tuple((f"h-sweep {s} {d}", s) for s in DIFFERENCES)
+                + tuple((f"model {s} {d}", f"model {s}") for s in DIFFERENCES),
+            )
+            for d in DTYPES
+        ],
         PlotView(
-            "complex", "Complex step", tuple(f"h-sweep complex_step {d}" for d in DTYPES)
-            + tuple(f"model complex_step {d}" for d in DTYPES),
-            xlabel="h", ylabel="RMSE", xlog=True, ylog=True,
+            "complex",
+            "Complex step",
+            tuple(f"h-sweep complex_step {d}" for d in DTYPES) + tuple(f"model complex_step {d}" for d in DTYPES),
+            xlabel="h",
+            ylabel="RMSE",
+            xlog=True,
+            ylog=True,
             names=tuple((f"h-sweep complex_step {d}", d) for d in DTYPES)
             + tuple((f"model complex_step {d}", f"model {d}") for d in DTYPES),
             needs="for analytic f only (no abs, relu, max...)",
         ),
         PlotView(
-            "cost", "Cost vs n", ("cost autograd", "cost central"),
-            xlabel="inputs n", ylabel="seconds per gradient", xlog=True, ylog=True,
+            "cost",
+            "Cost vs n",
+            ("cost autograd", "cost central"),
+            xlabel="inputs n",
+            ylabel="seconds per gradient",
+            xlog=True,
+            ylog=True,
             names=(("cost autograd", "autograd"), ("cost central", "central")),
         ),
     ),

@@ -108,6 +108,7 @@ def _own_function_fits(values: dict[str, Any]) -> tuple[str, str] | None:
             return name, f"{name} assigns {', '.join(extra)}, which expr does not use"
     return None
 
+
 #: rates at most this are the round-off of 0 (64 ulps of 1 in float64)
 RATE_ZERO = 64 * 2.0**-52
 #: the level whose ripples make local minima (levels 1-4 have one minimum, c)
@@ -120,20 +121,42 @@ FAR_ABOVE = 100.0
 SPEC = Spec(
     (
         IntParam("dim", 2, help="number of variables", ge=1, le=10_000_000),
-        IntParam("complexity", 1, help=", ".join(f"{k} {text.split(':')[0]}" for k, text in LEVELS.items()),
-                 ge=min(LEVELS), le=max(LEVELS)),
+        IntParam(
+            "complexity",
+            1,
+            help=", ".join(f"{k} {text.split(':')[0]}" for k, text in LEVELS.items()),
+            ge=min(LEVELS),
+            le=max(LEVELS),
+        ),
         ChoiceParam("optimizer", "gd", help="gd, momentum or nesterov (handout formulas)", choices=OPTIMIZERS),
-        FloatParam("lr", 0.25, help="learning rate, or optimal (from the landscape's L and mu)", gt=0, le=1e3,
-                   symbols=("optimal",)),
-        FloatParam("beta", 0.9, help="momentum coefficient (ignored by gd), or optimal", ge=0, lt=1,
-                   symbols=("optimal",)),
+        FloatParam(
+            "lr",
+            0.25,
+            help="learning rate, or optimal (from the landscape's L and mu)",
+            gt=0,
+            le=1e3,
+            symbols=("optimal",),
+        ),
+        FloatParam(
+            "beta", 0.9, help="momentum coefficient (ignored by gd), or optimal", ge=0, lt=1, symbols=("optimal",)
+        ),
         IntParam("steps", 1000, help="number of updates", ge=1, le=10_000_000),
         FloatParam("tol", 1e-6, help="converged when f - f* <= tol", gt=0),
-        OwnExpr("expr", "", help="your own f to minimise, e.g. (1-x)**2 + 100*(y-x**2)**2; empty: "
-                "generate_function(dim, complexity, seed)", label="own f ="),
+        OwnExpr(
+            "expr",
+            "",
+            help="your own f to minimise, e.g. (1-x)**2 + 100*(y-x**2)**2; empty: "
+            "generate_function(dim, complexity, seed)",
+            label="own f =",
+        ),
         OptionalPoint("start", "", help="where your own f starts, e.g. x=-1.5, y=2 (with expr)", label="start"),
-        OptionalPoint("minimum", "", help="your own f's known minimiser, for the distance (optional; "
-                      "without it: the distance to the best point found)", label="minimum"),
+        OptionalPoint(
+            "minimum",
+            "",
+            help="your own f's known minimiser, for the distance (optional; "
+            "without it: the distance to the best point found)",
+            label="minimum",
+        ),
     ),
     checks=(_own_function_fits,),
 )
@@ -154,12 +177,16 @@ def resolve(params: dict[str, Any], ctx: Any = None) -> tuple[dict[str, Any], li
     lr, beta = optimal(params["optimizer"], big, small)
     notes = []
     rule = {"gd": "2/(L + mu)", "momentum": "(2/(sqrt L + sqrt mu))^2", "nesterov": "4/(3L + mu)"}
-    beta_rule = {"gd": "unused by gd", "momentum": "((sqrt kappa - 1)/(sqrt kappa + 1))^2",
-                 "nesterov": "(sqrt(3 kappa + 1) - 2)/(sqrt(3 kappa + 1) + 2)"}
+    beta_rule = {
+        "gd": "unused by gd",
+        "momentum": "((sqrt kappa - 1)/(sqrt kappa + 1))^2",
+        "nesterov": "(sqrt(3 kappa + 1) - 2)/(sqrt(3 kappa + 1) + 2)",
+    }
     if params["lr"] == "optimal":
         params["lr"] = lr
-        notes.append(f"lr = optimal: {lr:.6g} = {rule[params['optimizer']]} with L = {big:.4g}, mu = {small:.4g}"
-                     f"{where}.")
+        notes.append(
+            f"lr = optimal: {lr:.6g} = {rule[params['optimizer']]} with L = {big:.4g}, mu = {small:.4g}{where}."
+        )
     if params["beta"] == "optimal":
         params["beta"] = beta
         notes.append(f"beta = optimal: {beta:.6g} ({beta_rule[params['optimizer']]}, kappa = {kappa:.4g}).")
@@ -177,8 +204,11 @@ def _own_curvature(params: dict[str, Any]) -> tuple[float, float, str]:
     at, where = (f.center, "the given minimum") if f.center is not None else (f.start, "the start")
     eig = torch.linalg.eigvalsh(hessian_at(f, at)).tolist()
     if not all(math.isfinite(v) for v in eig) or min(eig) <= 0:
-        raise ValueError(f"lr = optimal needs a positive definite Hessian, and at {where} its eigenvalues are "
-                         + ", ".join(f"{v:.4g}" for v in eig) + " (not a minimum's curvature): give a number")
+        raise ValueError(
+            f"lr = optimal needs a positive definite Hessian, and at {where} its eigenvalues are "
+            + ", ".join(f"{v:.4g}" for v in eig)
+            + " (not a minimum's curvature): give a number"
+        )
     return max(eig), min(eig), f" (the autograd Hessian at {where})"
 
 
@@ -190,8 +220,15 @@ def theory(params: dict[str, Any]) -> dict[str, Any]:
     lr_opt, beta_opt = optimal(optimizer, big, small)
     beta = params["beta"] if optimizer != "gd" else 0.0
     rho = _snap(rate(optimizer, params["lr"], beta, spectrum(params["dim"], params["complexity"])))
-    return {"L": big, "mu": small, "kappa": kappa, "lr_optimal": lr_opt,
-            "beta_optimal": beta_opt if optimizer != "gd" else None, "rate_theory": rho, "stable": rho < 1}
+    return {
+        "L": big,
+        "mu": small,
+        "kappa": kappa,
+        "lr_optimal": lr_opt,
+        "beta_optimal": beta_opt if optimizer != "gd" else None,
+        "rate_theory": rho,
+        "stable": rho < 1,
+    }
 
 
 def _snap(rho: float) -> float:
@@ -211,9 +248,11 @@ def preflight(params: dict[str, Any]) -> list[str]:
     lr, _ = resolve(params)[0]["lr"], None
     edge = {"gd": "2/L", "momentum": "2(1 + beta)/L", "nesterov": "2(1 + beta)/((1 + 2 beta) L)"}[params["optimizer"]]
     grow = steps_to_grow(t["rate_theory"], GROWTH)
-    return [f"lr = {lr:g} is unstable for {params['optimizer']} on this landscape (lr must be < {edge}; rate "
-            f"{t['rate_theory']:.4g} > 1): theory says the distance grows x{t['rate_theory']:.3g} a step and the loss "
-            f"passes {GROWTH:.0e} x its start by step ~{math.ceil(grow) if math.isfinite(grow) else '?'}."]
+    return [
+        f"lr = {lr:g} is unstable for {params['optimizer']} on this landscape (lr must be < {edge}; rate "
+        f"{t['rate_theory']:.4g} > 1): theory says the distance grows x{t['rate_theory']:.3g} a step and the loss "
+        f"passes {GROWTH:.0e} x its start by step ~{math.ceil(grow) if math.isfinite(grow) else '?'}."
+    ]
 
 
 def function_of(params: dict[str, Any], ctx: Any) -> Any:
@@ -267,18 +306,25 @@ def run(params: dict[str, Any], ctx: Any, batch_row: dict[str, Any] | None = Non
     for name in ("L", "mu", "kappa", "lr_optimal", "beta_optimal", "rate_theory", "stable"):
         yield Metric(name, t[name])
     local = " (local values at c: f is not convex)" if level >= 4 else ""
-    yield Observation(f"Level {level}: {f.formula}; dim = {dim}, optimum f* = 0 at a seeded c. At c: L = {t['L']:.4g}, "
-                      f"mu = {t['mu']:.4g}, kappa = {t['kappa']:.4g}{local}.")
+    yield Observation(
+        f"Level {level}: {f.formula}; dim = {dim}, optimum f* = 0 at a seeded c. At c: L = {t['L']:.4g}, "
+        f"mu = {t['mu']:.4g}, kappa = {t['kappa']:.4g}{local}."
+    )
     for warning in preflight(params):
         yield Observation("Warning: " + warning)
 
     if t["stable"]:
-        hint = (f"theory at c says rate {t['rate_theory']:.3g} < 1, but f is steeper away from c (the curved "
-                f"valley): lr = {lr:g} is too large there; take a smaller lr")
+        hint = (
+            f"theory at c says rate {t['rate_theory']:.3g} < 1, but f is steeper away from c (the curved "
+            f"valley): lr = {lr:g} is too large there; take a smaller lr"
+        )
     else:
-        hint = f"lr = {lr:g} is too large for this landscape (theory: rate {t['rate_theory']:.3g} > 1; try lr = optimal)"
-    record = StepRecorder(("loss", "distance"), steps, f.start.device, f.start.dtype, watch="loss", growth=GROWTH,
-                          hint=hint)
+        hint = (
+            f"lr = {lr:g} is too large for this landscape (theory: rate {t['rate_theory']:.3g} > 1; try lr = optimal)"
+        )
+    record = StepRecorder(
+        ("loss", "distance"), steps, f.start.device, f.start.dtype, watch="loss", growth=GROWTH, hint=hint
+    )
     path = _path_buffer(f, steps, keep=dim == 2)
     theory_phase = _phase(params, t)
     yield Artifact("phase", theory_phase)
@@ -311,13 +357,23 @@ def run(params: dict[str, Any], ctx: Any, batch_row: dict[str, Any] | None = Non
             [f"steps to f - f* <= {tol:g}", reached],
             ["L, mu, kappa at c", f"{t['L']:.4g}, {t['mu']:.4g}, {t['kappa']:.4g}"],
             ["rate: theory, measured", f"{t['rate_theory']:.6g}, " + (f"{measured:.6g}" if measured else "-")],
-            [f"optimal lr, beta for {optimizer}", f"{t['lr_optimal']:.6g}, "
-                                                  + (f"{t['beta_optimal']:.6g}" if t["beta_optimal"] is not None
-                                                     else "-")],
+            [
+                f"optimal lr, beta for {optimizer}",
+                f"{t['lr_optimal']:.6g}, " + (f"{t['beta_optimal']:.6g}" if t["beta_optimal"] is not None else "-"),
+            ],
         ],
     )
-    yield from _observations(params, t, reached, loss_host, dist_host, measured, f, grad_at_start=_gradient_norm(f, f.start),
-                             grad_at_end=_gradient_norm(f, w))
+    yield from _observations(
+        params,
+        t,
+        reached,
+        loss_host,
+        dist_host,
+        measured,
+        f,
+        grad_at_start=_gradient_norm(f, f.start),
+        grad_at_end=_gradient_norm(f, w),
+    )
     if path is not None:
         yield Artifact("landscape", _landscape_grid(f, path[: len(loss_host)]))
 
@@ -343,8 +399,9 @@ def _path_buffer(f: Any, steps: int, keep: bool) -> Any:
     return torch.empty((steps + 1, f.dim), dtype=f.start.dtype, device=f.start.device) if keep else None
 
 
-def _descend(f: Any, params: dict[str, Any], ctx: Any, record: Any, path: Any, seen: Any,
-             batch_row: dict[str, Any] | None = None) -> Iterator[Any]:
+def _descend(
+    f: Any, params: dict[str, Any], ctx: Any, record: Any, path: Any, seen: Any, batch_row: dict[str, Any] | None = None
+) -> Iterator[Any]:
     """The steps from f.start (the handout's updates, gradients by autograd), recorded by
     ``record`` (``seen(w, f(w))`` gives the values) and handed over every FLUSH steps, the
     path (when kept) as the trajectory for two variables; returns the last point.  With
@@ -362,7 +419,7 @@ def _descend(f: Any, params: dict[str, Any], ctx: Any, record: Any, path: Any, s
             yield from record.flush(upto)
         finally:
             if trajectory and record.done > start:
-                pts = path[start: record.done].tolist()
+                pts = path[start : record.done].tolist()
                 yield Points("trajectory", [p[0] for p in pts], [p[1] for p in pts])
 
     if batch_row is not None:
@@ -411,8 +468,13 @@ def _curvature_at(f: Any, w: Any) -> dict[str, Any]:
     newton = math.nan
     if eig and min(eig) > 0:  # the quadratic model's minimum is -H^-1 grad away
         newton = float(torch.linalg.vector_norm(torch.linalg.solve(hess.double(), grad.double())))
-    return {"f": float(value.detach()), "grad": float(torch.linalg.vector_norm(grad)), "eig": eig, "newton": newton,
-            "point": {n: float(x) for n, x in zip(f.names, w.tolist())}}
+    return {
+        "f": float(value.detach()),
+        "grad": float(torch.linalg.vector_norm(grad)),
+        "eig": eig,
+        "newton": newton,
+        "point": {n: float(x) for n, x in zip(f.names, w.tolist())},
+    }
 
 
 def _kind(eig: list[float], scale: float) -> str:
@@ -436,8 +498,15 @@ def _local_theory(optimizer: str, lr: float, beta: float, eig: list[float]) -> d
     big, small = max(eig), min(eig)
     lr_opt, beta_opt = optimal(optimizer, big, small)
     rho = rate(optimizer, lr, beta if optimizer != "gd" else 0.0, eig)
-    return {"L": big, "mu": small, "kappa": big / small, "lr_optimal": lr_opt,
-            "beta_optimal": beta_opt if optimizer != "gd" else None, "rate_theory": rho, "stable": rho < 1}
+    return {
+        "L": big,
+        "mu": small,
+        "kappa": big / small,
+        "lr_optimal": lr_opt,
+        "beta_optimal": beta_opt if optimizer != "gd" else None,
+        "rate_theory": rho,
+        "stable": rho < 1,
+    }
 
 
 def _point_text(point: dict[str, float]) -> str:
@@ -454,15 +523,21 @@ def _curvature_sentence(where: str, c: dict[str, Any], optimizer: str) -> str:
     if kind == "positive definite":
         t = _local_theory(optimizer, 1.0, 0.0, eig)
         beta = f", beta {t['beta_optimal']:.4g}" if t["beta_optimal"] is not None else ""
-        return (head + f"; the autograd Hessian is positive definite (eigenvalues {values}): L = {t['L']:.4g}, "
-                f"mu = {t['mu']:.4g}, kappa = {t['kappa']:.4g}; for this curvature {optimizer}'s optimal lr is "
-                f"{t['lr_optimal']:.4g}{beta}, and gd is stable for lr < 2/L = {2 / t['L']:.4g}.")
+        return (
+            head + f"; the autograd Hessian is positive definite (eigenvalues {values}): L = {t['L']:.4g}, "
+            f"mu = {t['mu']:.4g}, kappa = {t['kappa']:.4g}; for this curvature {optimizer}'s optimal lr is "
+            f"{t['lr_optimal']:.4g}{beta}, and gd is stable for lr < 2/L = {2 / t['L']:.4g}."
+        )
     if kind == "indefinite":
-        return (head + f"; the Hessian is indefinite (eigenvalues {values}): a saddle's curvature. Along the "
-                f"negative eigenvalue's direction f falls without bound on the quadratic model: no (lr, beta) "
-                f"converges there, and the quadratic theory gives no optimal step.")
-    return (head + f"; the Hessian is {kind} (eigenvalues {values}): no minimum's curvature, so the quadratic "
-            f"theory gives no optimal step.")
+        return (
+            head + f"; the Hessian is indefinite (eigenvalues {values}): a saddle's curvature. Along the "
+            f"negative eigenvalue's direction f falls without bound on the quadratic model: no (lr, beta) "
+            f"converges there, and the quadratic theory gives no optimal step."
+        )
+    return (
+        head + f"; the Hessian is {kind} (eigenvalues {values}): no minimum's curvature, so the quadratic "
+        f"theory gives no optimal step."
+    )
 
 
 def _run_own(params: dict[str, Any], ctx: Any, batch_row: dict[str, Any] | None = None) -> Iterator[Any]:
@@ -476,13 +551,21 @@ def _run_own(params: dict[str, Any], ctx: Any, batch_row: dict[str, Any] | None 
     beta = params["beta"]
     f = function_of(params, ctx)
     given = f.center is not None
-    yield Observation(f"Your own function: {f.formula}, from {_point_text(params['start'])}; "
-                      + (f"its given minimum {_point_text(params['minimum'])} is f*." if given
-                         else "no minimum given: f* and the distance are to the best point the run finds."))
+    yield Observation(
+        f"Your own function: {f.formula}, from {_point_text(params['start'])}; "
+        + (
+            f"its given minimum {_point_text(params['minimum'])} is f*."
+            if given
+            else "no minimum given: f* and the distance are to the best point the run finds."
+        )
+    )
     first = _curvature_at(f, f.start)
     yield Observation(_curvature_sentence("the start", first, optimizer))
-    for name, value in (("L_start", max(first["eig"], default=None)), ("mu_start", min(first["eig"], default=None)),
-                        ("grad_norm_start", first["grad"])):
+    for name, value in (
+        ("L_start", max(first["eig"], default=None)),
+        ("mu_start", min(first["eig"], default=None)),
+        ("grad_norm_start", first["grad"]),
+    ):
         yield Metric(name, value)
     kind = _kind(first["eig"], 0)
     if not math.isfinite(first["f"]):
@@ -551,23 +634,34 @@ def _run_own(params: dict[str, Any], ctx: Any, batch_row: dict[str, Any] | None 
             ["||grad f||: start, end", f"{first['grad']:.4g}, {last['grad']:.4g}"],
             ["Hessian at the start", _kind(first["eig"], 0) + " " + ", ".join(f"{v:.4g}" for v in first["eig"])],
             ["Hessian at the end", end_kind + " " + ", ".join(f"{v:.4g}" for v in last["eig"])],
-            ["rate: theory at the end, measured", (f"{local['rate_theory']:.6g}" if local else "-") + ", "
-             + (f"{measured:.6g}" if measured else "-")],
+            [
+                "rate: theory at the end, measured",
+                (f"{local['rate_theory']:.6g}" if local else "-") + ", " + (f"{measured:.6g}" if measured else "-"),
+            ],
         ],
     )
     if reached is not None:
-        yield Observation(f"{optimizer} reached f - f* <= {tol:g} at step {reached} (lr = {lr:g}"
-                          + (f", beta = {beta:g}" if optimizer != "gd" else "") + f"; f* = {star}).")
+        yield Observation(
+            f"{optimizer} reached f - f* <= {tol:g} at step {reached} (lr = {lr:g}"
+            + (f", beta = {beta:g}" if optimizer != "gd" else "")
+            + f"; f* = {star})."
+        )
     elif still_falling:
-        yield Observation(f"f was still falling at the last step (f = {record.host['f'][-1]:.4g}): the best point "
-                          f"found is the last one, so there is no f* to count steps to.")
+        yield Observation(
+            f"f was still falling at the last step (f = {record.host['f'][-1]:.4g}): the best point "
+            f"found is the last one, so there is no f* to count steps to."
+        )
     else:
-        yield Observation(f"{optimizer} did not reach f - f* <= {tol:g} in {steps} steps: f - f* = {loss[-1]:.3g} "
-                          f"(f* = {star}), distance to the {to} point {distance[-1]:.3g}.")
+        yield Observation(
+            f"{optimizer} did not reach f - f* <= {tol:g} in {steps} steps: f - f* = {loss[-1]:.3g} "
+            f"(f* = {star}), distance to the {to} point {distance[-1]:.3g}."
+        )
     ratio = last["grad"] / first["grad"] if first["grad"] > 0 else math.inf
     if not stationary:
-        yield Observation(f"The run did not reach a minimum: ||grad f|| = {last['grad']:.3g} at the end, "
-                          f"{ratio:.3g} x the start's (a stationary point needs < {STATIONARY:g} x).")
+        yield Observation(
+            f"The run did not reach a minimum: ||grad f|| = {last['grad']:.3g} at the end, "
+            f"{ratio:.3g} x the start's (a stationary point needs < {STATIONARY:g} x)."
+        )
     elif end_kind == "positive definite":
         beta_text = f", beta {local['beta_optimal']:.4g}" if local["beta_optimal"] is not None else ""
         yield Observation(
@@ -576,17 +670,23 @@ def _run_own(params: dict[str, Any], ctx: Any, batch_row: dict[str, Any] | None 
             f"model puts its minimum ||H^-1 grad f|| = {last['newton']:.3g} away. There L = {local['L']:.4g}, "
             f"mu = {local['mu']:.4g}, kappa = {local['kappa']:.4g}; for that curvature {optimizer}'s optimal lr "
             f"is {local['lr_optimal']:.4g}{beta_text}, and this run's (lr, beta) has rate {local['rate_theory']:.5g}"
-            + (f" there (measured on the distance: {measured:.5g})." if measured else " there."))
+            + (f" there (measured on the distance: {measured:.5g})." if measured else " there.")
+        )
         if given and distance[-1] > max(10 * last["newton"], 1e-3 * (1 + _max_abs(f.center))):
-            yield Observation(f"That minimum is not the given one ({distance[-1]:.3g} away, 10 x farther than the "
-                              f"Newton step): another minimiser, where f - f(minimum) = {loss[-1]:.3g}.")
+            yield Observation(
+                f"That minimum is not the given one ({distance[-1]:.3g} away, 10 x farther than the "
+                f"Newton step): another minimiser, where f - f(minimum) = {loss[-1]:.3g}."
+            )
     elif end_kind == "indefinite":
-        yield Observation(f"The run stopped at a saddle point, not a minimum: ||grad f|| = {last['grad']:.3g} but the "
-                          f"Hessian there is indefinite (eigenvalues "
-                          + ", ".join(f"{v:.4g}" for v in last["eig"]) + ").")
+        yield Observation(
+            f"The run stopped at a saddle point, not a minimum: ||grad f|| = {last['grad']:.3g} but the "
+            f"Hessian there is indefinite (eigenvalues " + ", ".join(f"{v:.4g}" for v in last["eig"]) + ")."
+        )
     else:
-        yield Observation(f"The run stopped where ||grad f|| = {last['grad']:.3g}, and the Hessian there is {end_kind}: "
-                          f"not a strict minimum the quadratic theory describes.")
+        yield Observation(
+            f"The run stopped where ||grad f|| = {last['grad']:.3g}, and the Hessian there is {end_kind}: "
+            f"not a strict minimum the quadratic theory describes."
+        )
     if f.dim == 2:
         yield Artifact("landscape", _landscape_grid(f, path[:n], center=best_point))
 
@@ -600,9 +700,15 @@ def stopped_metrics(result: Any) -> dict[str, Any]:
     tol = result.params["tol"]
     reached = next((int(x) for x, v in zip(loss["x"], ys) if v <= tol), None)
     eps = 2.0**-52 if result.dtype == "float64" else 2.0**-23
-    return {"stopped_at_step": int(loss["x"][len(ys) - 1]), "final_loss": ys[-1], "final_distance": ds[-1],
-            "initial_loss": ys[0], "steps_to_tol": reached, "converged": reached is not None,
-            "rate_measured": fit_rate(ds, eps * max(1.0, ds[0]) * math.sqrt(result.params["dim"]))}
+    return {
+        "stopped_at_step": int(loss["x"][len(ys) - 1]),
+        "final_loss": ys[-1],
+        "final_distance": ds[-1],
+        "initial_loss": ys[0],
+        "steps_to_tol": reached,
+        "converged": reached is not None,
+        "rate_measured": fit_rate(ds, eps * max(1.0, ds[0]) * math.sqrt(result.params["dim"])),
+    }
 
 
 def _gradient_norm(f: Any, w: Any) -> float:
@@ -613,55 +719,93 @@ def _gradient_norm(f: Any, w: Any) -> float:
     return float(torch.linalg.vector_norm(grad))
 
 
-def _observations(params: dict[str, Any], t: dict[str, Any], reached: int | None, loss: list[float],
-                  distance: list[float], measured: float | None, f: Any, grad_at_start: float,
-                  grad_at_end: float) -> Iterator[Any]:
+def _observations(
+    params: dict[str, Any],
+    t: dict[str, Any],
+    reached: int | None,
+    loss: list[float],
+    distance: list[float],
+    measured: float | None,
+    f: Any,
+    grad_at_start: float,
+    grad_at_end: float,
+) -> Iterator[Any]:
     """Every sentence from this run's numbers."""
     optimizer, lr, tol, steps = params["optimizer"], params["lr"], params["tol"], params["steps"]
     rho = t["rate_theory"]
     lowest = min(range(len(loss)), key=loss.__getitem__)
-    values = {"optimizer": optimizer, "tol": tol, "lr": lr, "beta": params["beta"], "reached": reached,
-              "loss_reached": loss[reached] if reached is not None else None, "lowest": loss[lowest],
-              "lowest_step": lowest, "loss": loss[-1], "distance": distance[-1], "steps": plural(steps, "step")}
+    values = {
+        "optimizer": optimizer,
+        "tol": tol,
+        "lr": lr,
+        "beta": params["beta"],
+        "reached": reached,
+        "loss_reached": loss[reached] if reached is not None else None,
+        "lowest": loss[lowest],
+        "lowest_step": lowest,
+        "loss": loss[-1],
+        "distance": distance[-1],
+        "steps": plural(steps, "step"),
+    }
     with_beta = ", beta = {beta:g}" if optimizer != "gd" else ""
-    yield finding("tolerance", values, [("lowest", "<=", "tol")],
-                  "{optimizer} reached f - f* <= {tol:g} at step {reached} (lr = {lr:g}" + with_beta + ").",
-                  "{optimizer} did not reach f - f* <= {tol:g} in {steps}: f - f* = {loss:.3g}, distance to the "
-                  "optimum {distance:.3g}.")
+    yield finding(
+        "tolerance",
+        values,
+        [("lowest", "<=", "tol")],
+        "{optimizer} reached f - f* <= {tol:g} at step {reached} (lr = {lr:g}" + with_beta + ").",
+        "{optimizer} did not reach f - f* <= {tol:g} in {steps}: f - f* = {loss:.3g}, distance to the "
+        "optimum {distance:.3g}.",
+    )
     if t["stable"] and measured is not None:
         yield Observation(
             f"Rate per step: theory {rho:.5g} on the quadratic model at c, measured {measured:.5g} on the "
             f"distance (fitted on its straight stretch in log scale)."
         )
     if t["stable"] and t["lr_optimal"] and abs(lr - t["lr_optimal"]) > 1e-12 * t["lr_optimal"]:
-        best = _snap(rate(optimizer, t["lr_optimal"], t["beta_optimal"] or 0.0,
-                          spectrum(params["dim"], params["complexity"])))
-        at = (f"At its optimal parameters (lr = {t['lr_optimal']:.4g}"
-              + (f", beta = {t['beta_optimal']:.4g}" if t["beta_optimal"] is not None else "") + f") {optimizer}")
+        best = _snap(
+            rate(optimizer, t["lr_optimal"], t["beta_optimal"] or 0.0, spectrum(params["dim"], params["complexity"]))
+        )
+        at = (
+            f"At its optimal parameters (lr = {t['lr_optimal']:.4g}"
+            + (f", beta = {t['beta_optimal']:.4g}" if t["beta_optimal"] is not None else "")
+            + f") {optimizer}"
+        )
         if loss[0] <= tol:
             pass  # the start is within tol: no count to predict
         elif best == 0.0:  # kappa = 1: the optimal step lands on c (the model is the function at level 1)
-            yield Observation(f"{at} would, on the quadratic model at c, land on the optimum in one step "
-                              "(rate 0: kappa = 1).")
+            yield Observation(
+                f"{at} would, on the quadratic model at c, land on the optimum in one step (rate 0: kappa = 1)."
+            )
         elif best < 1:
             predicted = math.ceil(math.log(tol / loss[0]) / (2 * math.log(best)))
-            yield Observation(f"{at} would converge at rate {best:.4g}: about {plural(predicted, 'step')} to tol by "
-                              "theory.")
+            yield Observation(
+                f"{at} would converge at rate {best:.4g}: about {plural(predicted, 'step')} to tol by theory."
+            )
     if reached is None and params["complexity"] >= RIPPLED_LEVEL - 1:  # the valleys, where a stop looks like one
         yield _local_minimum(params["complexity"], tol, loss[-1], distance[-1], grad_at_start, grad_at_end)
 
 
-def _local_minimum(level: int, tol: float, loss: float, distance: float, grad_start: float,
-                   grad_end: float) -> Finding:
+def _local_minimum(level: int, tol: float, loss: float, distance: float, grad_start: float, grad_end: float) -> Finding:
     """Whether a run that stopped short of tol settled in a local minimum.  The evidence: the
     level has local minima (the ripples: level RIPPLED_LEVEL), the gradient has fallen below
     SETTLED of the start's, and f - f* is still above FAR_ABOVE x tol.  Without all three the
     run says what it measured and no more."""
-    values = {"level": level, "rippled_level": RIPPLED_LEVEL, "gradient": grad_end, "gradient_start": grad_start,
-              "gradient_ratio": grad_end / grad_start if grad_start > 0 else math.inf, "settled": SETTLED,
-              "loss": loss, "loss_far": FAR_ABOVE * tol, "far_above": FAR_ABOVE, "tol": tol, "distance": distance}
+    values = {
+        "level": level,
+        "rippled_level": RIPPLED_LEVEL,
+        "gradient": grad_end,
+        "gradient_start": grad_start,
+        "gradient_ratio": grad_end / grad_start if grad_start > 0 else math.inf,
+        "settled": SETTLED,
+        "loss": loss,
+        "loss_far": FAR_ABOVE * tol,
+        "far_above": FAR_ABOVE,
+        "tol": tol,
+        "distance": distance,
+    }
     return finding(
-        "local_minimum", values,
+        "local_minimum",
+        values,
         [("level", ">=", "rippled_level"), ("gradient_ratio", "<=", "settled"), ("loss", ">=", "loss_far")],
         "The run settled where the gradient is {gradient:.2g} ({gradient_ratio:.2g} of the start's, below "
         "{settled:g}) but f - f* = {loss:.3g} (above {far_above:g} x tol), {distance:.3g} from c: a local minimum made "
@@ -700,13 +844,20 @@ def _phase(params: dict[str, Any], t: dict[str, Any]) -> dict[str, Any]:
     betas = [PHASE_BETA * j / (n_beta - 1) for j in range(n_beta)]
     lr_opt, beta_opt = optimal(optimizer, t["L"], t["mu"])
     beta = params["beta"] if params["optimizer"] != "gd" else 0.0
-    return {"optimizer": optimizer, "lr": lrs, "beta": betas, "rows": "beta", "rate": phase(optimizer, eig, lrs, betas),
-            "optimal": {"lr": lr_opt, "beta": beta_opt, "rate": rate(optimizer, lr_opt, beta_opt, eig)},
-            "run": {"lr": params["lr"], "beta": beta, "rate": t["rate_theory"]}}
+    return {
+        "optimizer": optimizer,
+        "lr": lrs,
+        "beta": betas,
+        "rows": "beta",
+        "rate": phase(optimizer, eig, lrs, betas),
+        "optimal": {"lr": lr_opt, "beta": beta_opt, "rate": rate(optimizer, lr_opt, beta_opt, eig)},
+        "run": {"lr": params["lr"], "beta": beta, "rate": t["rate_theory"]},
+    }
 
 
-def _own_phase(f: Any, params: dict[str, Any], ctx: Any, first: dict[str, Any],
-               last: dict[str, Any] | None) -> Iterator[Artifact]:
+def _own_phase(
+    f: Any, params: dict[str, Any], ctx: Any, first: dict[str, Any], last: dict[str, Any] | None
+) -> Iterator[Artifact]:
     """Your own f's phase view: the theory's rate over (lr, beta) for the autograd Hessian at the
     point reached (or at the start) when it is positive definite, and the measured map."""
     optimizer = "nesterov" if params["optimizer"] == "nesterov" else "momentum"
@@ -723,15 +874,20 @@ def _own_phase(f: Any, params: dict[str, Any], ctx: Any, first: dict[str, Any],
         lrs = [PHASE_LR / big * (i + 1) / n_lr for i in range(n_lr)]
         betas = [PHASE_BETA * j / (n_beta - 1) for j in range(n_beta)]
         lr_opt, beta_opt = optimal(optimizer, big, small)
-        data = {"optimizer": optimizer, "lr": lrs, "beta": betas, "rows": "beta", "rate": phase(optimizer, eig, lrs, betas),
-                "optimal": {"lr": lr_opt, "beta": beta_opt, "rate": rate(optimizer, lr_opt, beta_opt, eig)},
-                "run": {"lr": params["lr"], "beta": beta, "rate": rate(optimizer, params["lr"], beta, eig)},
-                "theory_at": at}
+        data = {
+            "optimizer": optimizer,
+            "lr": lrs,
+            "beta": betas,
+            "rows": "beta",
+            "rate": phase(optimizer, eig, lrs, betas),
+            "optimal": {"lr": lr_opt, "beta": beta_opt, "rate": rate(optimizer, lr_opt, beta_opt, eig)},
+            "run": {"lr": params["lr"], "beta": beta, "rate": rate(optimizer, params["lr"], beta, eig)},
+            "theory_at": at,
+        }
         big_scale = big
     else:
         big_scale = max((abs(v) for v in first["eig"]), default=0.0)
-        data = {"optimizer": optimizer, "run": {"lr": params["lr"], "beta": beta, "rate": None},
-                "theory_at": None}
+        data = {"optimizer": optimizer, "run": {"lr": params["lr"], "beta": beta, "rate": None}, "theory_at": None}
     if big_scale > 0 and math.isfinite(big_scale):
         yield from _with_measured(data, f, params, ctx, big_scale)
 
@@ -748,17 +904,23 @@ def _with_measured(data: dict[str, Any], f: Any, params: dict[str, Any], ctx: An
     best, theory_best = measured["optimal"], data.get("optimal")
     cells = len(measured["lr"]) * len(measured["beta"])
     diverged = sum(v is not None for row in measured["diverged"] for v in row)
-    text = (f"Phase map measured: {cells} runs of {measured['steps']} steps of {data['optimizer']} over (lr, beta), "
-            f"batched into one computation; {diverged} diverged.")
+    text = (
+        f"Phase map measured: {cells} runs of {measured['steps']} steps of {data['optimizer']} over (lr, beta), "
+        f"batched into one computation; {diverged} diverged."
+    )
     if best is not None:
         text += f" Lowest measured rate {best['rate']:.4g} at lr = {best['lr']:.4g}, beta = {best['beta']:.4g}"
         if theory_best:
-            text += (f"; the theory's optimum: rate {theory_best['rate']:.4g} at lr = {theory_best['lr']:.4g}, "
-                     f"beta = {theory_best['beta']:.4g}")
+            text += (
+                f"; the theory's optimum: rate {theory_best['rate']:.4g} at lr = {theory_best['lr']:.4g}, "
+                f"beta = {theory_best['beta']:.4g}"
+            )
         fastest = measured["fastest"]
         if fastest["steps_to_tol"] is not None:
-            text += (f". Fewest steps to f - f* <= {measured['tol']:g}: {fastest['steps_to_tol']}, at lr = "
-                     f"{fastest['lr']:.4g}, beta = {fastest['beta']:.4g}")
+            text += (
+                f". Fewest steps to f - f* <= {measured['tol']:g}: {fastest['steps_to_tol']}, at lr = "
+                f"{fastest['lr']:.4g}, beta = {fastest['beta']:.4g}"
+            )
         text += "."
     yield Observation(text)
 
@@ -786,8 +948,20 @@ def measured_phase(f: Any, params: dict[str, Any], ctx: Any, big: float) -> dict
         return {"skipped": f"{f.dim} variables: the map is measured up to {MAP_MAX_DIM}"}
     optimizer = "nesterov" if params["optimizer"] == "nesterov" else "momentum"
     steps, tol = min(params["steps"], MAP_STEPS), params["tol"]
-    key = (params.get("expr"), repr(params.get("start")), repr(params.get("minimum")), params["dim"],
-           params["complexity"], ctx.seed, optimizer, steps, tol, str(ctx.torch_dtype), str(ctx.torch_device), big)
+    key = (
+        params.get("expr"),
+        repr(params.get("start")),
+        repr(params.get("minimum")),
+        params["dim"],
+        params["complexity"],
+        ctx.seed,
+        optimizer,
+        steps,
+        tol,
+        str(ctx.torch_dtype),
+        str(ctx.torch_device),
+        big,
+    )
     if key in _MAP_CACHE:
         return _MAP_CACHE[key]
     n = MAP_GRID
@@ -795,8 +969,16 @@ def measured_phase(f: Any, params: dict[str, Any], ctx: Any, big: float) -> dict
     betas = [PHASE_BETA * j / (n - 1) for j in range(n)]
     t0 = time.perf_counter()
     seen = observe(f, params)
-    out = descend(f, f.start, optimizer, [lr for _ in betas for lr in lrs], [b for b in betas for _ in lrs], steps,
-                  seen, cancelled=lambda: ctx.cancelled)
+    out = descend(
+        f,
+        f.start,
+        optimizer,
+        [lr for _ in betas for lr in lrs],
+        [b for b in betas for _ in lrs],
+        steps,
+        seen,
+        cancelled=lambda: ctx.cancelled,
+    )
     if ctx.cancelled:
         return None
     series = {name: values.detach().cpu().double().numpy() for name, values in out["series"].items()}
@@ -821,7 +1003,7 @@ def measured_phase(f: Any, params: dict[str, Any], ctx: Any, big: float) -> dict
     seconds = time.perf_counter() - t0
 
     def grid(values: list[Any]) -> list[list[Any]]:
-        return [values[j * n:(j + 1) * n] for j in range(n)]
+        return [values[j * n : (j + 1) * n] for j in range(n)]
 
     rate_list = [float(f"{v:.6g}") if math.isfinite(v) else None for v in rates.tolist()]
     steps_list = [v if v >= 0 else None for v in first_reached.tolist()]
@@ -834,13 +1016,26 @@ def measured_phase(f: Any, params: dict[str, Any], ctx: Any, big: float) -> dict
             return {"lr": lrs[i % n], "beta": betas[i // n], "steps_to_tol": steps_list[i], "rate": rate_list[i]}
 
         never = math.inf
-        best = cell(min(candidates, key=lambda i: (rate_list[i], steps_list[i] if steps_list[i] is not None else never)))
-        fastest = cell(min(candidates, key=lambda i: (steps_list[i] if steps_list[i] is not None else never,
-                                                        rate_list[i])))
-    measured = {"lr": lrs, "beta": betas, "rows": "beta", "rate": grid(rate_list), "steps_to_tol": grid(steps_list),
-                "diverged": grid(div_list), "steps": steps, "tol": tol, "optimal": best, "fastest": fastest,
-                "seconds": seconds,
-                "runs": n * n}
+        best = cell(
+            min(candidates, key=lambda i: (rate_list[i], steps_list[i] if steps_list[i] is not None else never))
+        )
+        fastest = cell(
+            min(candidates, key=lambda i: (steps_list[i] if steps_list[i] is not None else never, rate_list[i]))
+        )
+    measured = {
+        "lr": lrs,
+        "beta": betas,
+        "rows": "beta",
+        "rate": grid(rate_list),
+        "steps_to_tol": grid(steps_list),
+        "diverged": grid(div_list),
+        "steps": steps,
+        "tol": tol,
+        "optimal": best,
+        "fastest": fastest,
+        "seconds": seconds,
+        "runs": n * n,
+    }
     if len(_MAP_CACHE) >= 4:
         _MAP_CACHE.pop(next(iter(_MAP_CACHE)))
     _MAP_CACHE[key] = measured
@@ -897,9 +1092,11 @@ def batch_problem(runs: list[tuple[dict[str, Any], Any]]) -> str | None:
     varied += [name for name in ("dtype", "device") if any(getattr(c, name) != getattr(ctx, name) for _, c in runs)]
     if not varied:
         return None
-    return (f"--batched computes the runs as one, so they must share {', '.join(BATCH_SHARED)}, dtype and device "
-            f"(lr, beta, tol, seed, start and minimum may vary); this sweep varies {', '.join(varied)}: "
-            "drop --batched or sweep those apart")
+    return (
+        f"--batched computes the runs as one, so they must share {', '.join(BATCH_SHARED)}, dtype and device "
+        f"(lr, beta, tol, seed, start and minimum may vary); this sweep varies {', '.join(varied)}: "
+        "drop --batched or sweep those apart"
+    )
 
 
 def batch_sources(runs: list[tuple[dict[str, Any], Any]]) -> list[Any]:
@@ -916,21 +1113,39 @@ def batch_sources(runs: list[tuple[dict[str, Any], Any]]) -> list[Any]:
     f = functions[0]
     stack = lambda ts: None if ts[0] is None else torch.stack(ts)  # noqa: E731
     if isinstance(f, OwnFunction):
-        f = OwnFunction(f.text, f.names, torch.stack([g.start for g in functions]),
-                        stack([g.center for g in functions]), f.function)
+        f = OwnFunction(
+            f.text, f.names, torch.stack([g.start for g in functions]), stack([g.center for g in functions]), f.function
+        )
         seen = observe_own(f)
     else:
         if len({g.seed for g in functions}) > 1:  # another seed: another c, start (and weights): per row
-            f = Landscape(f.dim, f.complexity, f.seed, stack([g.center for g in functions]),
-                          stack([g.start for g in functions]), stack([g.weights for g in functions]))
+            f = Landscape(
+                f.dim,
+                f.complexity,
+                f.seed,
+                stack([g.center for g in functions]),
+                stack([g.start for g in functions]),
+                stack([g.weights for g in functions]),
+            )
         seen = observe_generated(f)
-    out = descend(f, f.start, first["optimizer"], [p["lr"] for p in resolved],
-                  [p["beta"] for p in resolved], first["steps"], seen,
-                  keep_path=bool(first.get("expr")) or first["dim"] == 2, cancelled=lambda: ctx.cancelled)
+    out = descend(
+        f,
+        f.start,
+        first["optimizer"],
+        [p["lr"] for p in resolved],
+        [p["beta"] for p in resolved],
+        first["steps"],
+        seen,
+        keep_path=bool(first.get("expr")) or first["dim"] == 2,
+        cancelled=lambda: ctx.cancelled,
+    )
     sources = []
     for b in range(len(runs)):
-        row = {"series": {k: v[b] for k, v in out["series"].items()},
-               "path": out["path"][b] if out["path"] is not None else None, "w": out["w"][b]}
+        row = {
+            "series": {k: v[b] for k, v in out["series"].items()},
+            "path": out["path"][b] if out["path"] is not None else None,
+            "w": out["w"][b],
+        }
         sources.append(lambda params, run_ctx, row=row: run(params, run_ctx, batch_row=row))
     return sources
 
@@ -955,8 +1170,15 @@ def steps_alone(params: dict[str, Any], ctx: Any) -> None:
 
 def _own_preset(name: str, lr: float, beta: float, steps: int = 1000) -> dict[str, list[Any]]:
     expr, start, minimum = FUNCTIONS[name]
-    return {"expr": [expr], "start": [start], "minimum": [minimum], "optimizer": list(OPTIMIZERS), "lr": [lr],
-            "beta": [beta], "steps": [steps]}
+    return {
+        "expr": [expr],
+        "start": [start],
+        "minimum": [minimum],
+        "optimizer": list(OPTIMIZERS),
+        "lr": [lr],
+        "beta": [beta],
+        "steps": [steps],
+    }
 
 
 TASK = Task(
@@ -971,36 +1193,67 @@ TASK = Task(
     preflight=preflight,
     batched=Batched(batch_problem, batch_sources),
     headline="final_loss",
-    comparison=Comparison("steps_to_tol", lambda p: f"f - f* <= {p['tol']:g}",
-                          also=("kappa", "rate_theory", "rate_measured", "final_loss")),
+    comparison=Comparison(
+        "steps_to_tol",
+        lambda p: f"f - f* <= {p['tol']:g}",
+        also=("kappa", "rate_theory", "rate_measured", "final_loss"),
+    ),
     presets={
         "gd vs momentum vs nesterov": {"optimizer": list(OPTIMIZERS)},
         "each at its optimal (lr, beta)": {"optimizer": list(OPTIMIZERS), "lr": ["optimal"], "beta": ["optimal"]},
         "levels 1-5": {"complexity": [1, 2, 3, 4, 5]},
         "dimension 2-1000 (complexity 3)": {"dim": [2, 10, 100, 1000], "complexity": [3]},
-        **{label: _own_preset(name, **settings) for label, name, settings in (
-            ("Rosenbrock: gd vs momentum vs nesterov", "rosenbrock", {"lr": 0.0005, "beta": 0.9, "steps": 5000}),
-            ("Himmelblau: gd vs momentum vs nesterov", "himmelblau", {"lr": 0.01, "beta": 0.5}),
-            ("Beale: gd vs momentum vs nesterov", "beale", {"lr": 0.01, "beta": 0.9}),
-            ("Booth (a quadratic): gd vs momentum vs nesterov", "booth", {"lr": 0.05, "beta": 0.5, "steps": 500}),
-        )},
+        **{
+            label: _own_preset(name, **settings)
+            for label, name, settings in (
+                ("Rosenbrock: gd vs momentum vs nesterov", "rosenbrock", {"lr": 0.0005, "beta": 0.9, "steps": 5000}),
+                ("Himmelblau: gd vs momentum vs nesterov", "himmelblau", {"lr": 0.01, "beta": 0.5}),
+                ("Beale: gd vs momentum vs nesterov", "beale", {"lr": 0.01, "beta": 0.9}),
+                ("Booth (a quadratic): gd vs momentum vs nesterov", "booth", {"lr": 0.05, "beta": 0.5, "steps": 500}),
+            )
+        },
         "a saddle x**2 - y**2: from on and off its axis": {
-            "expr": [FUNCTIONS["saddle"][0]], "start": [{"x": 1.0, "y": 0.0}, FUNCTIONS["saddle"][1]],
-            "optimizer": ["gd"], "lr": [0.1], "steps": [200]},
+            "expr": [FUNCTIONS["saddle"][0]],
+            "start": [{"x": 1.0, "y": 0.0}, FUNCTIONS["saddle"][1]],
+            "optimizer": ["gd"],
+            "lr": [0.1],
+            "steps": [200],
+        },
     },
     views=(
-        PlotView("loss", "Loss", ("loss", "theory loss"), ylabel="f - f*", ylog=True,
-                 names=(("theory loss", "theory f0 rho^2t"),)),
-        PlotView("distance", "Distance", ("distance", "theory distance"), ylabel="||w - c||", ylog=True,
-                 names=(("theory distance", "theory d0 rho^t"),)),
-        PlotView("trajectory", "Trajectory", ("trajectory",), xlabel="x1", ylabel="x2", kind="trajectory",
-                 needs="drawn for dim = 2 only"),
+        PlotView(
+            "loss",
+            "Loss",
+            ("loss", "theory loss"),
+            ylabel="f - f*",
+            ylog=True,
+            names=(("theory loss", "theory f0 rho^2t"),),
+        ),
+        PlotView(
+            "distance",
+            "Distance",
+            ("distance", "theory distance"),
+            ylabel="||w - c||",
+            ylog=True,
+            names=(("theory distance", "theory d0 rho^t"),),
+        ),
+        PlotView(
+            "trajectory",
+            "Trajectory",
+            ("trajectory",),
+            xlabel="x1",
+            ylabel="x2",
+            kind="trajectory",
+            needs="drawn for dim = 2 only",
+        ),
         PlotView("phase", "Phase", (), xlabel="lr", ylabel="beta", kind="phase"),
     ),
     help=(
         "f has its global minimum f* = 0 at a seeded point c; d = x - c.\n"
-        + "".join(f"level {k}  {text}\n" + "".join(f"   {line}\n" for line in LEVEL_FORMULAS[k].splitlines())
-                  for k, text in LEVELS.items())
+        + "".join(
+            f"level {k}  {text}\n" + "".join(f"   {line}\n" for line in LEVEL_FORMULAS[k].splitlines())
+            for k, text in LEVELS.items()
+        )
         + "gd:       w = w - lr grad f(w)\n"
         "momentum: v = beta v - lr grad f(w);          w = w + v\n"
         "nesterov: v = beta v - lr grad f(w + beta v); w = w + v\n"

@@ -63,8 +63,11 @@ def run(params: dict[str, Any], ctx: Any) -> Iterator[Any]:
         f"loss {summary['initial_loss']:.3g} -> {summary['final_loss']:.3g} in {plural(config.steps, 'step')}, "
         f"train accuracy {summary['train_accuracy']:.1%}"
         + (f", test accuracy {summary['test_accuracy']:.1%}" if summary["test_accuracy"] is not None else "")
-        + (f"; loss <= {params['target_loss']:g} first at step {reached}." if reached is not None
-           else f"; loss never reached {params['target_loss']:g}.")
+        + (
+            f"; loss <= {params['target_loss']:g} first at step {reached}."
+            if reached is not None
+            else f"; loss never reached {params['target_loss']:g}."
+        )
     )
     if split.num_features == 2:
         yield decision_boundary(split, weights, config.activation)

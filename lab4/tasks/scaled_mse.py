@@ -47,7 +47,9 @@ SPEC = Spec(
     training_params(steps=500)
     + (
         FloatListParam("scale", "0.1,1,10,100", help="scaling factors S to compare", gt=0, le=1e6, max_len=12),
-        ChoiceParam("output", "softmax", help="y_hat: softmax probabilities, or raw logits", choices=("softmax", "logits")),
+        ChoiceParam(
+            "output", "softmax", help="y_hat: softmax probabilities, or raw logits", choices=("softmax", "logits")
+        ),
         BoolParam("compare", True, help="also train with cross-entropy from the same initial weights"),
         FloatParam("target_accuracy", 0.9, help="report the first step at this train accuracy", gt=0, le=1),
     ),
@@ -64,24 +66,32 @@ def run(params: dict[str, Any], ctx: Any) -> Iterator[Any]:
     split, initial, config = setup(params, ctx)
     output = params["output"]
     yield Observation(describe_data(split, params))
-    variants = [
-        Variant(f"S={s:g}", lambda z, y, s=s: scaled_mse(z, y, s, output)) for s in params["scale"]
-    ]
+    variants = [Variant(f"S={s:g}", lambda z, y, s=s: scaled_mse(z, y, s, output)) for s in params["scale"]]
     if params["compare"]:
         variants.append(Variant("cross-entropy", F.cross_entropy))
     results = yield from train_variants(split, initial, config, ctx, variants)
 
     yield from summary_metrics(results[0][0])
     target = params["target_accuracy"]
-    per_variant = {v.label: {"final_loss": s["final_loss"], "train_accuracy": s["train_accuracy"],
-                             "test_accuracy": s["test_accuracy"], "steps_to_target_accuracy": s["steps_to_target_accuracy"]}
-                   for v, (s, _) in zip(variants, results)}
+    per_variant = {
+        v.label: {
+            "final_loss": s["final_loss"],
+            "train_accuracy": s["train_accuracy"],
+            "test_accuracy": s["test_accuracy"],
+            "steps_to_target_accuracy": s["steps_to_target_accuracy"],
+        }
+        for v, (s, _) in zip(variants, results)
+    }
     yield Metric("variants", per_variant)
     yield comparison_table(variants, results, target)
 
-    yield Observation(race_sentence(f"train accuracy {target:.0%}",
-                                    [(label, m["steps_to_target_accuracy"]) for label, m in per_variant.items()],
-                                    config.steps))
+    yield Observation(
+        race_sentence(
+            f"train accuracy {target:.0%}",
+            [(label, m["steps_to_target_accuracy"]) for label, m in per_variant.items()],
+            config.steps,
+        )
+    )
     yield from _equivalence(split, initial, config, params["scale"], output)
     yield from _initial_gradients(split, initial, config, output)
     yield from _gradcheck_panel(split, initial, config, params["scale"][0], output)
@@ -115,8 +125,9 @@ def _equivalence(split: Any, initial: list[Any], config: Any, scales: tuple[floa
     for scale, lr, start in ((s, config.lr, initial), (1.0, s * config.lr, initial), (s, config.lr, ulp)):
         weights = [w.clone() for w in start]
         velocity = [torch.zeros_like(w) for w in weights]
-        step = make_step(weights, velocity, lambda z, y, scale=scale: scaled_mse(z, y, scale, output),
-                         replace(config, lr=lr))
+        step = make_step(
+            weights, velocity, lambda z, y, scale=scale: scaled_mse(z, y, scale, output), replace(config, lr=lr)
+        )
         path = []
         for _ in range(EQUIVALENCE_STEPS):
             step(split.x_train, split.y_train)
@@ -137,12 +148,21 @@ def _equivalence(split: Any, initial: list[Any], config: Any, scales: tuple[floa
     if measurable == 0:
         yield Metric("scale_lr_difference", difference[0])
         yield finding(
-            "scale_lr_unmeasurable", {"scale": s, "lr": config.lr, "drift_1": drift[0], "size": size,
-                                      "sensitive": SENSITIVE, "threshold": SENSITIVE * size},
+            "scale_lr_unmeasurable",
+            {
+                "scale": s,
+                "lr": config.lr,
+                "drift_1": drift[0],
+                "size": size,
+                "sensitive": SENSITIVE,
+                "threshold": SENSITIVE * size,
+            },
             [("drift_1", ">", "threshold")],
             "S = {scale:g}, lr = {lr:g} against S = 1, lr = S lr: not measurable here, since after one step a 1-ulp "
             "change of the start has already moved the weights by {drift_1:.2g}, above {sensitive:g} of their size "
-            "{size:.3g}.", "")
+            "{size:.3g}.",
+            "",
+        )
         return
     ratios = [d / max(u, floor) for d, u in zip(difference[:measurable], drift[:measurable])]
     worst = max(range(measurable), key=lambda k: ratios[k])
@@ -150,15 +170,35 @@ def _equivalence(split: Any, initial: list[Any], config: Any, scales: tuple[floa
     yield Metric("scale_lr_ratio", ratios[worst])
     yield Metric("scale_lr_steps", measurable)
     after = drift[measurable] if measurable < EQUIVALENCE_STEPS else None
-    cut = (f"up to step {measurable}: at step {measurable + 1} a 1-ulp change of the start has moved the weights by "
-           f"{after:.2g}, above {SENSITIVE:g} of their size {size:.3g}, and the trajectory's own sensitivity swamps any "
-           "comparison" if after is not None else f"over all {EQUIVALENCE_STEPS} steps")
-    values = {"optimizer": config.optimizer, "scale": s, "lr": config.lr, "effective_lr": s * config.lr,
-              "difference_1": difference[0], "drift_1": drift[0], "steps_measured": measurable,
-              "worst_step": worst + 1, "difference_worst": difference[worst], "drift_worst": drift[worst],
-              "ratio": ratios[worst], "ratio_limit": RATIO_LIMIT, "drift_after": after, "sensitive": SENSITIVE, "size": size, "cut": cut}
+    cut = (
+        f"up to step {measurable}: at step {measurable + 1} a 1-ulp change of the start has moved the weights by "
+        f"{after:.2g}, above {SENSITIVE:g} of their size {size:.3g}, and the trajectory's own sensitivity swamps any "
+        "comparison"
+        if after is not None
+        else f"over all {EQUIVALENCE_STEPS} steps"
+    )
+    values = {
+        "optimizer": config.optimizer,
+        "scale": s,
+        "lr": config.lr,
+        "effective_lr": s * config.lr,
+        "difference_1": difference[0],
+        "drift_1": drift[0],
+        "steps_measured": measurable,
+        "worst_step": worst + 1,
+        "difference_worst": difference[worst],
+        "drift_worst": drift[worst],
+        "ratio": ratios[worst],
+        "ratio_limit": RATIO_LIMIT,
+        "drift_after": after,
+        "sensitive": SENSITIVE,
+        "size": size,
+        "cut": cut,
+    }
     yield finding(
-        "scale_lr_equivalence", values, [("ratio", "<=", "ratio_limit")],
+        "scale_lr_equivalence",
+        values,
+        [("ratio", "<=", "ratio_limit")],
         "Measured: {optimizer} steps with S = {scale:g}, lr = {lr:g} and with S = 1, lr = {effective_lr:g} from the same "
         "weights differ by {difference_1:.2g} after one step (a 1-ulp change of the start: {drift_1:.2g}) and stay "
         "within {ratio:.2g} x the drift of that 1-ulp change (limit {ratio_limit:g} x) {cut}: S acts as a "
@@ -184,8 +224,9 @@ def _initial_gradients(split: Any, initial: list[Any], config: Any, output: str)
     a, b = float(mse.abs().mean()), float(ce.abs().mean())
     yield Observation(
         f"At the initial weights the mean |dL/dlogits| is {a:.3g} for MSE (S = 1, y_hat = {output}) and {b:.3g} "
-        f"for cross-entropy: cross-entropy's is {b / a:.2g} times the MSE's." if a > 0 else
-        "At the initial weights the MSE gradient is 0."
+        f"for cross-entropy: cross-entropy's is {b / a:.2g} times the MSE's."
+        if a > 0
+        else "At the initial weights the MSE gradient is 0."
     )
 
 
@@ -196,13 +237,19 @@ def _gradcheck_panel(split: Any, initial: list[Any], config: Any, scale: float, 
 
     rows = min(split.x_train.shape[0], GRADCHECK_ROWS)
     logits, target = initial_logits(split, initial, config, rows)
-    check = check_loss(f"scaled MSE, S = {scale:g}, y_hat = {output}", lambda z: scaled_mse(z, target, scale, output),
-                       logits, second_order=True)
+    check = check_loss(
+        f"scaled MSE, S = {scale:g}, y_hat = {output}",
+        lambda z: scaled_mse(z, target, scale, output),
+        logits,
+        second_order=True,
+    )
     yield Metric("gradcheck", check.verdict)
     yield gradcheck_table([check])
-    yield Observation(f"gradcheck (float64, the run's initial logits, {rows} x {split.num_classes}): ScaledMSELoss "
-                      f"{check.verdict} (largest error {check.largest_error:.2g}); double backward "
-                      f"{'passed' if check.second_order else 'failed'} gradgradcheck.")
+    yield Observation(
+        f"gradcheck (float64, the run's initial logits, {rows} x {split.num_classes}): ScaledMSELoss "
+        f"{check.verdict} (largest error {check.largest_error:.2g}); double backward "
+        f"{'passed' if check.second_order else 'failed'} gradgradcheck."
+    )
 
 
 TASK = Task(
@@ -214,8 +261,9 @@ TASK = Task(
     run=run,
     stopped_metrics=stopped_metrics,
     headline="train_accuracy",
-    comparison=Comparison("steps_to_target_accuracy", lambda p: f"train accuracy {p['target_accuracy']:.0%}",
-                          also=("final_loss",)),
+    comparison=Comparison(
+        "steps_to_target_accuracy", lambda p: f"train accuracy {p['target_accuracy']:.0%}", also=("final_loss",)
+    ),
     views=TRAINING_VIEWS,
     presets={"several S vs cross-entropy": {}},
     help=(

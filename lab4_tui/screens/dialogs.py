@@ -109,13 +109,15 @@ class HelpScreen(ModalScreen[None]):
     AUTO_FOCUS = "#help"
 
     def compose(self) -> ComposeResult:
-        rows = "\n".join(f"| {escape(self.app.keys_for(binding_id, keys))} | {text} | `{binding_id}` |"
-                         for binding_id, keys, text in KEYS)
+        rows = "\n".join(
+            f"| {escape(self.app.keys_for(binding_id, keys))} | {text} | `{binding_id}` |"
+            for binding_id, keys, text in KEYS
+        )
         keys = (
             "| key | action | binding id |\n|---|---|---|\n" + rows + "\n\n"
             "Digits and letters act only outside the form: while a field, a select, a switch or the "
             "Run button has the focus, they are typed or ignored, never a command (escape leaves the form).\n\n"
-            "Remap a key in the settings file (`[keys]`, e.g. `next-tab = \"f2\"`): "
+            'Remap a key in the settings file (`[keys]`, e.g. `next-tab = "f2"`): '
             f"`{escape(str(self.app.config_path))}`.\n\n"
             "The **compare** field runs a sweep: `optimizer=gd,momentum lr=0.1,0.01` (list parameters "
             "separate alternatives with `;`: `hidden=64,64;32`). `ctrl+p` finds tasks, tabs and actions."
@@ -155,8 +157,13 @@ class SettingsScreen(ModalScreen[dict | None]):
             yield Label("seed")
             yield Input(str(seed), id="seed", compact=True)
             yield Label("theme")
-            yield Select([(t, t) for t in self.themes], value=theme if theme in self.themes else self.themes[0],
-                         allow_blank=False, id="theme", compact=True)
+            yield Select(
+                [(t, t) for t in self.themes],
+                value=theme if theme in self.themes else self.themes[0],
+                allow_blank=False,
+                id="theme",
+                compact=True,
+            )
             yield Static("", id="settings-error", classes="field-error")
             with Horizontal(id="settings-buttons"):
                 yield Button("Apply", id="apply", variant="primary", compact=True)
@@ -166,8 +173,12 @@ class SettingsScreen(ModalScreen[dict | None]):
     @on(Input.Submitted)
     def _apply(self) -> None:
         self.query_one("#settings-error", Static).update("checking...")
-        self.check(self.query_one("#device", Input).value, self.query_one("#dtype", Select).value,
-                   self.query_one("#seed", Input).value, self.query_one("#theme", Select).value)
+        self.check(
+            self.query_one("#device", Input).value,
+            self.query_one("#dtype", Select).value,
+            self.query_one("#seed", Input).value,
+            self.query_one("#theme", Select).value,
+        )
 
     @work(thread=True, exclusive=True)
     def check(self, device: str, dtype: Any, seed: str, theme: Any) -> None:
@@ -176,8 +187,12 @@ class SettingsScreen(ModalScreen[dict | None]):
             machine = None if text == "cpu" else self.app.compute.machine_info()
             if machine is None and text != "cpu":
                 raise ParamError("device", "the compute worker did not start: only cpu can be checked now")
-            values = {"device": parse_device(device, machine), "dtype": parse_dtype(dtype), "seed": parse_seed(seed),
-                      "theme": str(theme)}
+            values = {
+                "device": parse_device(device, machine),
+                "dtype": parse_dtype(dtype),
+                "seed": parse_seed(seed),
+                "theme": str(theme),
+            }
         except ParamError as exc:
             self.app.call_from_thread(self.query_one("#settings-error", Static).update, exc.message)
             return

@@ -153,13 +153,21 @@ class TaskScreen(Screen):
             self.session.cancel()
             self.log_pane.add("previous run cancelled: replaced by a new run")
         compute = self.app.compute
-        self.session = RunSession(self.task_def, params, axes, self.app.run_context(), self.post_message,
-                                  self.app.save_run, on_cancel=compute.cancel)
+        self.session = RunSession(
+            self.task_def,
+            params,
+            axes,
+            self.app.run_context(),
+            self.post_message,
+            self.app.save_run,
+            on_cancel=compute.cancel,
+        )
         self._end_armed = None
         self.showing_live = True
         runs = f" {self.session.total} runs" if self.session.total > 1 else ""
-        self.control.set_status(f"running{runs}..." if compute.ready else
-                                f"starting torch: the run{runs} begins once it is loaded...")
+        self.control.set_status(
+            f"running{runs}..." if compute.ready else f"starting torch: the run{runs} begins once it is loaded..."
+        )
         self.log_pane.add(f"run: {self.session.command}")
         self._redraw(settled=True)
         compute.submit(self.session)
@@ -183,11 +191,16 @@ class TaskScreen(Screen):
         if message.session is not self.session:
             return
         run = message.session.ended(message)
-        self.log_pane.add(f"{run.label + ': ' if run.label else ''}{message.result.describe()}"
-                          + (f" (not saved: {run.unsaved})" if run.unsaved else ""))
+        self.log_pane.add(
+            f"{run.label + ': ' if run.label else ''}{message.result.describe()}"
+            + (f" (not saved: {run.unsaved})" if run.unsaved else "")
+        )
         if run.unsaved:
-            self.notify(f"The run was not saved: {run.unsaved}. It stays on screen; export it with x.",
-                        severity="warning", timeout=8)
+            self.notify(
+                f"The run was not saved: {run.unsaved}. It stays on screen; export it with x.",
+                severity="warning",
+                timeout=8,
+            )
         self.control.show_progress(message.session.fraction())
         self._redraw(settled=True)
 
@@ -201,8 +214,11 @@ class TaskScreen(Screen):
             self.control.set_status("cancelled before the first result")
         else:
             counts = Counter(r.status for _, r in results)
-            text = results[0][1].describe() if len(results) == 1 else \
-                ", ".join(f"{v} {k}" for k, v in counts.items()) + f" of {session.total} runs"
+            text = (
+                results[0][1].describe()
+                if len(results) == 1
+                else ", ".join(f"{v} {k}" for k, v in counts.items()) + f" of {session.total} runs"
+            )
             self.control.set_status(text, error="error" in counts)
         if self.showing_live:
             self.show_runs(results, session.command)
@@ -227,8 +243,10 @@ class TaskScreen(Screen):
         """The worker has not ended a cancelled run in CANCEL_GRACE_S: say so; escape ends it."""
         if self.session is session:
             self._end_armed = session
-            text = (f"the run did not stop within {CANCEL_GRACE_S:g} s (a step that never returns?): "
-                    "escape again ends the compute worker, keeping what it sent")
+            text = (
+                f"the run did not stop within {CANCEL_GRACE_S:g} s (a step that never returns?): "
+                "escape again ends the compute worker, keeping what it sent"
+            )
             self.control.set_status(text, error=True)
             self.notify(text, severity="warning", timeout=10)
 
@@ -271,7 +289,9 @@ class TaskScreen(Screen):
                 return
             params, axes = message.load
             self.control.load(params, axes)
-        self.show_runs(runs, command_line(self.task_def, first.typed_params(), first.device, first.dtype, first.seed, axes))
+        self.show_runs(
+            runs, command_line(self.task_def, first.typed_params(), first.device, first.dtype, first.seed, axes)
+        )
         what = f"{message.what} {first.id}" if len(runs) == 1 else f"{len(runs)} {message.what}"
         if message.load:
             now, then = (self.app.dtype, self.app.seed), (first.dtype, first.seed)

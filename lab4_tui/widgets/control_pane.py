@@ -33,8 +33,9 @@ class RunProgress(Static):
         width = max(4, self.size.width - 6)
         fraction = min(1.0, max(0.0, fraction))
         filled = round(fraction * width)
-        self.update(f"[$accent]{'━' * filled}[/][$foreground 30%]{'━' * (width - filled)}[/] {fraction:4.0%}",
-                    layout=False)
+        self.update(
+            f"[$accent]{'━' * filled}[/][$foreground 30%]{'━' * (width - filled)}[/] {fraction:4.0%}", layout=False
+        )
 
     def on_mount(self) -> None:
         self.call_after_refresh(self.show, 0.0)
@@ -56,7 +57,9 @@ class ControlPane(Vertical):
             yield Static(task.summary, classes="task-summary")
             yield ParamForm(task.spec, self.values, id="form")
             yield Label("compare (sweep): name=v1,v2 ...", classes="field-label")
-            yield Input(self.compare, placeholder=self._placeholder(), compact=True, select_on_focus=False, id="compare")
+            yield Input(
+                self.compare, placeholder=self._placeholder(), compact=True, select_on_focus=False, id="compare"
+            )
             yield Static("", id="compare-error", classes="field-error")
         with Vertical(id="controls"):
             yield Button("Run (ctrl+r)", id="run", variant="primary", compact=True)

@@ -49,8 +49,7 @@ def parse_filter(text: str) -> tuple[dict[str, str], str | None, bool]:
 def labels_for(results: list[Result]) -> list[str]:
     """Short labels that tell ``results`` apart: the parameters that differ between them."""
     names = differing(results)
-    labels = [" ".join(f"{k}={format_value(param_value(r, k))}" for k in names)
-              for r in results]
+    labels = [" ".join(f"{k}={format_value(param_value(r, k))}" for k in names) for r in results]
     return [label or r.id[9:15] + "-" + r.id[-6:] for label, r in zip(labels, results)]
 
 
@@ -88,8 +87,9 @@ class HistoryPane(Vertical):
     class Open(Message):
         """Show these runs; ``load`` are the parameters (and compare axes) to put in the form."""
 
-        def __init__(self, runs: list[tuple[str, Result]], what: str,
-                     load: tuple[dict[str, Any], dict[str, list[Any]]] | None):
+        def __init__(
+            self, runs: list[tuple[str, Result]], what: str, load: tuple[dict[str, Any], dict[str, list[Any]]] | None
+        ):
             super().__init__()
             self.runs = runs
             self.what = what
@@ -105,8 +105,9 @@ class HistoryPane(Vertical):
 
     def compose(self) -> ComposeResult:
         yield Static(HINT, id="history-hint")
-        yield FilterInput(placeholder="/ filter, e.g. optimizer=momentum status=ok sort=final_loss",
-                          compact=True, id="history-filter")
+        yield FilterInput(
+            placeholder="/ filter, e.g. optimizer=momentum status=ok sort=final_loss", compact=True, id="history-filter"
+        )
         yield DataTable(id="history", cursor_type="row", zebra_stripes=True)
 
     @property
@@ -125,8 +126,9 @@ class HistoryPane(Vertical):
     def _load(self, query: tuple[dict[str, str], str | None, bool], offset: int) -> None:
         where, sort, descending = query
         try:
-            listing = self.app.store.list_runs(self.task_def.id, where=where, sort=sort, descending=descending,
-                                               limit=PAGE, offset=offset)
+            listing = self.app.store.list_runs(
+                self.task_def.id, where=where, sort=sort, descending=descending, limit=PAGE, offset=offset
+            )
         except StoreError as exc:
             self.app.call_from_thread(self._say, str(exc))
             return
@@ -150,9 +152,15 @@ class HistoryPane(Vertical):
             table.clear(columns=True)
             table.add_columns(*columns)
         for r in self.rows:
-            table.add_row("*" if r.id in self.marked else " ", r.started[5:16].replace("T", " "), r.status,
-                          *[format_value(param_value(r, k)) for k in differ],
-                          r.label or "-", format_value(r.metrics.get(self.task_def.headline)), key=r.id)
+            table.add_row(
+                "*" if r.id in self.marked else " ",
+                r.started[5:16].replace("T", " "),
+                r.status,
+                *[format_value(param_value(r, k)) for k in differ],
+                r.label or "-",
+                format_value(r.metrics.get(self.task_def.headline)),
+                key=r.id,
+            )
         if self.rows:
             table.move_cursor(row=min(cursor, len(self.rows) - 1))
         shown = f"{len(self.rows)} of {plural(total, 'run')}" if total > len(self.rows) else plural(total, "run")
@@ -216,8 +224,11 @@ class HistoryPane(Vertical):
             return
         screen = self.screen
         if getattr(screen, "running", False):
-            self.notify("A run is computing: its form stays as it is. Cancel it (escape) or wait, then press l.",
-                        title="Not loaded", severity="warning")
+            self.notify(
+                "A run is computing: its form stays as it is. Cancel it (escape) or wait, then press l.",
+                title="Not loaded",
+                severity="warning",
+            )
             return
         shown = [r.id for _, r in getattr(screen, "shown", [])]
         if run.group and run.id in shown and len(shown) > 1:  # its comparison is shown: load its axes too
@@ -260,4 +271,3 @@ class HistoryPane(Vertical):
         if load and results:
             form = (results[0].typed_params(), axes_of(results))
         self.post_message(self.Open(list(zip(labels, results)), what, form))
-

@@ -61,9 +61,13 @@ class NotesPane(TextArea):
             self.load_text(written.text)
             self._saved = written.text
             self.move_cursor(where)
-            self.notify("Notes: another lab4-tui changed them too; both texts are kept (merged).",
-                        severity="warning", timeout=8)
+            self.notify(
+                "Notes: another lab4-tui changed them too; both texts are kept (merged).", severity="warning", timeout=8
+            )
         elif written.conflict is not None:
-            self.notify(f"Notes: another lab4-tui changed the same lines; its text is kept in "
-                        f"{written.conflict}.", severity="warning", timeout=15)
+            self.notify(
+                f"Notes: another lab4-tui changed the same lines; its text is kept in {written.conflict}.",
+                severity="warning",
+                timeout=15,
+            )
         return True

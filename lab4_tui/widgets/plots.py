@@ -53,8 +53,12 @@ def plot_style(app: Any) -> Style:
             return Color.parse(fallback).rgb
 
     colors = list(dict.fromkeys(rgb(name) for name in _THEME_COLORS)) + list(_MORE_COLORS)
-    return Style(colors=tuple(colors), canvas=rgb("surface", "#000000"), axes=rgb("foreground", "#ffffff"),
-                 muted=rgb("foreground-muted", "#808080"))
+    return Style(
+        colors=tuple(colors),
+        canvas=rgb("surface", "#000000"),
+        axes=rgb("foreground", "#ffffff"),
+        muted=rgb("foreground-muted", "#808080"),
+    )
 
 
 class SeriesPlot(PlotextPlot):
@@ -96,8 +100,9 @@ class SeriesPlot(PlotextPlot):
         self.build_picture(self.version, list(self.runs), size, plot_style(self.app), key)
 
     @work(thread=True, exclusive=True, group="plot", exit_on_error=False)
-    def build_picture(self, version: int, runs: list[Run], size: tuple[int, int], style: Style,
-                      key: tuple[Any, ...]) -> None:
+    def build_picture(
+        self, version: int, runs: list[Run], size: tuple[int, int], style: Style, key: tuple[Any, ...]
+    ) -> None:
         from plotext._figure import _figure_class  # a figure of its own: no shared plotext state
 
         started = time.perf_counter()
@@ -115,12 +120,19 @@ class SeriesPlot(PlotextPlot):
             figure.axes_color(style.canvas)
             figure.ticks_color(style.axes)
         text = Text.from_ansi(figure.build(), no_wrap=True)
-        console = Console(width=size[0], height=size[1], color_system="truecolor",
-                          force_terminal=True, legacy_windows=False, file=io.StringIO())
+        console = Console(
+            width=size[0],
+            height=size[1],
+            color_system="truecolor",
+            force_terminal=True,
+            legacy_windows=False,
+            file=io.StringIO(),
+        )
         lines = console.render_lines(text, console.options.update_dimensions(*size), pad=True, new_lines=False)
         plain = RichStyle()  # Textual's filters (NO_COLOR) need a style on every segment
-        strips = [Strip([Segment(s.text, s.style or plain, s.control) for s in line], size[0])
-                  for line in lines[: size[1]]]
+        strips = [
+            Strip([Segment(s.text, s.style or plain, s.control) for s in line], size[0]) for line in lines[: size[1]]
+        ]
         self.build_seconds = time.perf_counter() - started
         self.app.call_from_thread(self._show_picture, version, strips, key, drawing)
 
@@ -143,8 +155,11 @@ class SeriesPlot(PlotextPlot):
         Rows the last picture does not cover (the pane just grew) take the canvas colour."""
         if self.picture is None or y >= len(self.picture):
             canvas = plot_style(self.app).canvas
-            style = RichStyle(bgcolor=f"rgb({canvas[0]},{canvas[1]},{canvas[2]})") if isinstance(canvas, tuple) \
+            style = (
+                RichStyle(bgcolor=f"rgb({canvas[0]},{canvas[1]},{canvas[2]})")
+                if isinstance(canvas, tuple)
                 else self.rich_style
+            )
             return Strip.blank(self.size.width, style)
         return self.picture[y]
 
@@ -196,7 +211,9 @@ class PlotPane(Vertical):
             lines.append(Text(f"{drawing.axis}:", style="italic"))
         for k, entry in enumerate(entries):
             color = entry.color
-            piece = Text(entry.symbol, style=f"rgb({color[0]},{color[1]},{color[2]})" if isinstance(color, tuple) else "")
+            piece = Text(
+                entry.symbol, style=f"rgb({color[0]},{color[1]},{color[2]})" if isinstance(color, tuple) else ""
+            )
             piece.append(" " + entry.label)
             if lines and lines[-1].cell_len + 2 + piece.cell_len <= width:
                 lines[-1].append("  ")

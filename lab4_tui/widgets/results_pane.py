@@ -72,8 +72,10 @@ class ResultsPane(VerticalScroll, can_focus=True):
             rows += [[k, format_value(v)] for k, v in result.flat_metrics()]
             variants = result.artifacts.get("variants") if result.artifacts else None
             if variants and len(variants) > 1:
-                sentence = (f"Every variant is in the comparison table; the metrics under it are the first "
-                            f"variant's ({variants[0]['label']}).")
+                sentence = (
+                    f"Every variant is in the comparison table; the metrics under it are the first "
+                    f"variant's ({variants[0]['label']})."
+                )
                 first = True
         else:
             results = [r for _, r in runs]
@@ -89,8 +91,9 @@ class ResultsPane(VerticalScroll, can_focus=True):
         self.query_one("#sentence", Static).update(Text(sentence))
         self.query_one("#sentence", Static).display = bool(sentence)
         self.query_one("#tables", Static).update(table if first else tables)
-        self.text = "\n\n".join(part for part in (command, text_table(columns, rows) if columns else "", sentence)
-                                if part)
+        self.text = "\n\n".join(
+            part for part in (command, text_table(columns, rows) if columns else "", sentence) if part
+        )
 
     @staticmethod
     def _tables(runs: Sequence[tuple[str, Result]]) -> list[Any]:
@@ -98,9 +101,14 @@ class ResultsPane(VerticalScroll, can_focus=True):
         out: list[Any] = []
         for label, result in runs:
             for name, data in result.tables.items():
-                out += [Text(name + (f" - {label}" if label else ""), style="italic"),
-                        ComparisonTable([str(c) for c in data["columns"]],
-                                        [[format_value(v) for v in row] for row in data["rows"]], keys=1)]
+                out += [
+                    Text(name + (f" - {label}" if label else ""), style="italic"),
+                    ComparisonTable(
+                        [str(c) for c in data["columns"]],
+                        [[format_value(v) for v in row] for row in data["rows"]],
+                        keys=1,
+                    ),
+                ]
         return out
 
 
@@ -119,8 +127,7 @@ class FittedTable:
         self.least, self.most = [], []
         for i, col in enumerate(self.columns):
             numeric = all(not isinstance(row[i], str) for row in rows)
-            words = [row[i] for row in self.cells] if numeric else \
-                [w for row in self.cells for w in row[i].split()]
+            words = [row[i] for row in self.cells] if numeric else [w for row in self.cells for w in row[i].split()]
             self.least.append(max(map(len, [*col.split(), *words]), default=1))
             self.most.append(max(map(len, [col, *(row[i] for row in self.cells)])))
 
@@ -177,8 +184,9 @@ class ComparisonTable:
         widths = fitted.widths(room - (len(columns) - 1))  # a space between columns
         if widths is None:
             return None
-        t = RichTable(box=None, pad_edge=False, padding=(0, 1, 0, 0), expand=False, show_edge=False,
-                      header_style="bold underline")
+        t = RichTable(
+            box=None, pad_edge=False, padding=(0, 1, 0, 0), expand=False, show_edge=False, header_style="bold underline"
+        )
         for col, width in zip(columns, widths):
             t.add_column(col, width=width, overflow="fold")
         for row in rows:
@@ -190,18 +198,19 @@ class ComparisonTable:
 
     def transposed(self) -> tuple[list[str], list[list[str]]]:
         names = self._run_names()
-        metrics = self.columns[self.keys:]
+        metrics = self.columns[self.keys :]
         header = " ".join(self.columns[: self.keys]) if self.keys else ""
-        return ([header, *names],
-                [[self._name(m), *(row[self.keys + i] for row in self.rows)] for i, m in enumerate(metrics)])
+        return (
+            [header, *names],
+            [[self._name(m), *(row[self.keys + i] for row in self.rows)] for i, m in enumerate(metrics)],
+        )
 
     def blocks(self, width: int) -> Text:
         if not self.keys:  # a metric/value table: "metric: value", the value wrapped
-            return Text("\n").join(Text.assemble((f"{row[0]}: ", "bold"), "  ".join(row[1:]))
-                                    for row in self.rows)
+            return Text("\n").join(Text.assemble((f"{row[0]}: ", "bold"), "  ".join(row[1:])) for row in self.rows)
         names = self._run_names()
         out = Text()
-        for i, metric in enumerate(self.columns[self.keys:]):
+        for i, metric in enumerate(self.columns[self.keys :]):
             out.append(self._name(metric) + "\n", style="bold")
             line = " "
             for name, row in zip(names, self.rows):

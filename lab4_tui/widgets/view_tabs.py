@@ -84,8 +84,15 @@ class ViewTabs(TabbedContent):
         """page up/down, home, end on the tab shown, wherever the focus is on the right."""
         widget = self.scroller()
         if widget is not None:
-            getattr(widget, {"pageup": "scroll_page_up", "pagedown": "scroll_page_down",
-                             "home": "scroll_home", "end": "scroll_end"}[how])(animate=False)
+            getattr(
+                widget,
+                {
+                    "pageup": "scroll_page_up",
+                    "pagedown": "scroll_page_down",
+                    "home": "scroll_home",
+                    "end": "scroll_end",
+                }[how],
+            )(animate=False)
 
     def replot_visible(self) -> None:
         if not self.active:

@@ -60,10 +60,14 @@ def check_row(row: dict) -> None:
         assert row["ratio"] == pytest.approx(row["ours"] / row["baseline"], rel=1e-9), row
 
 
-@pytest.mark.parametrize("bench, limit, target", [
-    (lambda: [bench_mlp_step("cpu", True)], 1.10, "ratio <= 1.10"),
-    (lambda: bench_losses("cpu", True), 1.3, "ratio <= 1.3"),
-], ids=["mlp step", "custom losses"])
+@pytest.mark.parametrize(
+    "bench, limit, target",
+    [
+        (lambda: [bench_mlp_step("cpu", True)], 1.10, "ratio <= 1.10"),
+        (lambda: bench_losses("cpu", True), 1.3, "ratio <= 1.3"),
+    ],
+    ids=["mlp step", "custom losses"],
+)
 def test_cheap_rows_hold_sane_numbers(bench, limit, target):
     rows = [r.to_json() for r in bench()]
     assert rows
@@ -77,8 +81,9 @@ def test_cheap_rows_hold_sane_numbers(bench, limit, target):
 
 @pytest.mark.slow
 def test_bench_quick_json_reports_every_row():
-    out = subprocess.run([sys.executable, "-m", "lab4.cli", "bench", "--quick", "--json"],
-                         capture_output=True, text=True, timeout=900)
+    out = subprocess.run(
+        [sys.executable, "-m", "lab4.cli", "bench", "--quick", "--json"], capture_output=True, text=True, timeout=900
+    )
     assert out.returncode == 0, out.stderr
     rows = json.loads(out.stdout)
     figures = [r["figure"] for r in rows]

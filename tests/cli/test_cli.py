@@ -112,8 +112,20 @@ def test_sweep_table_and_json(cli):
     table = table_rows(out.output)
     assert [row["optimizer"] for row in table] == ["gd", "momentum", "nesterov"]
     assert [row["status"] for row in table] == ["ok", "ok", "ok"]  # the status column, not "ok" anywhere
-    computed = json.loads(cli("sweep", "minimize", "--optimizer", "gd,momentum,nesterov", "--steps", 100, "--dim", 4,
-                              "--json", "--no-save").output)["runs"]
+    computed = json.loads(
+        cli(
+            "sweep",
+            "minimize",
+            "--optimizer",
+            "gd,momentum,nesterov",
+            "--steps",
+            100,
+            "--dim",
+            4,
+            "--json",
+            "--no-save",
+        ).output
+    )["runs"]
     for row, run in zip(table, computed):  # the table shows what the runs computed
         assert row["steps_to_tol"] == str(run["metrics"]["steps_to_tol"])
         assert float(row["final_loss"]) == pytest.approx(run["metrics"]["final_loss"], rel=1e-5, abs=1e-30)
@@ -132,7 +144,7 @@ def table_rows(output: str) -> list[dict[str, str]]:
     rule = next(i for i, line in enumerate(lines) if line.startswith("---"))
     header = lines[rule - 1].split()
     rows = []
-    for line in lines[rule + 1:]:
+    for line in lines[rule + 1 :]:
         if not line.strip():
             break
         cells = line.split()
@@ -150,12 +162,19 @@ def test_sweep_over_dtype(cli):
 def test_subprocess_run_and_bad_value(tmp_path):
     env = {"LAB4_DATA_DIR": str(tmp_path), "PATH": "/usr/bin:/bin"}
     ok = subprocess.run(
-        [sys.executable, "-m", "lab4.cli", "run", "autograd", "--json"], capture_output=True, text=True, env=env, timeout=HANG_S
+        [sys.executable, "-m", "lab4.cli", "run", "autograd", "--json"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=HANG_S,
     )
     assert ok.returncode == 0, ok.stderr
     assert json.loads(ok.stdout)["metrics"]["value"] == 15.0
     bad = subprocess.run(
-        [sys.executable, "-m", "lab4.cli", "run", "minimize", "--lr", "nan"], capture_output=True, text=True, env=env,
+        [sys.executable, "-m", "lab4.cli", "run", "minimize", "--lr", "nan"],
+        capture_output=True,
+        text=True,
+        env=env,
         timeout=HANG_S,
     )
     assert bad.returncode == 2
@@ -254,8 +273,9 @@ def test_a_damaged_database_is_exit_1_and_left_untouched(tmp_path):
     (tmp_path / "lab4.sqlite").write_bytes(junk)
     env = {"LAB4_DATA_DIR": str(tmp_path), "PATH": "/usr/bin:/bin"}
     for args in (["runs"], ["run", "autograd"], ["report"]):
-        out = subprocess.run([sys.executable, "-m", "lab4.cli", *args], capture_output=True, text=True, env=env,
-                             timeout=HANG_S)
+        out = subprocess.run(
+            [sys.executable, "-m", "lab4.cli", *args], capture_output=True, text=True, env=env, timeout=HANG_S
+        )
         assert out.returncode == 1, (args, out.stderr)
         assert str(tmp_path / "lab4.sqlite") in out.stderr and "left untouched" in out.stderr
         assert "Traceback" not in out.stderr
@@ -267,7 +287,11 @@ def test_runs_names_the_dtype_and_seed_that_tell_runs_apart(cli):
     assert out.exit_code == 0, out.output
     listed = json.loads(cli("runs", "minimize", "--json").output)
     assert sorted((r["dtype"], r["seed"]) for r in listed) == [
-        ("float32", 3), ("float32", 7), ("float64", 3), ("float64", 7)]
+        ("float32", 3),
+        ("float32", 7),
+        ("float64", 3),
+        ("float64", 7),
+    ]
     lines = cli("runs", "minimize").output.splitlines()
     header = lines[0].split()
     assert "dtype" in header and "seed" in header, lines[0]

@@ -21,11 +21,21 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def lab4(*args, data: Path | None = None, timeout: float = 300, cwd: Path | None = None) -> subprocess.CompletedProcess:
-    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYTHONPATH": str(ROOT), "HOME": os.environ.get("HOME", "/tmp")}
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "PYTHONPATH": str(ROOT),
+        "HOME": os.environ.get("HOME", "/tmp"),
+    }
     if data is not None:
         env["LAB4_DATA_DIR"] = str(data)
-    done = subprocess.run([sys.executable, "-m", "lab4.cli.main", *map(str, args)], capture_output=True, text=True,
-                          env=env, timeout=timeout, cwd=cwd)
+    done = subprocess.run(
+        [sys.executable, "-m", "lab4.cli.main", *map(str, args)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=timeout,
+        cwd=cwd,
+    )
     assert "Traceback" not in done.stderr, done.stderr
     return done
 
@@ -38,8 +48,18 @@ def test_a_path_as_an_id_is_refused_on_import_and_export_stays_inside(tmp_path):
     outside = tmp_path / "elsewhere"
     outside.mkdir()
     hostile = tmp_path / "hostile.json"
-    hostile.write_text(json.dumps({"task": "minimize", "runs": [
-        exported(make_run(1), id=str(outside / "name")), exported(make_run(2), id="../../x"), exported(make_run(3))]}))
+    hostile.write_text(
+        json.dumps(
+            {
+                "task": "minimize",
+                "runs": [
+                    exported(make_run(1), id=str(outside / "name")),
+                    exported(make_run(2), id="../../x"),
+                    exported(make_run(3)),
+                ],
+            }
+        )
+    )
     done = lab4("import", hostile, data=data)
     assert done.returncode == 0, done.stderr
     assert "imported 1 run(s)" in done.stdout
@@ -57,7 +77,8 @@ def test_a_path_as_an_id_is_refused_on_import_and_export_stays_inside(tmp_path):
     assert "exported 2 run(s)" in done.stdout
     written = sorted(p.name for p in share.iterdir())
     assert written == sorted([f"{make_run(3).id}.json", ".._.._x.json"]) or written == sorted(
-        [f"{make_run(3).id}.json", "_.._x.json"])
+        [f"{make_run(3).id}.json", "_.._x.json"]
+    )
     assert not (tmp_path / "x.json").exists() and not list(outside.iterdir())
     assert not (tmp_path / "share" / "x.json").exists()
 
@@ -117,8 +138,9 @@ def test_report_through_a_symlink_writes_its_target_with_its_mode(tmp_path):
 def test_malformed_runs_are_refused_and_every_command_still_works(tmp_path):
     data = tmp_path / "data"
     files = []
-    for i, (field, value) in enumerate([("metrics", [1, 2]), ("params", "x"), ("series", [1, 2]),
-                                        ("duration_s", "slow")]):
+    for i, (field, value) in enumerate(
+        [("metrics", [1, 2]), ("params", "x"), ("series", [1, 2]), ("duration_s", "slow")]
+    ):
         files.append(tmp_path / f"bad{i}.json")
         files[-1].write_text(json.dumps(exported(make_run(10 + i), **{field: value})))
     files.append(tmp_path / "good.json")
@@ -218,8 +240,9 @@ def test_a_sweep_whose_saves_fail_half_way_exits_1_and_counts_them(tmp_path, mon
         return real(self, results, replace)
 
     monkeypatch.setattr(Store, "save_runs", fill_after_one)
-    out = CliRunner().invoke(main, ["sweep", "minimize", "--steps", "5", "--lr", "0.1,0.2,0.3",
-                                    "--data-dir", str(tmp_path)])
+    out = CliRunner().invoke(
+        main, ["sweep", "minimize", "--steps", "5", "--lr", "0.1,0.2,0.3", "--data-dir", str(tmp_path)]
+    )
     assert out.exit_code == 1
     assert "2 of 3 runs were not saved" in out.output and out.output.count("disk full") == 2
     assert len(Store(tmp_path).list_runs().runs) == 1
@@ -228,16 +251,19 @@ def test_a_sweep_whose_saves_fail_half_way_exits_1_and_counts_them(tmp_path, mon
 # ---- item 13: small ones
 
 
-@pytest.mark.parametrize("args", [
-    ["runs", "--limit", "99999999999999999999999"],
-    ["runs", "--data-dir", ""],
-    ["run", "minimize", "--steps", "1_000", "--no-save"],
-    ["run", "minimize", "--steps", "\uff11\uff10", "--no-save"],
-    ["run", "minimize", "--lr", "\U0001d7cf", "--no-save"],
-    ["run", "mlp", "--hidden", "", "--no-save"],
-    ["run", "mlp", "--hidden", ",", "--no-save"],
-    ["run", "mlp", "--hidden", "64,,64", "--no-save"],
-])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["runs", "--limit", "99999999999999999999999"],
+        ["runs", "--data-dir", ""],
+        ["run", "minimize", "--steps", "1_000", "--no-save"],
+        ["run", "minimize", "--steps", "\uff11\uff10", "--no-save"],
+        ["run", "minimize", "--lr", "\U0001d7cf", "--no-save"],
+        ["run", "mlp", "--hidden", "", "--no-save"],
+        ["run", "mlp", "--hidden", ",", "--no-save"],
+        ["run", "mlp", "--hidden", "64,,64", "--no-save"],
+    ],
+)
 def test_hostile_values_are_usage_errors(tmp_path, args):
     here = tmp_path / "cwd"
     here.mkdir()
@@ -282,8 +308,9 @@ def test_without_json_or_out_no_run_is_turned_into_json(tmp_path, monkeypatch):
     out = runner.invoke(main, ["sweep", "minimize", "--steps", "20", "--lr", "0.1,0.2", "--data-dir", str(tmp_path)])
     assert out.exit_code == 0, out.output
     assert True not in calls  # only the store's record (series=False) was built
-    out = runner.invoke(main, ["sweep", "minimize", "--steps", "20", "--lr", "0.1,0.2", "--json", "--data-dir",
-                               str(tmp_path)])
+    out = runner.invoke(
+        main, ["sweep", "minimize", "--steps", "20", "--lr", "0.1,0.2", "--json", "--data-dir", str(tmp_path)]
+    )
     data = json.loads(out.output)
     assert all(len(r["series"]["loss"]["y"]) >= 2 for r in data["runs"])  # --json: whole runs
     saved = Store(tmp_path).list_runs(group=data["group"]).runs
@@ -302,8 +329,9 @@ def test_a_report_of_a_1000_run_comparison_compares_each_series_with_few_others(
 
     view = PlotView("loss", "loss", ("loss",))
     n = 1000
-    distinct = [(f"lr={i}", {"loss": {"x": np.arange(200.0), "y": np.linspace(1, 0, 200) * (1 + i)}}, {})
-                for i in range(n)]
+    distinct = [
+        (f"lr={i}", {"loss": {"x": np.arange(200.0), "y": np.linspace(1, 0, 200) * (1 + i)}}, {}) for i in range(n)
+    ]
     same = [(f"seed={i}", {"loss": {"x": np.arange(200.0), "y": np.linspace(1, 0, 200)}}, {}) for i in range(n)]
     calls = []
     real = np.array_equal

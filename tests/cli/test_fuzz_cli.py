@@ -28,4 +28,4 @@ def test_option_parses_or_is_a_usage_error(task_id, option, factory, text):
         message = exc.format_message()
         assert message.startswith(f"Invalid value for '{option}': "), message
         name = option[2:].replace("-", "_")
-        assert name in message[len(f"Invalid value for '{option}': "):], message
+        assert name in message[len(f"Invalid value for '{option}': ") :], message

@@ -32,7 +32,8 @@ def test_bad_task_options_are_usage_errors(tmp_path):
 
 def test_a_damaged_database_stops_the_app_before_it_opens(tmp_path):
     (tmp_path / "lab4.sqlite").write_bytes(b"not a database" * 100)
-    out = CliRunner().invoke(main, ["--task", "1"], env={"LAB4_DATA_DIR": str(tmp_path),
-                                                         "LAB4_CONFIG": str(tmp_path / "c.toml")})
+    out = CliRunner().invoke(
+        main, ["--task", "1"], env={"LAB4_DATA_DIR": str(tmp_path), "LAB4_CONFIG": str(tmp_path / "c.toml")}
+    )
     assert out.exit_code == 1
     assert "lab4.sqlite" in out.output and "left untouched" in out.output

@@ -54,15 +54,18 @@ def test_a_grid_of_lr_and_beta_is_the_same_runs_one_after_another(optimizer, com
 def test_rippled_level_five_is_within_a_few_ulps():
     """cos over a batch runs torch's vectorised kernel, over one run's 2 values the scalar libm
     one: they may round differently in the last bit (the docstring of lab4.maths.batched)."""
-    a, b = both({"dim": 2, "complexity": 5, "optimizer": "momentum", "steps": 200}, {"lr": [0.1, 0.4], "beta": [0.3, 0.8]})
+    a, b = both(
+        {"dim": 2, "complexity": 5, "optimizer": "momentum", "steps": 200}, {"lr": [0.1, 0.4], "beta": [0.3, 0.8]}
+    )
     for x, y in zip(a, b):
         for u, v in zip(x.series["loss"]["y"], y.series["loss"]["y"]):
             assert abs(u - v) <= 8 * torch.finfo(torch.float64).eps * max(abs(u), 1e-300)
 
 
 def test_seeds_are_batched_too():
-    a, b = both({"dim": 5, "complexity": 2, "optimizer": "nesterov", "steps": 150, "lr": 0.7, "beta": 0.4},
-                {"seed": [0, 1, 7]})
+    a, b = both(
+        {"dim": 5, "complexity": 2, "optimizer": "nesterov", "steps": 150, "lr": 0.7, "beta": 0.4}, {"seed": [0, 1, 7]}
+    )
     assert len({tuple(r.series["loss"]["y"][:3]) for r in a}) == 3  # three different functions
     assert max_difference(a, b) == 0.0
 
@@ -71,8 +74,10 @@ def test_your_own_function_batched():
     base = {"expr": "(1-x)**2 + 100*(y-x**2)**2", "start": "x=-1.5, y=2", "optimizer": "momentum", "steps": 400}
     a, b = both(base, {"lr": [0.0002, 0.0008, 0.003], "beta": [0.0, 0.9]})
     assert max_difference(a, b) == 0.0
-    a, b = both({**base, "minimum": "x=1, y=1"}, {"lr": [0.0002, 0.0008], "start": [{"x": -1.5, "y": 2.0},
-                                                                                     {"x": 0.0, "y": 0.0}]})
+    a, b = both(
+        {**base, "minimum": "x=1, y=1"},
+        {"lr": [0.0002, 0.0008], "start": [{"x": -1.5, "y": 2.0}, {"x": 0.0, "y": 0.0}]},
+    )
     assert max_difference(a, b) == 0.0
 
 
@@ -102,16 +107,31 @@ def test_divergence_step_is_where_the_recorder_stops():
 
 
 def test_cli_batched_sweep_is_the_sweep(tmp_path):
-    args = ["sweep", "minimize", "--lr", "0.1,0.9,2.5", "--beta", "0,0.7", "--optimizer", "momentum", "--steps", "100",
-            "--dtype", "float64", "--json", "--no-save"]
+    args = [
+        "sweep",
+        "minimize",
+        "--lr",
+        "0.1,0.9,2.5",
+        "--beta",
+        "0,0.7",
+        "--optimizer",
+        "momentum",
+        "--steps",
+        "100",
+        "--dtype",
+        "float64",
+        "--json",
+        "--no-save",
+    ]
     plain = CliRunner().invoke(main, args)
     fast = CliRunner().invoke(main, args + ["--batched"])
     assert plain.exit_code == 0 and fast.exit_code == 0, fast.output
     runs_a, runs_b = json.loads(plain.output)["runs"], json.loads(fast.output)["runs"]
     assert [r["series"] for r in runs_a] == [r["series"] for r in runs_b]
     assert [r["status"] for r in runs_a] == [r["status"] for r in runs_b]
-    refused = CliRunner().invoke(main, ["sweep", "minimize", "--lr", "0.1,0.2", "--dim", "2,3", "--batched",
-                                        "--no-save"])
+    refused = CliRunner().invoke(
+        main, ["sweep", "minimize", "--lr", "0.1,0.2", "--dim", "2,3", "--batched", "--no-save"]
+    )
     assert refused.exit_code == 2 and "this sweep varies dim" in refused.output
     other = CliRunner().invoke(main, ["sweep", "autograd", "--batched"])
     assert other.exit_code == 2 and "No such option '--batched'" in other.output
@@ -180,10 +200,14 @@ def test_level_four_map_shows_the_heavy_ball_divergence_at_the_theorys_optimum()
     phase = r.artifacts["phase"]
     m, best = phase["measured"], phase["optimal"]
     i, j = cell_of(m["lr"], best["lr"]), cell_of(m["beta"], best["beta"])
-    assert m["diverged"][j][i] is not None and phase["rate"][cell_of(phase["beta"], best["beta"])][
-        cell_of(phase["lr"], best["lr"])] < 1
-    assert m["optimal"]["lr"] < best["lr"] and m["diverged"][cell_of(m["beta"], m["optimal"]["beta"])][
-        cell_of(m["lr"], m["optimal"]["lr"])] is None
+    assert (
+        m["diverged"][j][i] is not None
+        and phase["rate"][cell_of(phase["beta"], best["beta"])][cell_of(phase["lr"], best["lr"])] < 1
+    )
+    assert (
+        m["optimal"]["lr"] < best["lr"]
+        and m["diverged"][cell_of(m["beta"], m["optimal"]["beta"])][cell_of(m["lr"], m["optimal"]["lr"])] is None
+    )
 
 
 def test_your_own_function_has_a_measured_map_and_the_saddle_no_theory():

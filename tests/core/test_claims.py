@@ -39,7 +39,7 @@ def test_scaled_mse_equivalence_is_measured_against_the_drift_of_one_ulp(dtype: 
     assert not any("not a plain learning-rate factor" in o for o in r.observations)
     check_scale_lr_equivalence(r, f)
     # an exact-arithmetic identity: the first step differs by round-off only (a few ulps of the weights)
-    eps = 2.0 ** -52 if dtype == "float64" else 2.0 ** -23
+    eps = 2.0**-52 if dtype == "float64" else 2.0**-23
     assert f.values["difference_1"] <= 8 * eps * f.values["size"]
 
 
@@ -57,7 +57,7 @@ def check_scale_lr_equivalence(r: Result, f: Finding) -> None:
     assert all(d <= v["sensitive"] * v["size"] for d in drift[:n])
     if n < len(drift):
         assert drift[n] > v["sensitive"] * v["size"] and v["drift_after"] == drift[n]
-    eps = 2.0 ** -52 if r.dtype == "float64" else 2.0 ** -23
+    eps = 2.0**-52 if r.dtype == "float64" else 2.0**-23
     ratios = [d / max(u, eps * v["size"]) for d, u in zip(difference[:n], drift[:n])]
     assert v["ratio"] == pytest.approx(max(ratios), rel=1e-12)
     assert f.holds == (max(ratios) <= v["ratio_limit"])
@@ -94,16 +94,22 @@ def check_local_minimum(r: Result, f: Finding) -> None:
     v = f.values
     assert v["loss"] == r.metrics["final_loss"] and v["distance"] == r.metrics["final_distance"]
     assert v["level"] == r.params["complexity"] and v["tol"] == r.params["tol"]
-    assert "ripple" in LEVELS[v["rippled_level"]] and all("ripple" not in LEVELS[k] for k in LEVELS
-                                                          if k < v["rippled_level"])
-    assert f.holds == (v["level"] >= v["rippled_level"] and v["gradient"] <= v["settled"] * v["gradient_start"]
-                       and v["loss"] >= v["far_above"] * v["tol"])
+    assert "ripple" in LEVELS[v["rippled_level"]] and all(
+        "ripple" not in LEVELS[k] for k in LEVELS if k < v["rippled_level"]
+    )
+    assert f.holds == (
+        v["level"] >= v["rippled_level"]
+        and v["gradient"] <= v["settled"] * v["gradient_start"]
+        and v["loss"] >= v["far_above"] * v["tol"]
+    )
     if r.params["dim"] == 2:
         dtype = getattr(torch, r.dtype)
         land = generate_function(2, r.params["complexity"], r.seed).to("cpu", dtype)
         path = r.series["trajectory"]
-        for point, name in ((land.start, "gradient_start"),
-                            (torch.tensor([path["x"][-1], path["y"][-1]], dtype=dtype), "gradient")):
+        for point, name in (
+            (land.start, "gradient_start"),
+            (torch.tensor([path["x"][-1], path["y"][-1]], dtype=dtype), "gradient"),
+        ):
             p = point.clone().requires_grad_(True)
             (g,) = torch.autograd.grad(land(p), p)
             assert v[name] == pytest.approx(float(g.norm()), rel=1e-6, abs=1e-12)
@@ -200,7 +206,10 @@ def test_counts_agree_with_their_nouns() -> None:
     from lab4.tasks._training import share
 
     assert plural(1, "step") == "1 step" and plural(2, "run") == "2 runs" and plural(0, "run") == "0 runs"
-    assert race_sentence("loss 0.1", [("a", 1), ("b", None)], 1) == "a reached loss 0.1 in 1 step; b never reached loss 0.1 in 1 step."
+    assert (
+        race_sentence("loss 0.1", [("a", 1), ("b", None)], 1)
+        == "a reached loss 0.1 in 1 step; b never reached loss 0.1 in 1 step."
+    )
     assert share(-0.0019) == "-0.19%" and share(0.45) == "45%" and share(-0.0) == "0%"
 
 
@@ -332,9 +341,13 @@ def test_findings_survive_json_and_old_runs_load_without() -> None:
 def test_a_finding_renders_its_own_numbers() -> None:
     from lab4.core.events import finding
 
-    f = finding("x", {"a": 0.5, "limit": 1.0}, [("a", "<=", "limit")], "a = {a:g} <= {limit:g}", "a = {a:g} > {limit:g}")
+    f = finding(
+        "x", {"a": 0.5, "limit": 1.0}, [("a", "<=", "limit")], "a = {a:g} <= {limit:g}", "a = {a:g} > {limit:g}"
+    )
     assert f.holds and f.text == "a = 0.5 <= 1" and f.check()
-    g = finding("x", {"a": 2.0, "limit": 1.0}, [("a", "<=", "limit")], "a = {a:g} <= {limit:g}", "a = {a:g} > {limit:g}")
+    g = finding(
+        "x", {"a": 2.0, "limit": 1.0}, [("a", "<=", "limit")], "a = {a:g} <= {limit:g}", "a = {a:g} > {limit:g}"
+    )
     assert not g.holds and g.text == "a = 2 > 1" and g.check()
     with pytest.raises(ValueError):
         finding("x", {"a": 1}, [("a", "<=", "missing")], "", "")
@@ -356,8 +369,15 @@ def _drawn() -> Any:
 
     from lab4.core.expr import parse_expression
 
-    exprs = ["3*x**3 - y**2", "log(x)*sqrt(y) + x/y", "x*x*y", "sin(x)*exp(y)", "x/y + y/x", "sqrt(x)",
-             "exp(x)*x - log(x)"]
+    exprs = [
+        "3*x**3 - y**2",
+        "log(x)*sqrt(y) + x/y",
+        "x*x*y",
+        "sin(x)*exp(y)",
+        "x/y + y/x",
+        "sqrt(x)",
+        "exp(x)*x - log(x)",
+    ]
 
     @st.composite
     def autograd(draw: Any) -> tuple[str, dict[str, Any]]:
@@ -366,21 +386,31 @@ def _drawn() -> Any:
         point = {n: draw(st.floats(0.1, 5.0)) for n in names}
         return "autograd", {"expr": expr, "point": point}
 
-    minimize = st.fixed_dictionaries({
-        "dim": st.integers(1, 30), "complexity": st.integers(1, 5),
-        "optimizer": st.sampled_from(["gd", "momentum", "nesterov"]),
-        "lr": st.one_of(st.just("optimal"), st.floats(0.01, 0.6)),
-        "beta": st.one_of(st.just("optimal"), st.floats(0.0, 0.95)),
-        "steps": st.integers(1, 200), "tol": st.sampled_from([1e-6, 1e-3]),
-    }).map(lambda p: ("minimize", p))
-    scaled = st.fixed_dictionaries({
-        "samples": st.integers(20, 80), "hidden": st.sampled_from(["4", "8", "4,4"]),
-        "optimizer": st.sampled_from(["gd", "momentum", "nesterov"]), "lr": st.floats(0.01, 1.0),
-        "scale": st.sampled_from(["0.1,1", "1,100", "10", "0.01,1000"]), "steps": st.integers(1, 10),
-        "sharpness_every": st.just(0),
-    }).map(lambda p: ("scaled-mse", p))
-    return st.tuples(st.one_of(autograd(), minimize, scaled), st.sampled_from(["float32", "float64"]),
-                     st.integers(0, 3))
+    minimize = st.fixed_dictionaries(
+        {
+            "dim": st.integers(1, 30),
+            "complexity": st.integers(1, 5),
+            "optimizer": st.sampled_from(["gd", "momentum", "nesterov"]),
+            "lr": st.one_of(st.just("optimal"), st.floats(0.01, 0.6)),
+            "beta": st.one_of(st.just("optimal"), st.floats(0.0, 0.95)),
+            "steps": st.integers(1, 200),
+            "tol": st.sampled_from([1e-6, 1e-3]),
+        }
+    ).map(lambda p: ("minimize", p))
+    scaled = st.fixed_dictionaries(
+        {
+            "samples": st.integers(20, 80),
+            "hidden": st.sampled_from(["4", "8", "4,4"]),
+            "optimizer": st.sampled_from(["gd", "momentum", "nesterov"]),
+            "lr": st.floats(0.01, 1.0),
+            "scale": st.sampled_from(["0.1,1", "1,100", "10", "0.01,1000"]),
+            "steps": st.integers(1, 10),
+            "sharpness_every": st.just(0),
+        }
+    ).map(lambda p: ("scaled-mse", p))
+    return st.tuples(
+        st.one_of(autograd(), minimize, scaled), st.sampled_from(["float32", "float64"]), st.integers(0, 3)
+    )
 
 
 def test_every_finding_of_drawn_runs_holds() -> None:

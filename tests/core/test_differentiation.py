@@ -181,8 +181,9 @@ def test_hessian_vector_products_through_the_custom_losses_match_the_reference()
 def test_the_handout_variant_fails_gradcheck_on_confident_wrong_logits():
     wrong = torch.tensor([[30.0, 0.0, 0.0]], dtype=torch.float64, requires_grad=True)
     target = torch.tensor([2])
-    assert not torch.autograd.gradcheck(lambda q: custom_cross_entropy(q, target, variant="handout"), (wrong,),
-                                        raise_exception=False)
+    assert not torch.autograd.gradcheck(
+        lambda q: custom_cross_entropy(q, target, variant="handout"), (wrong,), raise_exception=False
+    )
     assert torch.autograd.gradcheck(lambda q: custom_cross_entropy(q, target), (wrong,))
 
 

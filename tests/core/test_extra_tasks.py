@@ -17,7 +17,7 @@ from tests.fake_tasks import held_path
 
 ROOT = Path(__file__).resolve().parents[2]
 
-TASK_MODULE = '''
+TASK_MODULE = """
 from lab4.core.events import Metric
 from lab4.core.spec import IntParam, Spec
 from lab4.tasks import Task
@@ -26,7 +26,7 @@ def run(params, ctx):
     yield Metric("twice", 2 * params["n"])
 
 {name} = {value}
-'''
+"""
 
 
 ONE_TASK = 'Task("{id}", "x", "T", "s", Spec((IntParam("n", 1),)), run, "")'
@@ -47,20 +47,27 @@ def test_the_test_task_is_the_seventh_everywhere_the_registry_is_read():
 
 def test_an_extra_module_adds_its_task_or_tasks(tmp_path, monkeypatch):
     one = task_module(tmp_path, monkeypatch, "one_task")
-    many = task_module(tmp_path, monkeypatch, "many_tasks", name="TASKS",
-                       value='[Task("eighth", "x", "T", "s", Spec(()), run, ""), '
-                             'Task("ninth", "x", "T", "s", Spec(()), run, "")]')
+    many = task_module(
+        tmp_path,
+        monkeypatch,
+        "many_tasks",
+        name="TASKS",
+        value='[Task("eighth", "x", "T", "s", Spec(()), run, ""), Task("ninth", "x", "T", "s", Spec(()), run, "")]',
+    )
     tasks, errors = _load_extra(f" {one}, ,{many}", dict(TASKS))
     assert errors == []
     assert list(tasks) == ["seventh", "eighth", "ninth"]  # in the order named
     assert list(tasks["seventh"].run({"n": 4}, None))[0].value == 8
 
 
-@pytest.mark.parametrize("value, words", [
-    ("42", "42 is not a lab4.tasks.Task"),
-    ('Task("autograd", "x", "T", "s", Spec(()), run, "")', "task id 'autograd' is already taken"),
-    ('Task("Bad Id", "x", "T", "s", Spec(()), run, "")', "task id 'Bad Id' must be lowercase"),
-])
+@pytest.mark.parametrize(
+    "value, words",
+    [
+        ("42", "42 is not a lab4.tasks.Task"),
+        ('Task("autograd", "x", "T", "s", Spec(()), run, "")', "task id 'autograd' is already taken"),
+        ('Task("Bad Id", "x", "T", "s", Spec(()), run, "")', "task id 'Bad Id' must be lowercase"),
+    ],
+)
 def test_a_module_without_a_valid_task_is_refused_with_its_reason(tmp_path, monkeypatch, value, words):
     module = task_module(tmp_path, monkeypatch, f"bad_{abs(hash(value))}", value=value)
     tasks, errors = _load_extra(module, dict(TASKS))
@@ -72,21 +79,30 @@ def test_a_module_with_no_task_at_all(tmp_path, monkeypatch):
     (tmp_path / "empty_plugin.py").write_text("X = 1\n")
     monkeypatch.syspath_prepend(str(tmp_path))
     assert _load_extra("empty_plugin", dict(TASKS)) == (
-        {}, ["LAB4_EXTRA_TASKS: module 'empty_plugin' has no TASK (a lab4.tasks.Task) or TASKS (a list of them)"])
+        {},
+        ["LAB4_EXTRA_TASKS: module 'empty_plugin' has no TASK (a lab4.tasks.Task) or TASKS (a list of them)"],
+    )
 
 
 @pytest.mark.parametrize("command", [["-m", "lab4.cli", "tasks"], ["-m", "lab4_tui", "--task", "8"]])
 def test_a_module_that_does_not_import_stops_lab4_with_its_reason(tmp_path, command):
     (tmp_path / "broken_plugin.py").write_text("raise RuntimeError('the plugin is broken')\n")
-    env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": f"{tmp_path}:{ROOT}", "LAB4_DATA_DIR": str(tmp_path),
-           "LAB4_CONFIG": str(tmp_path / "c.toml"), "LAB4_EXTRA_TASKS": "no.such.module,broken_plugin"}
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "PYTHONPATH": f"{tmp_path}:{ROOT}",
+        "LAB4_DATA_DIR": str(tmp_path),
+        "LAB4_CONFIG": str(tmp_path / "c.toml"),
+        "LAB4_EXTRA_TASKS": "no.such.module,broken_plugin",
+    }
     out = subprocess.run([sys.executable, *command], capture_output=True, text=True, env=env, timeout=HANG_S)
     assert out.returncode == 1
     assert "Traceback" not in out.stderr
-    assert ("LAB4_EXTRA_TASKS: module 'no.such.module' cannot be imported: ModuleNotFoundError: "
-            "No module named 'no'") in out.stderr
-    assert ("LAB4_EXTRA_TASKS: module 'broken_plugin' cannot be imported: RuntimeError: the plugin is broken"
-            in out.stderr)
+    assert (
+        "LAB4_EXTRA_TASKS: module 'no.such.module' cannot be imported: ModuleNotFoundError: No module named 'no'"
+    ) in out.stderr
+    assert (
+        "LAB4_EXTRA_TASKS: module 'broken_plugin' cannot be imported: RuntimeError: the plugin is broken" in out.stderr
+    )
 
 
 def test_a_gated_run_is_held_until_its_gate_opens(tmp_path):

@@ -66,8 +66,10 @@ def test_absurd_size_on_cpu_is_refused_before_allocating():
         TASKS["mlp"].spec.parse({"hidden": "100000"})
 
 
-@pytest.mark.parametrize("text, words", [("tpu", "device must be"), ("cuda:x", "device must be"),
-                                         ("cpu:1", "takes no index"), ("", "device must be")])
+@pytest.mark.parametrize(
+    "text, words",
+    [("tpu", "device must be"), ("cuda:x", "device must be"), ("cpu:1", "takes no index"), ("", "device must be")],
+)
 def test_device_strings(text, words):
     with pytest.raises(ParamError, match=words):
         parse_device(text)
@@ -88,7 +90,7 @@ def test_float32_underflow_and_overflow_are_reported():
     r = run("derivatives", expr="exp(-x*x)", derivative="-2*x*exp(-x*x)", start=-20, stop=20, points=401)
     assert r.status == "ok" and math.isfinite(r.metrics["rmse_autograd"])
     # float32 exp underflows to 0 below about e^-103.9 (subnormals included): |x| > 10.2 here
-    expected = sum(1 for k in range(401) if abs(-20 + k * 0.1) > 10.2 and math.exp(-(-20 + k * 0.1) ** 2) > 0)
+    expected = sum(1 for k in range(401) if abs(-20 + k * 0.1) > 10.2 and math.exp(-((-20 + k * 0.1) ** 2)) > 0)
     assert abs(r.metrics["underflow_points"] - expected) <= 2
     assert any("underflowed" in o for o in r.observations)
 

@@ -1,6 +1,5 @@
 """Finite differences against analytic derivatives: values, error orders, batching."""
 
-
 import pytest
 import torch
 

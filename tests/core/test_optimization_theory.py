@@ -27,8 +27,11 @@ def run(dtype="float64", seed=0, **params):
 def textbook_lr(optimizer, big, small):
     """The optimal step on the spectrum [small, big]: 2/(L+mu) (gd), 4/(sqrt L+sqrt mu)^2 (Polyak's
     heavy ball), 4/(3L+mu) (Nesterov, Lessard, Recht and Packard 2016)."""
-    return {"gd": 2 / (big + small), "momentum": 4 / (math.sqrt(big) + math.sqrt(small)) ** 2,
-            "nesterov": 4 / (3 * big + small)}[optimizer]
+    return {
+        "gd": 2 / (big + small),
+        "momentum": 4 / (math.sqrt(big) + math.sqrt(small)) ** 2,
+        "nesterov": 4 / (3 * big + small),
+    }[optimizer]
 
 
 def hessian_spectrum(dim, level, seed=0):
@@ -62,11 +65,14 @@ def test_levels_get_harder_at_the_default_settings():
     assert any("local minimum" in o for o in five.observations)
 
 
-@pytest.mark.parametrize("optimizer, expected", [
-    ("gd", lambda k: (k - 1) / (k + 1)),
-    ("momentum", lambda k: (math.sqrt(k) - 1) / (math.sqrt(k) + 1)),
-    ("nesterov", lambda k: 1 - 2 / math.sqrt(3 * k + 1)),
-])
+@pytest.mark.parametrize(
+    "optimizer, expected",
+    [
+        ("gd", lambda k: (k - 1) / (k + 1)),
+        ("momentum", lambda k: (math.sqrt(k) - 1) / (math.sqrt(k) + 1)),
+        ("nesterov", lambda k: 1 - 2 / math.sqrt(3 * k + 1)),
+    ],
+)
 def test_optimal_parameters_reach_the_optimal_rate(optimizer, expected):
     r = run(dim=40, complexity=2, optimizer=optimizer, lr="optimal", beta="optimal", steps=400, tol=1e-30)
     kappa = r.metrics["kappa"]
@@ -133,13 +139,16 @@ def test_an_unstable_run_is_warned_and_stopped_when_it_grows():
 
 
 def test_lr_optimal_through_the_cli_and_the_compare_text(tmp_path):
-    out = CliRunner().invoke(main, ["run", "minimize", "--complexity", "3", "--lr", "optimal", "--json", "--data-dir",
-                                    str(tmp_path)])
+    out = CliRunner().invoke(
+        main, ["run", "minimize", "--complexity", "3", "--lr", "optimal", "--json", "--data-dir", str(tmp_path)]
+    )
     assert out.exit_code == 0, out.output
     data = json.loads(out.output)
     assert data["params"]["lr"] == pytest.approx(2 / (2 + curvature(2, 3)[1]))
     assert any(o.startswith("lr = optimal: ") for o in data["observations"])
-    results = [r for _, r in sweep("minimize", SPEC.parse({"complexity": 2}), {"lr": SPEC["lr"].sweep_values("optimal,0.01")})]
+    results = [
+        r for _, r in sweep("minimize", SPEC.parse({"complexity": 2}), {"lr": SPEC["lr"].sweep_values("optimal,0.01")})
+    ]
     assert [r.label for r in results] == ["lr=optimal", "lr=0.01"]
     assert results[0].params["lr"] == pytest.approx(2 / 2.2) and results[1].params["lr"] == 0.01
     bad = CliRunner().invoke(main, ["run", "minimize", "--lr", "best"])
@@ -198,7 +207,7 @@ def test_sharpness_is_the_top_eigenvalue_of_the_loss_hessian():
         parts, at = [], 0
         for shape in shapes:
             n = math.prod(shape)
-            parts.append(theta[at:at + n].reshape(shape))
+            parts.append(theta[at : at + n].reshape(shape))
             at += n
         return F.cross_entropy(forward(parts, x, "tanh"), y)
 
@@ -210,8 +219,11 @@ def test_sharpness_is_the_top_eigenvalue_of_the_loss_hessian():
 
 
 def test_training_records_the_sharpness_against_the_edge():
-    r = execute("mlp", TASKS["mlp"].spec.parse({"steps": 200, "hidden": "16", "optimizer": "gd", "lr": 0.5,
-                                                "sharpness_every": 50}), RunContext())
+    r = execute(
+        "mlp",
+        TASKS["mlp"].spec.parse({"steps": 200, "hidden": "16", "optimizer": "gd", "lr": 0.5, "sharpness_every": 50}),
+        RunContext(),
+    )
     assert list(r.series["sharpness"]["x"]) == [0, 50, 100, 150, 200]
     assert r.metrics["stability_edge"] == pytest.approx(2 / 0.5)
     assert list(r.series["theory edge"]["y"]) == [4.0, 4.0]

@@ -40,8 +40,9 @@ def test_rosenbrock_gradient_and_hessian_by_hand(x, y):
 
 
 def test_rosenbrock_run_states_the_curvature_at_the_start_and_at_the_end():
-    r = run(expr=ROSENBROCK, start="x=-1.5, y=2", minimum="x=1, y=1", optimizer="momentum", lr=0.0005, beta=0.9,
-            steps=5000)
+    r = run(
+        expr=ROSENBROCK, start="x=-1.5, y=2", minimum="x=1, y=1", optimizer="momentum", lr=0.0005, beta=0.9, steps=5000
+    )
     assert r.status == "ok"
     lams = sorted(torch.linalg.eigvalsh(torch.tensor([[1902.0, 600.0], [600.0, 200.0]], dtype=torch.float64)).tolist())
     assert (r.metrics["mu_start"], r.metrics["L_start"]) == pytest.approx(lams, rel=1e-12)
@@ -107,13 +108,16 @@ def test_lr_optimal_refuses_an_indefinite_hessian():
     assert r.status == "error" and "positive definite" in r.message
 
 
-@pytest.mark.parametrize("values, field, words", [
-    ({"expr": "x**2 + y**2", "start": "x=1"}, "start", "needs a value for y"),
-    ({"expr": "x**2", "start": "x=1, z=2"}, "start", "does not use"),
-    ({"expr": "x**2", "start": "x=1", "minimum": "y=0"}, "minimum", "needs a value for x"),
-    ({"start": "x=1"}, "start", "give --expr"),
-    ({"expr": "2", "start": ""}, "expr", "at least one variable"),
-])
+@pytest.mark.parametrize(
+    "values, field, words",
+    [
+        ({"expr": "x**2 + y**2", "start": "x=1"}, "start", "needs a value for y"),
+        ({"expr": "x**2", "start": "x=1, z=2"}, "start", "does not use"),
+        ({"expr": "x**2", "start": "x=1", "minimum": "y=0"}, "minimum", "needs a value for x"),
+        ({"start": "x=1"}, "start", "give --expr"),
+        ({"expr": "2", "start": ""}, "expr", "at least one variable"),
+    ],
+)
 def test_start_and_minimum_must_fit_the_expression(values, field, words):
     with pytest.raises(ParamError) as err:
         SPEC.parse(values)
@@ -141,8 +145,23 @@ def test_presets_survive_the_compare_text_and_run():
 
 
 def test_cli_runs_your_own_function(tmp_path):
-    out = CliRunner().invoke(main, ["run", "minimize", "--expr", "(1-x)**2 + 100*(y-x**2)**2", "--start",
-                                    "x=-1.5, y=2", "--lr", "0.0005", "--steps", "100", "--json", "--no-save"])
+    out = CliRunner().invoke(
+        main,
+        [
+            "run",
+            "minimize",
+            "--expr",
+            "(1-x)**2 + 100*(y-x**2)**2",
+            "--start",
+            "x=-1.5, y=2",
+            "--lr",
+            "0.0005",
+            "--steps",
+            "100",
+            "--json",
+            "--no-save",
+        ],
+    )
     assert out.exit_code == 0, out.output
     data = json.loads(out.output)
     assert data["params"]["start"] == {"x": -1.5, "y": 2.0} and data["params"]["minimum"] == {}

@@ -69,8 +69,9 @@ def assert_reproduces(line: str, originals: list[Any]) -> None:
 
 def test_a_run_with_symbols_is_reproduced_with_its_symbols() -> None:
     task = TASKS["minimize"]
-    params = task.spec.parse({"complexity": 3, "optimizer": "momentum", "lr": "optimal", "beta": "optimal",
-                              "steps": 200})
+    params = task.spec.parse(
+        {"complexity": 3, "optimizer": "momentum", "lr": "optimal", "beta": "optimal", "steps": 200}
+    )
     result = execute("minimize", params, RunContext(dtype="float64", seed=3))
     assert isinstance(result.params["lr"], float)  # the run used the number...
     line = command_line(task, result.typed_params(), result.device, result.dtype, result.seed)
@@ -107,8 +108,19 @@ def test_a_comparison_in_the_report_is_reproduced(tmp_path: Any) -> None:
     from lab4.store import Store
     from lab4.tasks import specs
 
-    args = ["sweep", "minimize", "--complexity", "3", "--steps", "300", "--axes",
-            "optimizer=gd,momentum,nesterov lr=optimal beta=optimal", "--data-dir", str(tmp_path), "--quiet"]
+    args = [
+        "sweep",
+        "minimize",
+        "--complexity",
+        "3",
+        "--steps",
+        "300",
+        "--axes",
+        "optimizer=gd,momentum,nesterov lr=optimal beta=optimal",
+        "--data-dir",
+        str(tmp_path),
+        "--quiet",
+    ]
     out = CliRunner().invoke(main, args, catch_exceptions=False)
     assert out.exit_code == 0, out.output
     store = Store(tmp_path, specs=specs())

@@ -1,6 +1,5 @@
 """Parameter specs: parsing, bounds, messages; every task's defaults are valid."""
 
-
 import pytest
 
 from lab4.core.spec import (
@@ -97,7 +96,10 @@ def test_expr_param_limits_variables():
 
 
 def test_spec_errors_collects_every_field_and_cross_checks():
-    spec = Spec((FloatParam("a", 1.0, gt=0), FloatParam("b", 2.0)), checks=(lambda v: ("b", "b must exceed a") if v["b"] <= v["a"] else None,))
+    spec = Spec(
+        (FloatParam("a", 1.0, gt=0), FloatParam("b", 2.0)),
+        checks=(lambda v: ("b", "b must exceed a") if v["b"] <= v["a"] else None,),
+    )
     assert spec.errors({"a": "-1", "b": "x"}) == {"a": "a must be > 0, got -1", "b": "b must be a number, got 'x'"}
     assert spec.errors({"a": "3", "b": "2"}) == {"b": "b must exceed a"}
     with pytest.raises(ParamError, match="unknown parameter"):

@@ -39,7 +39,7 @@ def flat(weights, loss):
         parts, at = [], 0
         for shape in shapes:
             n = math.prod(shape)
-            parts.append(theta[at:at + n].reshape(shape))
+            parts.append(theta[at : at + n].reshape(shape))
             at += n
         return loss(parts)
 
@@ -54,12 +54,15 @@ def small_net(sizes, activation, loss="ce", seed=0, samples=40, scale=1.0):
     y = torch.randint(0, sizes[-1], (samples,), generator=g)
     weights = [w * scale for w in init_mlp(sizes, activation, seed, "cpu", F64)]
     if loss == "ce":
+
         def fn(p):
             return F.cross_entropy(forward(p, x, activation), y)
     else:  # mean squared error of the softmax against one-hot targets
+
         def fn(p):
             z = forward(p, x, activation)
             return ((torch.softmax(z, 1) - F.one_hot(y, sizes[-1]).to(z)) ** 2).mean()
+
     of_theta, theta = flat(weights, fn)
     hessian = torch.func.hessian(of_theta)(theta)
     return fn, weights, hessian, torch.linalg.eigvalsh(hessian)
@@ -82,8 +85,11 @@ def w1(a, wa, b, wb):
     return float((cdf.abs() * points[order].diff()).sum())
 
 
-NETS = [([2, 6, 3], "tanh", "ce", 0, 1.0), ([2, 8, 8, 3], "relu", "ce", 1, 1.0),
-        ([2, 6, 6, 3], "sigmoid", "mse", 1, 1.5)]  # the last is indefinite, deeper than high
+NETS = [
+    ([2, 6, 3], "tanh", "ce", 0, 1.0),
+    ([2, 8, 8, 3], "relu", "ce", 1, 1.0),
+    ([2, 6, 6, 3], "sigmoid", "mse", 1, 1.5),
+]  # the last is indefinite, deeper than high
 
 
 # -- the Hessian-vector product -------------------------------------------------------------
@@ -168,7 +174,7 @@ def test_lanczos_stops_at_an_invariant_subspace_with_the_exact_eigenvalues():
     torch.testing.assert_close(matrix @ run.ritz_vectors, run.ritz_vectors * run.ritz_values, atol=1e-10, rtol=0)
     t = torch.diag(run.alphas) + torch.diag(run.betas, 1) + torch.diag(run.betas, -1)
     torch.testing.assert_close(torch.linalg.eigvalsh(t), run.ritz_values)
-    assert float((run.first_components ** 2).sum()) == pytest.approx(1)
+    assert float((run.first_components**2).sum()) == pytest.approx(1)
 
 
 # -- the trace --------------------------------------------------------------------------------
@@ -185,7 +191,7 @@ def test_the_rademacher_variance_is_twice_the_off_diagonal_sum_of_squares_over_e
         exact = float(quad.var(correction=0))
         assert rademacher_variance(matrix) == pytest.approx(exact, rel=1e-12)
     off = sym - torch.diag(torch.diagonal(sym))
-    assert rademacher_variance(sym) == pytest.approx(2 * float((off ** 2).sum()), rel=1e-12)
+    assert rademacher_variance(sym) == pytest.approx(2 * float((off**2).sum()), rel=1e-12)
 
 
 def test_hutchinson_trace_lies_within_its_stated_error_and_the_error_is_the_formulas():
@@ -223,8 +229,20 @@ def test_the_slq_density_is_within_two_percent_of_the_spectrum_width_of_the_exac
     assert float((exact_h.mass - slq_h.mass).abs().sum()) / 2 <= 0.15
     uniform = torch.linspace(span[0], span[1], 200, dtype=F64)
     assert w1(uniform, torch.full_like(uniform, 1 / 200), eig, exact_w) > 0.02 * width
-    assert float((density_histogram(SpectralDensity(uniform, torch.full_like(uniform, 1 / 200), 1, (200,)), 20,
-                                    range=span).mass - exact_h.mass).abs().sum()) / 2 > 0.15
+    assert (
+        float(
+            (
+                density_histogram(
+                    SpectralDensity(uniform, torch.full_like(uniform, 1 / 200), 1, (200,)), 20, range=span
+                ).mass
+                - exact_h.mass
+            )
+            .abs()
+            .sum()
+        )
+        / 2
+        > 0.15
+    )
 
 
 def test_the_smoothed_histogram_integrates_each_node_as_a_normal_density():
@@ -305,8 +323,9 @@ def test_clipped_ce_sharpness_is_the_losss_hessian_whatever_the_clip():
 def test_scaled_mse_sharpness_is_signed_where_the_bottom_is_deeper():
     """`lab4 run scaled-mse` printed -0.0714 where the spectrum is +0.245 / -0.274: the largest
     magnitude.  On a tiny net with S = 0.1 the initial Hessian is indefinite, deeper than high."""
-    params = TASKS["scaled-mse"].spec.parse({"hidden": "8", "samples": 60, "steps": 1, "scale": "0.1",
-                                             "compare": False})
+    params = TASKS["scaled-mse"].spec.parse(
+        {"hidden": "8", "samples": 60, "steps": 1, "scale": "0.1", "compare": False}
+    )
     result = execute("scaled-mse", params, RunContext(dtype="float64"))
     split, weights, config = setup(params, RunContext(dtype="float64"))
     x, y = split.x_train, split.y_train

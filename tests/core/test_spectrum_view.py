@@ -34,7 +34,7 @@ def exact_eigenvalues(loss, weights):
         parts, at = [], 0
         for shape in shapes:
             n = math.prod(shape)
-            parts.append(theta[at:at + n].reshape(shape))
+            parts.append(theta[at : at + n].reshape(shape))
             at += n
         return loss(parts)
 
@@ -51,7 +51,7 @@ def exact_histogram(eigenvalues, edges):
 
 
 def assert_matches(found, eigenvalues):
-    top = eigenvalues.flip(0)[:len(found["top"])]
+    top = eigenvalues.flip(0)[: len(found["top"])]
     for got, want in zip(found["top"], top.tolist()):
         assert abs(got - want) <= 0.01 * abs(want), (found["top"], top)
     exact_trace = float(eigenvalues.sum())
@@ -68,8 +68,10 @@ def assert_matches(found, eigenvalues):
     assert found["negative_mass"] == pytest.approx(float(below.sum()) / len(eigenvalues), abs=KS_MAX)
 
 
-@pytest.mark.parametrize("sizes, activation, seed", [([2, 6, 3], "tanh", 0), ([2, 6, 3], "tanh", 1),
-                                                     ([2, 12, 12, 3], "tanh", 2), ([3, 10, 4], "sigmoid", 3)])
+@pytest.mark.parametrize(
+    "sizes, activation, seed",
+    [([2, 6, 3], "tanh", 0), ([2, 6, 3], "tanh", 1), ([2, 12, 12, 3], "tanh", 2), ([3, 10, 4], "sigmoid", 3)],
+)
 def test_loss_spectrum_against_eigvalsh_of_the_hessian(sizes, activation, seed):
     """Top-3 within 1 %, the trace within 3 of its own standard errors, the histogram's mass 1
     and its distance to the exact eigenvalues' within KS_MAX / W1_MAX (with 80 Lanczos steps
@@ -93,8 +95,7 @@ def test_loss_spectrum_against_eigvalsh_of_the_hessian(sizes, activation, seed):
     assert_matches(found, exact_eigenvalues(loss, weights))
 
 
-SMALL = {"samples": "48", "hidden": "6", "steps": "4", "test_fraction": "0", "sharpness_every": "0",
-         "spectrum_at": "0"}
+SMALL = {"samples": "48", "hidden": "6", "steps": "4", "test_fraction": "0", "sharpness_every": "0", "spectrum_at": "0"}
 
 
 def run_task(task, dtype="float64", **values):
@@ -118,12 +119,15 @@ def initial_loss(task, params, ctx, kind):
     return loss, weights
 
 
-@pytest.mark.parametrize("task, values, kind", [
-    ("mlp", {}, "ce"),
-    # the clipped backward is not the loss's derivative: the spectrum is the plain cross-entropy's
-    ("clipped-ce", {"clip": "0.0001", "compare": "false"}, "ce"),
-    ("scaled-mse", {"scale": "10", "compare": "false"}, "mse"),
-])
+@pytest.mark.parametrize(
+    "task, values, kind",
+    [
+        ("mlp", {}, "ce"),
+        # the clipped backward is not the loss's derivative: the spectrum is the plain cross-entropy's
+        ("clipped-ce", {"clip": "0.0001", "compare": "false"}, "ce"),
+        ("scaled-mse", {"scale": "10", "compare": "false"}, "mse"),
+    ],
+)
 def test_each_training_task_measures_the_spectrum_of_its_loss(task, values, kind):
     params, ctx, result = run_task(task, **values)
     assert result.status == "ok", result.message
@@ -155,11 +159,14 @@ def test_off_measures_nothing():
     assert render_text(view("mlp"), [("", result.series, result.artifacts)]) is None
 
 
-@pytest.mark.parametrize("optimizer, lr, beta, edge", [
-    ("gd", 20.0, 0.0, 2 / 20.0),                    # far above the edge
-    ("gd", 1e-3, 0.0, 2 / 1e-3),                    # far below
-    ("momentum", 0.5, 0.5, 2 * (1 + 0.5) / 0.5),    # 2 (1 + beta) / lr
-])
+@pytest.mark.parametrize(
+    "optimizer, lr, beta, edge",
+    [
+        ("gd", 20.0, 0.0, 2 / 20.0),  # far above the edge
+        ("gd", 1e-3, 0.0, 2 / 1e-3),  # far below
+        ("momentum", 0.5, 0.5, 2 * (1 + 0.5) / 0.5),  # 2 (1 + beta) / lr
+    ],
+)
 def test_the_finding_states_the_top_against_the_edge_of_the_run(optimizer, lr, beta, edge):
     params, ctx, result = run_task("mlp", optimizer=optimizer, lr=str(lr), beta=str(beta), steps="1")
     finding = result.artifacts["spectrum"]["finding"]
@@ -172,15 +179,18 @@ def test_the_finding_states_the_top_against_the_edge_of_the_run(optimizer, lr, b
     assert any(o.startswith("Hessian spectrum at step 0") and f"{edge:.3g}" in o for o in result.observations)
 
 
-@pytest.mark.parametrize("text, message", [
-    ("x", "whole steps or 'end'"),
-    ("0,0", "lists step 0 twice"),
-    ("end,end", "lists 'end' twice"),
-    ("-1", ">= 0"),
-    ("1.5", "whole steps or 'end'"),
-    ("5", "past the run's end (steps = 4)"),
-    (",".join(map(str, range(17))), "at most 16"),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("x", "whole steps or 'end'"),
+        ("0,0", "lists step 0 twice"),
+        ("end,end", "lists 'end' twice"),
+        ("-1", ">= 0"),
+        ("1.5", "whole steps or 'end'"),
+        ("5", "past the run's end (steps = 4)"),
+        (",".join(map(str, range(17))), "at most 16"),
+    ],
+)
 @pytest.mark.parametrize("task", ["mlp", "clipped-ce", "scaled-mse"])
 def test_the_spec_refuses_bad_steps(task, text, message):
     spec = TASKS[task].spec
@@ -212,7 +222,7 @@ def plot_area(text):
     top = next(i for i, line in enumerate(lines) if "┌" in line)
     bottom = next(i for i, line in enumerate(lines) if "└" in line)
     left = lines[top].index("┌")
-    return [line[left + 1:].rstrip().removesuffix("│") for line in lines[top + 1:bottom]]
+    return [line[left + 1 :].rstrip().removesuffix("│") for line in lines[top + 1 : bottom]]
 
 
 @pytest.mark.parametrize("task", ["mlp", "clipped-ce", "scaled-mse"])
@@ -267,13 +277,21 @@ def test_the_report_draws_the_spectrum_as_text(tmp_path):
     assert "*Spectrum*" in text and "Loss Hessian spectrum" in text and "top-3 (step 4)" in text
 
 
-
 @pytest.mark.parametrize("spectrum_at", ["off", "5", "end"])
 def test_weights_that_overflow_are_a_divergence_not_an_error(spectrum_at):
     """lr = 100 with momentum overflows the weights between two flushes of the loss: the
     curvature measured there (the sharpness at the end, a spectrum) must leave the verdict to
     the loss check (diverged), not end the run in a FloatingPointError."""
-    _, _, result = run_task("mlp", dtype="float32", optimizer="momentum", lr="100", steps="30", samples="40",
-                            hidden="8", sharpness_every="100", spectrum_at=spectrum_at)
+    _, _, result = run_task(
+        "mlp",
+        dtype="float32",
+        optimizer="momentum",
+        lr="100",
+        steps="30",
+        samples="40",
+        hidden="8",
+        sharpness_every="100",
+        spectrum_at=spectrum_at,
+    )
     assert result.status == "diverged", result.message
     assert "loss is no longer finite" in result.message

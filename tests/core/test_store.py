@@ -48,11 +48,14 @@ def test_save_load_round_trip(tmp_path):
         store.load_run("nosuch")
 
 
-@pytest.mark.parametrize("values, float32", [
-    ([0.5, float("nan"), 1e-30, -3.25, float("inf")], True),
-    ([0.1, 0.2, 1 / 3], True),  # not float32 values: kept in float64, exactly
-    (list(np.random.default_rng(0).standard_normal(1000)), False),
-])
+@pytest.mark.parametrize(
+    "values, float32",
+    [
+        ([0.5, float("nan"), 1e-30, -3.25, float("inf")], True),
+        ([0.1, 0.2, 1 / 3], True),  # not float32 values: kept in float64, exactly
+        (list(np.random.default_rng(0).standard_normal(1000)), False),
+    ],
+)
 def test_series_encoding_is_exact(values, float32):
     x = [3, 5, 7, 9, 11][: len(values)] if len(values) <= 5 else list(range(len(values)))
     decoded = decode_series(encode_series(x, values, float32))
@@ -68,8 +71,10 @@ def test_a_20000_step_mlp_run_stores_under_100_kb(tmp_path):
     r = _run(store, "mlp", steps=20000, hidden="16")
     db = sqlite3.connect(store.db_path)
     series = db.execute("SELECT sum(length(y) + coalesce(length(x), 0)) FROM series").fetchone()[0]
-    row = db.execute("SELECT length(params) + length(metrics) + length(observations) + length(tables) "
-                     "+ length(artifacts) + length(versions) FROM runs JOIN details ON run_id = id").fetchone()[0]
+    row = db.execute(
+        "SELECT length(params) + length(metrics) + length(observations) + length(tables) "
+        "+ length(artifacts) + length(versions) FROM runs JOIN details ON run_id = id"
+    ).fetchone()[0]
     assert len(r.series["loss"]["y"]) == 20001
     assert series + row < 100_000, (series, row)
     assert store.load_run(r.id).to_json() == r.to_json()
@@ -145,8 +150,12 @@ def test_sigkill_mid_run_leaves_earlier_runs_and_notes_intact(tmp_path):
     store.save_note("minimize", "my notes\n")
     env = dict(os.environ, LAB4_DATA_DIR=str(tmp_path))
     gate = tmp_path / "gate"  # never opened: the run is held in progress until the kill
-    proc = subprocess.Popen([sys.executable, "-m", "lab4.cli", "run", "gated", "--steps", "5", "--gate", str(gate)],
-                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "lab4.cli", "run", "gated", "--steps", "5", "--gate", str(gate)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     wait_for_file(held_path(str(gate)), proc)  # mid-run
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=HANG_S)
@@ -156,10 +165,13 @@ def test_sigkill_mid_run_leaves_earlier_runs_and_notes_intact(tmp_path):
     assert store.load_note("minimize") == "my notes\n"
 
 
-@pytest.mark.parametrize("content, words", [
-    (b"SQLite format 3\x00" + b"\xff" * 2000, "damaged or is not a lab4 database"),
-    (b"hello, this is a text file" * 50, "damaged or is not a lab4 database"),
-])
+@pytest.mark.parametrize(
+    "content, words",
+    [
+        (b"SQLite format 3\x00" + b"\xff" * 2000, "damaged or is not a lab4 database"),
+        (b"hello, this is a text file" * 50, "damaged or is not a lab4 database"),
+    ],
+)
 def test_a_damaged_database_is_reported_never_touched(tmp_path, content, words):
     (tmp_path / "lab4.sqlite").write_bytes(content)
     store = Store(tmp_path)
@@ -225,10 +237,19 @@ def test_a_read_only_directory_lists_old_runs_and_refuses_saves(tmp_path):
 
 def test_ten_thousand_runs_list_without_series(tmp_path):
     store = Store(tmp_path, specs={task_id: task.spec for task_id, task in TASKS.items()})
-    store.save_runs([Result(id=f"r{i:05d}", task="mlp" if i % 2 else "minimize", started=f"2026-01-01T{i:05d}",
-                            params={"optimizer": ["gd", "momentum"][i % 2], "lr": 0.01},
-                            metrics={"final_loss": 1.0 / (i + 1)},
-                            series={"loss": {"x": [0, 1, 2], "y": [3.0, 2.0, 1.0]}}) for i in range(10000)])
+    store.save_runs(
+        [
+            Result(
+                id=f"r{i:05d}",
+                task="mlp" if i % 2 else "minimize",
+                started=f"2026-01-01T{i:05d}",
+                params={"optimizer": ["gd", "momentum"][i % 2], "lr": 0.01},
+                metrics={"final_loss": 1.0 / (i + 1)},
+                series={"loss": {"x": [0, 1, 2], "y": [3.0, 2.0, 1.0]}},
+            )
+            for i in range(10000)
+        ]
+    )
     listing = store.list_runs("mlp", where={"optimizer": "momentum"}, sort="final_loss", limit=100)
     assert listing.total == 5000 and len(listing.runs) == 100
     assert listing.runs[0].metrics["final_loss"] == min(1.0 / (i + 1) for i in range(1, 10000, 2))
@@ -258,8 +279,9 @@ def test_report_holds_the_latest_comparison_and_marked_runs(tmp_path):
     base = spec.parse({"steps": 60, "hidden": "8"})
     for _, r in sweep("mlp", base, {"optimizer": ["gd", "momentum", "nesterov"]}):
         store.save_run(r)
-    cancelled = Result(task="mlp", params=dict(r.params), status="cancelled", step=3, id="zz-cancelled",
-                       started="9999")  # newer, but a cancelled run is chosen only when nothing else exists
+    cancelled = Result(
+        task="mlp", params=dict(r.params), status="cancelled", step=3, id="zz-cancelled", started="9999"
+    )  # newer, but a cancelled run is chosen only when nothing else exists
     store.save_run(cancelled)
     mini = _run(store, "minimize", steps=50)
     deriv = _run(store, "derivatives", points=100)
@@ -282,8 +304,16 @@ def test_report_holds_the_latest_comparison_and_marked_runs(tmp_path):
 
 def test_report_falls_back_to_a_cancelled_run_only_when_nothing_else(tmp_path):
     store = Store(tmp_path)
-    store.save_run(Result(task="minimize", params=TASKS["minimize"].spec.to_json(TASKS["minimize"].spec.defaults()),
-                          status="cancelled", step=7, id="only-cancelled", started="1"))
+    store.save_run(
+        Result(
+            task="minimize",
+            params=TASKS["minimize"].spec.to_json(TASKS["minimize"].spec.defaults()),
+            status="cancelled",
+            step=7,
+            id="only-cancelled",
+            started="1",
+        )
+    )
     text, _ = build_report(store)
     assert "only-cancelled" in text and "cancelled at step 7" in text
 

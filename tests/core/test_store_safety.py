@@ -25,10 +25,15 @@ from lab4.store.validate import check_run
 
 def make_run(i: int, task: str = "minimize", n: int = 50, group: str = "") -> Result:
     return Result(
-        task=task, params={"dim": 2, "optimizer": "gd", "lr": 0.1 + i, "hidden": [8, 8]}, status="ok",
-        metrics={"final_loss": 1.0 / (i + 1), "note": "x", "none": None}, id=f"20240101T0000{i:02d}-{task}-{i:06x}",
+        task=task,
+        params={"dim": 2, "optimizer": "gd", "lr": 0.1 + i, "hidden": [8, 8]},
+        status="ok",
+        metrics={"final_loss": 1.0 / (i + 1), "note": "x", "none": None},
+        id=f"20240101T0000{i:02d}-{task}-{i:06x}",
         series={"loss": {"x": list(range(n)), "y": [1.0 / (k + 1 + i) for k in range(n)]}},
-        started=f"2024-01-01T00:00:{i:02d}", duration_s=0.5, group=group,
+        started=f"2024-01-01T00:00:{i:02d}",
+        duration_s=0.5,
+        group=group,
     )
 
 
@@ -113,13 +118,31 @@ def test_the_ids_lab4_makes_are_run_ids():
     assert valid_run_id(new_run_id("clipped-ce")) and valid_run_id(new_group_id("scaled-mse"))
 
 
-@pytest.mark.parametrize("field, value", [
-    ("id", "../../x"), ("id", "/tmp/elsewhere/name"), ("metrics", [1, 2]), ("params", "x"), ("series", [1, 2]),
-    ("duration_s", "slow"), ("duration_s", -1), ("status", "great"), ("observations", "text"), ("seed", 1.5),
-    ("step", "ten"), ("series", {"loss": [1, 2]}), ("series", {"loss": {"x": [0, 1], "y": ["a", "b"]}}),
-    ("tables", {"t": [1]}), ("group", "../g"), ("versions", {"torch": 2}), ("message", 3), ("marked", "yes"),
-    ("task", ""), ("task", "nosuchtask"),
-])
+@pytest.mark.parametrize(
+    "field, value",
+    [
+        ("id", "../../x"),
+        ("id", "/tmp/elsewhere/name"),
+        ("metrics", [1, 2]),
+        ("params", "x"),
+        ("series", [1, 2]),
+        ("duration_s", "slow"),
+        ("duration_s", -1),
+        ("status", "great"),
+        ("observations", "text"),
+        ("seed", 1.5),
+        ("step", "ten"),
+        ("series", {"loss": [1, 2]}),
+        ("series", {"loss": {"x": [0, 1], "y": ["a", "b"]}}),
+        ("tables", {"t": [1]}),
+        ("group", "../g"),
+        ("versions", {"torch": 2}),
+        ("message", 3),
+        ("marked", "yes"),
+        ("task", ""),
+        ("task", "nosuchtask"),
+    ],
+)
 def test_a_malformed_run_is_refused_naming_the_field(field, value):
     with pytest.raises(ValueError) as info:
         check_run(exported(make_run(1), **{field: value}), tasks={"minimize", "autograd"})
@@ -136,14 +159,18 @@ def test_import_refuses_the_bad_runs_and_keeps_the_rest_then_every_read_works(tm
     store = Store(tmp_path / "data")
     good = [make_run(i) for i in range(3)]
     files = []
-    for i, (field, value) in enumerate([("metrics", [1, 2]), ("params", "x"), ("series", [1, 2]),
-                                        ("duration_s", "slow"), ("id", "../../escape")]):
+    for i, (field, value) in enumerate(
+        [("metrics", [1, 2]), ("params", "x"), ("series", [1, 2]), ("duration_s", "slow"), ("id", "../../escape")]
+    ):
         path = tmp_path / f"bad{i}.json"
         path.write_text(json.dumps(exported(make_run(10 + i), **{field: value})))
         files.append(path)
     sweep = tmp_path / "sweep.json"  # a sweep's file: one bad run among good ones
-    sweep.write_text(json.dumps({"task": "minimize", "runs": [exported(good[0]), exported(make_run(20), series=[1]),
-                                                              exported(good[1])]}))
+    sweep.write_text(
+        json.dumps(
+            {"task": "minimize", "runs": [exported(good[0]), exported(make_run(20), series=[1]), exported(good[1])]}
+        )
+    )
     single = tmp_path / "single.json"
     single.write_text(json.dumps(exported(good[2])))
     imported, warnings = store.import_runs([*files, sweep, single])
@@ -171,8 +198,13 @@ def test_import_of_a_device_or_a_huge_file_reads_nothing(tmp_path):
         "print(json.dumps([imported, warnings]))\n"
     )
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
-    done = subprocess.run([sys.executable, "-c", code, str(tmp_path / "data"), "/dev/zero", str(huge)],
-                          capture_output=True, text=True, timeout=120, env=env)
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path / "data"), "/dev/zero", str(huge)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     imported, warnings = json.loads(done.stdout)
     assert imported == []
@@ -198,6 +230,7 @@ def test_marks_travel_through_export_and_import(tmp_path):
 
 
 # ---- a read-only data directory: the runs are listed and shown (a real read-only mount)
+
 
 def _can_mount() -> bool:
     return os.geteuid() == 0 and shutil.which("mount") is not None
@@ -299,8 +332,12 @@ def test_disk_full_when_sqlite_reports_it_at_commit(tmp_path, monkeypatch):
 def zero_a_page_of(db_path: Path, table: str) -> None:
     db = sqlite3.connect(db_path)
     page_size = db.execute("PRAGMA page_size").fetchone()[0]
-    pages = [p for (p,) in db.execute("SELECT pageno FROM dbstat WHERE name = ? AND pagetype = 'leaf' "
-                                      "ORDER BY pageno", (table,))]
+    pages = [
+        p
+        for (p,) in db.execute(
+            "SELECT pageno FROM dbstat WHERE name = ? AND pagetype = 'leaf' ORDER BY pageno", (table,)
+        )
+    ]
     db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     db.close()
     assert len(pages) > 2
@@ -384,8 +421,13 @@ def test_a_big_csv_is_read_in_one_pass_with_little_memory(tmp_path):
         "print(json.dumps([after - before, list(d.classes), d.y[:5].tolist()]))\n"
     )
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
-    done = subprocess.run([sys.executable, "-c", code, str(path), str(tmp_path / "x.npy")], capture_output=True,
-                          text=True, timeout=300, env=env)
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(path), str(tmp_path / "x.npy")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     grew_kb, classes, first = json.loads(done.stdout)
     reference = np.loadtxt(path, delimiter=",", skiprows=1, usecols=range(8))

@@ -139,7 +139,9 @@ def test_beta_zero_reproduces_gd_exactly(optimizer):
 @pytest.mark.parametrize("optimizer, nesterov", [("momentum", False), ("nesterov", True)])
 def test_momentum_matches_torch_sgd(optimizer, nesterov):
     lr, beta, steps, dim = 0.01, 0.9, 100, 6
-    r = run("minimize", dtype="float64", dim=dim, complexity=3, optimizer=optimizer, lr=lr, beta=beta, steps=steps, seed=9)
+    r = run(
+        "minimize", dtype="float64", dim=dim, complexity=3, optimizer=optimizer, lr=lr, beta=beta, steps=steps, seed=9
+    )
     land = generate_function(dim, 3, seed=9)
     p = land.start.clone().requires_grad_(True)
     opt = torch.optim.SGD([p], lr=lr, momentum=beta, nesterov=nesterov)

@@ -50,7 +50,9 @@ def test_explicit_updates_follow_torch_sgd(optimizer, nesterov):
     for a, b in zip(ours, ref):
         assert torch.allclose(a, b.detach(), rtol=1e-9, atol=1e-11)
     assert summary["losses"][0] == pytest.approx(
-        F.cross_entropy(forward(init_mlp(sizes, "tanh", 5, "cpu", torch.float64), split.x_train, "tanh"), split.y_train).item()
+        F.cross_entropy(
+            forward(init_mlp(sizes, "tanh", 5, "cpu", torch.float64), split.x_train, "tanh"), split.y_train
+        ).item()
     )
 
 
@@ -112,8 +114,9 @@ def test_clipped_fraction_is_counted_where_the_site_says(site):
     from lab4.tasks.mlp import setup
 
     c = 2e-3
-    params = TASKS["clipped-ce"].spec.parse({"steps": 1, "hidden": "16", "clip": c, "clip_site": site,
-                                              "compare": False, "sharpness_every": 0})
+    params = TASKS["clipped-ce"].spec.parse(
+        {"steps": 1, "hidden": "16", "clip": c, "clip_site": site, "compare": False, "sharpness_every": 0}
+    )
     ctx = RunContext(dtype="float64")
     r = execute("clipped-ce", params, ctx)
     split, weights, _ = setup(params, ctx)
@@ -133,8 +136,9 @@ def test_minibatches_sample_every_point_once_per_epoch():
     move at lr = 1e-9), while single batches differ from it."""
     from lab4.tasks.mlp import setup
 
-    params = TASKS["mlp"].spec.parse({"steps": 9, "batch_size": 50, "hidden": "16", "optimizer": "gd", "lr": 1e-9,
-                                      "sharpness_every": 0})
+    params = TASKS["mlp"].spec.parse(
+        {"steps": 9, "batch_size": 50, "hidden": "16", "optimizer": "gd", "lr": 1e-9, "sharpness_every": 0}
+    )
     ctx = RunContext(dtype="float64")
     r = execute("mlp", params, ctx)
     split, weights, _ = setup(params, ctx)

@@ -104,15 +104,22 @@ def test_the_parent_never_imports_torch(tmp_path):
         "    out = [r.status for _, r, _ in pool.run(jobs, save=True, data_dir=sys.argv[1])]\n"
         "print(out, 'torch' in sys.modules, 'numpy' in sys.modules)\n"
     )
-    out = subprocess.run([sys.executable, "-c", script, str(tmp_path)], capture_output=True, text=True,
-                         timeout=HANG_S, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    out = subprocess.run(
+        [sys.executable, "-c", script, str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=HANG_S,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["['ok',", "'ok']", "False", "False"]
     assert sorted(r.status for r in Store(tmp_path).list_runs("minimize").runs) == ["ok", "ok"]  # the workers saved
 
 
 def test_sigkill_mid_run_is_an_error_result_with_the_events_received_and_the_next_run_gets_a_new_worker(
-        hooks, tmp_path):
+    hooks, tmp_path
+):
     hooks["HOLD"].touch()
     killed = []
 
@@ -124,8 +131,12 @@ def test_sigkill_mid_run_is_an_error_result_with_the_events_received_and_the_nex
             os.kill(killed[0], signal.SIGKILL)
 
     with Pool(1) as pool:
-        results = [r for _, r, _ in pool.run([minimize(), minimize(lr=0.2)], save=True, data_dir=tmp_path,
-                                             on_event=kill_when_held)]
+        results = [
+            r
+            for _, r, _ in pool.run(
+                [minimize(), minimize(lr=0.2)], save=True, data_dir=tmp_path, on_event=kill_when_held
+            )
+        ]
         assert pool.workers[0].pid != killed[0]
     first, second = results
     assert first.status == "error" and "SIGKILL" in first.message
@@ -140,9 +151,9 @@ def test_sigkill_mid_run_is_an_error_result_with_the_events_received_and_the_nex
 def test_a_worker_that_dies_inside_a_run_is_an_error_and_the_pool_goes_on(hooks, hook, words):
     hooks[hook].touch()
     with Pool(1) as pool:
-        (_, dead, _), = pool.run([minimize()])
+        ((_, dead, _),) = pool.run([minimize()])
         hooks[hook].unlink()
-        (_, alive, _), = pool.run([minimize()])
+        ((_, alive, _),) = pool.run([minimize()])
     assert dead.status == "error" and words in dead.message and dead.step >= 0
     assert alive.status == "ok"
 
@@ -221,8 +232,13 @@ time.sleep(600)  # the test kills this process
 
 def test_a_parent_that_dies_leaves_the_run_saved_by_the_worker(hooks, tmp_path):
     hooks["HOLD"].touch()
-    parent = subprocess.Popen([sys.executable, "-c", PARENT, str(tmp_path / "data")], stdout=subprocess.PIPE,
-                              text=True, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    parent = subprocess.Popen(
+        [sys.executable, "-c", PARENT, str(tmp_path / "data")],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
     try:
         worker_pid = int(parent.stdout.readline())
         wait_file(Path(str(hooks["HOLD"]) + ".held"))  # computing, held at a step
@@ -254,11 +270,30 @@ def _running(pid: int) -> bool:
 
 
 def _sweep(tmp_path, jobs: str) -> dict:
-    args = [sys.executable, "-m", "lab4.cli", "sweep", "minimize", "--dim", "200", "--steps", "200",
-            "--lr", "0.05,0.1,0.2", "--optimizer", "gd,momentum,nesterov", "--json", "-q",
-            "--data-dir", str(tmp_path / f"data{jobs}"), "--jobs", jobs]
-    out = subprocess.run(args, capture_output=True, text=True, timeout=HANG_S, cwd=ROOT,
-                         env={**os.environ, "PYTHONPATH": str(ROOT)})
+    args = [
+        sys.executable,
+        "-m",
+        "lab4.cli",
+        "sweep",
+        "minimize",
+        "--dim",
+        "200",
+        "--steps",
+        "200",
+        "--lr",
+        "0.05,0.1,0.2",
+        "--optimizer",
+        "gd,momentum,nesterov",
+        "--json",
+        "-q",
+        "--data-dir",
+        str(tmp_path / f"data{jobs}"),
+        "--jobs",
+        jobs,
+    ]
+    out = subprocess.run(
+        args, capture_output=True, text=True, timeout=HANG_S, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}
+    )
     assert out.returncode == 0, out.stderr
     return json.loads(out.stdout)
 

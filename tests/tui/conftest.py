@@ -94,8 +94,15 @@ async def start_held_run(app, pilot, screen, gate, steps=5):
     screen.query_one("#in-gate").value = str(gate.path)
     await pilot.pause()
     await pilot.press("ctrl+r")
-    await until(pilot, lambda: screen.session is not None and screen.session.runs
-                and screen.session.runs[0].builder.progress.step == steps - 1, "the run to reach its gate")
+    await until(
+        pilot,
+        lambda: (
+            screen.session is not None
+            and screen.session.runs
+            and screen.session.runs[0].builder.progress.step == steps - 1
+        ),
+        "the run to reach its gate",
+    )
     return screen.session
 
 

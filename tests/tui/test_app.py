@@ -180,7 +180,8 @@ async def test_compare_preset_overlays_three_optimizers_and_says_who_won(app_fac
         for optimizer, s in steps.items():
             assert (f"optimizer={optimizer} never reached" in sentence) == (s is None)
         assert str(screen.query_one("#command", Static).render()) == (
-            "reproduce: lab4 sweep mlp --hidden 16 --optimizer gd,momentum,nesterov --steps 250")
+            "reproduce: lab4 sweep mlp --hidden 16 --optimizer gd,momentum,nesterov --steps 250"
+        )
 
 
 async def test_bad_compare_is_refused(app_factory):
@@ -348,8 +349,18 @@ async def test_next_tab_key_works_inside_a_field_and_palette_opens_tabs(app_fact
             assert tabs.active == expected
         assert lr.value == before and app.focused is lr  # the field kept its text and the focus
         titles = dict(screen.tabs.tab_titles())
-        assert list(titles.values()) == ["f and f'", "Errors", "h float32", "h float64", "Complex step", "Cost vs n",
-                                         "Results", "Log", "Notes", "History"]
+        assert list(titles.values()) == [
+            "f and f'",
+            "Errors",
+            "h float32",
+            "h float64",
+            "Complex step",
+            "Cost vs n",
+            "Results",
+            "Log",
+            "Notes",
+            "History",
+        ]
         commands = [c.title for c in app.get_system_commands(screen)]
         assert "Tab: History" in commands and "Tab: Results" in commands
         screen.open_tab("tab-history")
@@ -375,8 +386,10 @@ def shown_lines(log) -> list[str]:
     from textual.geometry import Region
 
     static = log.text_widget
-    return ["".join(seg.text for seg in strip).rstrip()
-            for strip in static.render_lines(Region(0, 0, static.size.width, static.size.height))]
+    return [
+        "".join(seg.text for seg in strip).rstrip()
+        for strip in static.render_lines(Region(0, 0, static.size.width, static.size.height))
+    ]
 
 
 @pytest.mark.parametrize("reach", ["open_tab", "ctrl+t"])
@@ -433,8 +446,12 @@ def test_the_help_lists_the_keys_the_bindings_have():
     from lab4_tui.screens.task_screen import TaskScreen
     from lab4_tui.widgets.history_pane import HistoryPane
 
-    declared = {b.id: b.key for owner in (Lab4App, TaskScreen, HistoryPane) for b in owner.BINDINGS
-                if isinstance(b, Binding) and b.id}
+    declared = {
+        b.id: b.key
+        for owner in (Lab4App, TaskScreen, HistoryPane)
+        for b in owner.BINDINGS
+        if isinstance(b, Binding) and b.id
+    }
     shown = {binding_id: {k.strip().lower() for k in keys.split(",")} for binding_id, keys, _ in KEYS}
     names = {"question_mark": "?", "slash": "/"}
     for binding_id, keys in declared.items():

@@ -101,8 +101,9 @@ async def test_no_color(app_factory, monkeypatch):
 
 @pytest.mark.parametrize("term", ["dumb", "vt100", "screen", "tmux-256color"])
 def test_real_terminal_types_start_and_quit(tmp_path, term):
-    app = TerminalApp(["--task", "2"], {"LAB4_DATA_DIR": str(tmp_path), "TERM": term,
-                                        "LAB4_CONFIG": str(tmp_path / "c.toml")})
+    app = TerminalApp(
+        ["--task", "2"], {"LAB4_DATA_DIR": str(tmp_path), "TERM": term, "LAB4_CONFIG": str(tmp_path / "c.toml")}
+    )
     try:
         assert app.wait_for(b"Derivatives")
         os.write(app.fd, b"q")

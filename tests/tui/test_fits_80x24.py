@@ -11,9 +11,14 @@ from lab4.tasks import BUILT_IN, TASKS
 from .conftest import finish_run, workers_done
 
 SIZE = (80, 24)
-SMALL = {"autograd": {}, "derivatives": {"points": "50"}, "minimize": {"steps": "50"},
-         "mlp": {"steps": "30", "hidden": "8"}, "clipped-ce": {"steps": "15", "hidden": "8"},
-         "scaled-mse": {"steps": "15", "hidden": "8"}}
+SMALL = {
+    "autograd": {},
+    "derivatives": {"points": "50"},
+    "minimize": {"steps": "50"},
+    "mlp": {"steps": "30", "hidden": "8"},
+    "clipped-ce": {"steps": "15", "hidden": "8"},
+    "scaled-mse": {"steps": "15", "hidden": "8"},
+}
 
 
 def screen_lines(app) -> list[str]:
@@ -24,8 +29,8 @@ def screen_lines(app) -> list[str]:
 def right_side(app, pane) -> str:
     """The text of the Results pane's region of the screen (its lines joined by spaces)."""
     region = pane.content_region
-    lines = screen_lines(app)[region.y:region.bottom]
-    text = " ".join(line[region.x:region.right] for line in lines)
+    lines = screen_lines(app)[region.y : region.bottom]
+    text = " ".join(line[region.x : region.right] for line in lines)
     return re.sub("[▁▂▃▄▅▆▇█]", " ", text)  # the scrollbar's thumb is not text
 
 
@@ -56,7 +61,7 @@ async def test_the_answer_is_on_screen_at_80x24(app_factory, task):
         for row in table[1:]:
             for value in row:
                 assert re.search(rf"(^|[\s:]){re.escape(value)}($|\s)", seen), (value, seen)  # whole, not cut
-        for column in (table[0][1:] if table else []):
+        for column in table[0][1:] if table else []:
             for word in column.replace("_", " ").split():
                 assert word in seen, (column, seen)
         if len(screen.shown) == 1:  # one run: its metrics (or its comparison table of variants)

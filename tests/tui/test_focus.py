@@ -117,7 +117,7 @@ async def test_ctrl_t_carries_the_focus_from_tab_to_tab(app_factory):
         ids = screen.tabs.tab_ids()
         screen.open_tab("tab-log")
         await pilot.pause()
-        for expected in ids[ids.index("tab-log") + 1:] + ids[:2]:
+        for expected in ids[ids.index("tab-log") + 1 :] + ids[:2]:
             await pilot.press("ctrl+t")
             await pilot.pause()
             assert screen.tabs.active == expected
@@ -149,8 +149,9 @@ def _border_chars(app, widget):
     region = widget.region
     lines = app.screen._compositor.render_update(full=True)  # noqa: F841 - forces a full frame
     strips = app.screen._compositor.render_strips()
-    return "".join(strips[y].text[region.x] if region.x < len(strips[y].text) else " "
-                   for y in range(region.y, region.bottom))
+    return "".join(
+        strips[y].text[region.x] if region.x < len(strips[y].text) else " " for y in range(region.y, region.bottom)
+    )
 
 
 @pytest.mark.parametrize("no_color", [False, True])
@@ -162,8 +163,12 @@ async def test_every_focusable_pane_on_the_right_shows_its_focus(app_factory, mo
         screen = app.screen
         await pilot.press("ctrl+r")
         await finish_run(app, pilot)
-        for tab, selector in (("tab-results", "ResultsPane"), ("tab-log", "#log"), ("tab-history", "#history"),
-                              ("tab-notes", "#notes")):
+        for tab, selector in (
+            ("tab-results", "ResultsPane"),
+            ("tab-log", "#log"),
+            ("tab-history", "#history"),
+            ("tab-notes", "#notes"),
+        ):
             screen.open_tab(tab)
             await settle(app, pilot)
             widget = screen.query_one(selector)

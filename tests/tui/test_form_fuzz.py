@@ -14,8 +14,23 @@ from lab4.tasks import TASKS
 
 SIZE = (100, 30)
 #: a cross-section of the corpus (the full one runs through the spec and the CLI)
-TYPED = ["", " ", "-1", "0", "1e308", "1e309", "nan", "-inf", "abc", "1,,2", "x=", "64,0", "1" * 600,
-         "__import__('os')", "0.5"]
+TYPED = [
+    "",
+    " ",
+    "-1",
+    "0",
+    "1e308",
+    "1e309",
+    "nan",
+    "-inf",
+    "abc",
+    "1,,2",
+    "x=",
+    "64,0",
+    "1" * 600,
+    "__import__('os')",
+    "0.5",
+]
 MAX_TEXT = 500  # longer text is refused by every field
 NUMBERS = {"-1", "0", "1e308", "1e309", "0.5"}
 #: the values of TYPED the other kinds of field take, by the rules of their help
@@ -30,8 +45,20 @@ OTHER_KINDS = {
     **{(t, "hidden"): set() for t in ("mlp", "clipped-ce", "scaled-mse")},
     ("scaled-mse", "scale"): {"0.5"},  # numbers in (0, 1e6], at least one, no empty items
     **{(t, "dataset"): set() for t in ("mlp", "clipped-ce", "scaled-mse")},  # a name, or a file that exists
-    ("gated", "gate"): {"-1", "0", "1e308", "1e309", "nan", "-inf", "abc", "1,,2", "x=", "64,0",
-                        "__import__('os')", "0.5"},  # any text: a path
+    ("gated", "gate"): {
+        "-1",
+        "0",
+        "1e308",
+        "1e309",
+        "nan",
+        "-inf",
+        "abc",
+        "1,,2",
+        "x=",
+        "64,0",
+        "__import__('os')",
+        "0.5",
+    },  # any text: a path
 }
 
 
@@ -39,13 +66,21 @@ OTHER_KINDS = {
 #: parser cannot): your own function's expr/start/minimum must name the same variables, and a
 #: spectrum step must lie within the run's steps. Tested in test_own_function.py and
 #: test_spectrum_view.py instead.
-CROSS_FIELD = {("minimize", "expr"), ("minimize", "start"), ("minimize", "minimum"),
-               *((t, "spectrum_at") for t in ("mlp", "clipped-ce", "scaled-mse"))}
+CROSS_FIELD = {
+    ("minimize", "expr"),
+    ("minimize", "start"),
+    ("minimize", "minimum"),
+    *((t, "spectrum_at") for t in ("mlp", "clipped-ce", "scaled-mse")),
+}
 
 
 def within(param, value: float) -> bool:
-    return ((param.gt is None or value > param.gt) and (param.ge is None or value >= param.ge)
-            and (param.lt is None or value < param.lt) and (param.le is None or value <= param.le))
+    return (
+        (param.gt is None or value > param.gt)
+        and (param.ge is None or value >= param.ge)
+        and (param.lt is None or value < param.lt)
+        and (param.le is None or value <= param.le)
+    )
 
 
 def takes(task_id: str, param, text: str) -> bool:
@@ -65,8 +100,9 @@ def takes(task_id: str, param, text: str) -> bool:
     return text in OTHER_KINDS[task_id, param.name]
 
 
-@pytest.mark.parametrize("task_id", [pytest.param(t, marks=pytest.mark.slow) if t in ("clipped-ce", "scaled-mse") else t
-                                     for t in TASKS])
+@pytest.mark.parametrize(
+    "task_id", [pytest.param(t, marks=pytest.mark.slow) if t in ("clipped-ce", "scaled-mse") else t for t in TASKS]
+)
 async def test_every_text_field_marks_bad_values_and_refuses_to_run(app_factory, task_id):
     app = app_factory(task=task_id)
     spec = TASKS[task_id].spec

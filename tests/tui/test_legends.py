@@ -37,15 +37,19 @@ class Recorder:
 def runs_of(task, params, axes):
     spec = TASKS[task].spec
     names = list(axes)
-    return [(run_label(combo, names, spec), r.series, r.artifacts)
-            for combo, r in sweep(task, spec.parse(params), axes, RunContext())]
+    return [
+        (run_label(combo, names, spec), r.series, r.artifacts)
+        for combo, r in sweep(task, spec.parse(params), axes, RunContext())
+    ]
 
 
 @pytest.mark.parametrize("monochrome", [False, True])
 def test_every_mark_drawn_is_in_the_legend(monochrome):
     style = Style(monochrome=True) if monochrome else Style(colors=((1, 2, 3), (4, 5, 6), (7, 8, 9)))
-    cases = [("minimize", {"steps": 30}, {"optimizer": ["gd", "momentum", "nesterov", "gd"][:3]}),
-             ("mlp", {"steps": 5, "hidden": 8, "samples": 60}, {"optimizer": ["gd", "momentum"]})]
+    cases = [
+        ("minimize", {"steps": 30}, {"optimizer": ["gd", "momentum", "nesterov", "gd"][:3]}),
+        ("mlp", {"steps": 5, "hidden": 8, "samples": 60}, {"optimizer": ["gd", "momentum"]}),
+    ]
     for task, params, axes in cases:
         runs = runs_of(task, params, axes)
         for view in TASKS[task].views:

@@ -78,8 +78,12 @@ async def test_opening_history_during_a_run_never_touches_it(app_factory, gate, 
 
 async def test_history_shows_what_differs_and_loads_a_run_into_the_form(app_factory):
     app = app_factory(task="derivatives")
-    saved_runs(app.store, "derivatives", points=50, each=[{"expr": "sin(x)", "derivative": "cos(x)"},
-                                                         {"expr": "exp(x)", "derivative": "exp(x)"}])
+    saved_runs(
+        app.store,
+        "derivatives",
+        points=50,
+        each=[{"expr": "sin(x)", "derivative": "cos(x)"}, {"expr": "exp(x)", "derivative": "exp(x)"}],
+    )
     async with app.run_test(size=SIZE) as pilot:
         screen = app.screen
         history = await open_history(app, pilot, screen)
@@ -146,9 +150,18 @@ async def test_history_pages_ten_thousand_runs(app_factory):
     from lab4.core.events import Result
 
     app = app_factory(task="mlp")
-    app.store.save_runs([Result(id=f"r{i:05d}", task="mlp", started=f"2026-01-01T{i:05d}",
-                                params={"optimizer": ["gd", "momentum"][i % 2]}, metrics={"train_accuracy": i / 1e4})
-                         for i in range(10000)])
+    app.store.save_runs(
+        [
+            Result(
+                id=f"r{i:05d}",
+                task="mlp",
+                started=f"2026-01-01T{i:05d}",
+                params={"optimizer": ["gd", "momentum"][i % 2]},
+                metrics={"train_accuracy": i / 1e4},
+            )
+            for i in range(10000)
+        ]
+    )
     async with app.run_test(size=SIZE) as pilot:
         screen = app.screen
         history = await open_history(app, pilot, screen)

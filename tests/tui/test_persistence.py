@@ -90,8 +90,10 @@ async def test_unwritable_store_warns_and_keeps_result(app_factory, tmp_path):
 def test_sighup_on_a_real_terminal_saves_and_exits(tmp_path):
     """lab4-tui in a pseudo-terminal: SIGHUP ends it cleanly and the notes on disk are intact."""
     Store(tmp_path).save_note("autograd", "kept")
-    app = TerminalApp(["--task", "1"], {"LAB4_DATA_DIR": str(tmp_path), "TERM": "xterm-256color",
-                                        "LAB4_CONFIG": str(tmp_path / "c.toml")})
+    app = TerminalApp(
+        ["--task", "1"],
+        {"LAB4_DATA_DIR": str(tmp_path), "TERM": "xterm-256color", "LAB4_CONFIG": str(tmp_path / "c.toml")},
+    )
     try:
         assert app.wait_for(b"Autograd")
         os.kill(app.pid, signal.SIGHUP)
@@ -147,8 +149,9 @@ def test_an_unexpected_error_stops_and_saves_the_run_and_exits_1(tmp_path):
     """The UI fails in the middle of a run that would never end by itself (held at a gate that
     never opens): the app stops the computation, saves what it computed, exits 1."""
     env = {"LAB4_DATA_DIR": str(tmp_path), "TERM": "xterm-256color", "LAB4_CONFIG": str(tmp_path / "c.toml")}
-    app = TerminalApp(["--task", "gated", "--steps", "12", "--gate", str(tmp_path / "gate")], env,
-                      python=("-c", CRASHING_APP))
+    app = TerminalApp(
+        ["--task", "gated", "--steps", "12", "--gate", str(tmp_path / "gate")], env, python=("-c", CRASHING_APP)
+    )
     try:
         assert app.wait_for(b"Gated")
         os.write(app.fd, b"\x12")  # ctrl+r: the run starts, then the UI fails

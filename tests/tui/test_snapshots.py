@@ -62,24 +62,47 @@ def test_task_screen_after_a_run(snap_compare, tmp_path, task_id):
 
 def test_compare_with_its_sentence(snap_compare, tmp_path):
     app = make_app(task="mlp", data_dir=tmp_path, warm_torch=False)
-    assert snap_compare(app, terminal_size=SIZE,
-                        run_before=runner(app, {"steps": "250", "hidden": "16"}, key="c", tab="tab-results"))
+    assert snap_compare(
+        app, terminal_size=SIZE, run_before=runner(app, {"steps": "250", "hidden": "16"}, key="c", tab="tab-results")
+    )
 
 
 def test_minimize_phase_diagram_at_80x24(snap_compare, tmp_path):
     app = make_app(task="minimize", data_dir=tmp_path, warm_torch=False)
-    assert snap_compare(app, terminal_size=(80, 24), run_before=runner(
-        app, {"complexity": "3", "optimizer": "momentum", "lr": "0.5", "beta": "0.6"}, tab="tab-phase"))
+    assert snap_compare(
+        app,
+        terminal_size=(80, 24),
+        run_before=runner(
+            app, {"complexity": "3", "optimizer": "momentum", "lr": "0.5", "beta": "0.6"}, tab="tab-phase"
+        ),
+    )
 
 
 def test_history(snap_compare, tmp_path):
     app = make_app(task="minimize", data_dir=tmp_path, warm_torch=False)
-    app.store.save_runs([
-        Result(id=f"2026010{i}T000000-minimize-abcdef", task="minimize", started=f"2026-01-0{i}T00:00:00",
-               params={"dim": 2, "complexity": 3, "optimizer": opt, "lr": 0.25, "beta": 0.9, "steps": 1000, "tol": 1e-6},
-               metrics={"final_loss": 10.0 ** -i}, group="g1" if i < 4 else "", label=f"optimizer={opt}" if i < 4 else "",
-               marked=i == 2)
-        for i, opt in enumerate(["gd", "momentum", "nesterov", "gd"], 1)])
+    app.store.save_runs(
+        [
+            Result(
+                id=f"2026010{i}T000000-minimize-abcdef",
+                task="minimize",
+                started=f"2026-01-0{i}T00:00:00",
+                params={
+                    "dim": 2,
+                    "complexity": 3,
+                    "optimizer": opt,
+                    "lr": 0.25,
+                    "beta": 0.9,
+                    "steps": 1000,
+                    "tol": 1e-6,
+                },
+                metrics={"final_loss": 10.0**-i},
+                group="g1" if i < 4 else "",
+                label=f"optimizer={opt}" if i < 4 else "",
+                marked=i == 2,
+            )
+            for i, opt in enumerate(["gd", "momentum", "nesterov", "gd"], 1)
+        ]
+    )
     app.store.set_marked(["20260102T000000-minimize-abcdef"])
 
     async def open_history(pilot):
@@ -123,12 +146,20 @@ def canned_derivatives_errors() -> Result:
     from lab4.tasks.derivatives import METHODS
 
     x = [-5 + 10 * k / 199 for k in range(200)]
-    series = {f"error {m}": {"x": x, "y": [10.0 ** (-2 - i) * (1.5 + math.sin(v + i)) for v in x]}
-              for i, m in enumerate(METHODS)}
+    series = {
+        f"error {m}": {"x": x, "y": [10.0 ** (-2 - i) * (1.5 + math.sin(v + i)) for v in x]}
+        for i, m in enumerate(METHODS)
+    }
     params = TASKS["derivatives"].spec.parse({"points": 200})
-    return Result(id="20260101T000000-derivatives-abcdef", task="derivatives", params=TASKS["derivatives"].spec.to_json(params),
-                  series=series, metrics={f"rmse_{m}": 10.0 ** (-2 - i) for i, m in enumerate(METHODS)},
-                  started="2026-01-01T00:00:00", ended="2026-01-01T00:00:01")
+    return Result(
+        id="20260101T000000-derivatives-abcdef",
+        task="derivatives",
+        params=TASKS["derivatives"].spec.to_json(params),
+        series=series,
+        metrics={f"rmse_{m}": 10.0 ** (-2 - i) for i, m in enumerate(METHODS)},
+        started="2026-01-01T00:00:00",
+        ended="2026-01-01T00:00:01",
+    )
 
 
 async def show_canned(app, pilot, result: Result, tab: str) -> None:

@@ -91,8 +91,12 @@ async def test_plot_colours_follow_the_theme(app_factory):
             await workers_done(app)
             await pilot.pause()
             surface = Color.parse(app.theme_variables["surface"]).rgb
-            backgrounds = {seg.style.bgcolor.triplet for strip in pane(screen, "loss").plot.picture for seg in strip
-                           if seg.style and seg.style.bgcolor and seg.style.bgcolor.triplet}
+            backgrounds = {
+                seg.style.bgcolor.triplet
+                for strip in pane(screen, "loss").plot.picture
+                for seg in strip
+                if seg.style and seg.style.bgcolor and seg.style.bgcolor.triplet
+            }
             assert backgrounds == {surface}, (theme, backgrounds)
 
 

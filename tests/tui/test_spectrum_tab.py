@@ -10,8 +10,9 @@ async def test_the_app_shows_the_spectrum_tab_with_every_mark_named_at_80x24(app
     holds the edge column and the top marks, and its legend (below the plot) names them."""
     app = app_factory(task="mlp")
     async with app.run_test(size=(80, 24)) as pilot:
-        screen = await run_with(app, pilot, {"steps": "20", "hidden": "8", "optimizer": "gd", "lr": "0.5",
-                                              "spectrum_at": "0,end"})
+        screen = await run_with(
+            app, pilot, {"steps": "20", "hidden": "8", "optimizer": "gd", "lr": "0.5", "spectrum_at": "0,end"}
+        )
         while screen.query_one("#tabs").active != "tab-spectrum":
             await pilot.press("ctrl+t")
         await pilot.pause()

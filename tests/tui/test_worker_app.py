@@ -84,9 +84,14 @@ asyncio.run(main())
 
 
 def test_the_app_process_never_imports_torch(tmp_path):
-    out = subprocess.run([sys.executable, "-c", APP_SCRIPT, str(tmp_path / "data")], capture_output=True, text=True,
-                         timeout=HANG_S * 2, cwd=ROOT,
-                         env={**os.environ, "PYTHONPATH": str(ROOT), "LAB4_CONFIG": str(tmp_path / "c.toml")})
+    out = subprocess.run(
+        [sys.executable, "-c", APP_SCRIPT, str(tmp_path / "data")],
+        capture_output=True,
+        text=True,
+        timeout=HANG_S * 2,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT), "LAB4_CONFIG": str(tmp_path / "c.toml")},
+    )
     assert out.returncode == 0, out.stderr[-3000:]
     *statuses, torch_loaded, numpy_loaded, rss_mb = out.stdout.split()
     assert statuses and all(s.strip("[],'") == "ok" for s in statuses)
@@ -110,7 +115,7 @@ async def test_a_worker_killed_mid_run_is_an_error_run_and_the_next_run_gets_a_n
         os.kill(pid, signal.SIGKILL)
         await finish_run(app, pilot)
         assert app.is_running  # the UI stays up
-        (_, dead), = screen.shown
+        ((_, dead),) = screen.shown
         assert dead.status == "error" and "SIGKILL" in dead.message
         assert screen.control.status_text.startswith("error: the compute process was killed by SIGKILL")
         assert dead.step > 0 and 0 < len(dead.series["loss"]["y"]) < 301  # what arrived is kept
@@ -119,7 +124,7 @@ async def test_a_worker_killed_mid_run_is_an_error_run_and_the_next_run_gets_a_n
         assert [r.status for r in saved] == ["error"]  # saved by the app: the worker could not
         await pilot.press("ctrl+r")
         await finish_run(app, pilot)
-        (_, again), = screen.shown
+        ((_, again),) = screen.shown
         assert again.status == "ok" and len(again.series["loss"]["y"]) == 301
         assert app.compute.state == READY and app.compute.worker.pid != pid
 
@@ -145,7 +150,7 @@ async def test_a_run_deaf_to_its_cancel_is_ended_by_a_second_escape(app_factory,
         await pilot.press("escape")  # the confirm: end the worker
         await wait_until(pilot, lambda: screen.session is None, "the run did not end")
         assert time.monotonic() - confirmed < 2.0
-        (_, ended), = screen.shown
+        ((_, ended),) = screen.shown
         assert ended.status == "cancelled" and "ended by the user" in ended.message
         assert ended.step > 0 and len(ended.series["loss"]["y"]) > 0
         assert [r.status for r in Store(app.store.root).list_runs("minimize").runs] == ["cancelled"]
