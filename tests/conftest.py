@@ -28,6 +28,8 @@ if GATED not in _extra:
             f"set LAB4_EXTRA_TASKS={GATED} in the environment"
         )
     os.environ["LAB4_EXTRA_TASKS"] = ",".join([*_extra, GATED])
+for _threads in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_threads, "1")
 _paths = os.environ.get("PYTHONPATH", "").split(os.pathsep)
 if str(ROOT) not in _paths:
     os.environ["PYTHONPATH"] = os.pathsep.join([str(ROOT), *[p for p in _paths if p]])
