@@ -134,11 +134,21 @@ def stopped_metrics(task: Any, result: Result) -> dict[str, Any]:
         return {}
 
 
+#: how out-of-memory failures read: CUDA's (``torch.OutOfMemoryError``), the CPU allocator's
+#: (``RuntimeError: [enforce fail at alloc_cpu.cpp:...] DefaultCPUAllocator: can't allocate
+#: memory: you tried to allocate N bytes``) and Python's own ``MemoryError``
+_OUT_OF_MEMORY = ("out of memory", "can't allocate memory", "cannot allocate memory", "not enough memory")
+
+
 def _error_message(exc: BaseException) -> str:
     name = type(exc).__name__
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-    if "OutOfMemory" in name or "out of memory" in text.lower():
-        return f"out of memory on the device: {text[:200]} (try a smaller size, or the cpu device)"
+    if isinstance(exc, MemoryError) or "OutOfMemory" in name or any(s in text.lower() for s in _OUT_OF_MEMORY):
+        if text.startswith("[enforce fail") and "] " in text:  # the allocator's source line, then its check
+            text = text.split("] ", 1)[1].split(". ", 1)[-1]
+        if "cuda" in text.lower() or "OutOfMemory" in name:
+            return f"out of memory on the device: {text[:200]} (try a smaller size, or the cpu device)"
+        return f"not enough memory: {text[:200] or name} (try a smaller size or fewer steps)"
     return f"{name}: {text[:300]}" if text else name
 
 

@@ -59,6 +59,22 @@ def test_out_of_memory_is_a_clear_message(monkeypatch):
     assert r.message.startswith("out of memory on the device") and "smaller" in r.message
 
 
+def test_the_cpu_allocators_failure_gets_the_hint_not_its_source_line(monkeypatch):
+    """Torch's CPU allocator fails with a RuntimeError whose first words are a C++ source line;
+    the run's message is the allocator's sentence and what to try instead."""
+    import lab4.maths.training
+
+    def allocate(*args, **kwargs):
+        return torch.empty(2**60, dtype=torch.uint8)  # an exabyte: a real allocation failure
+
+    monkeypatch.setattr(lab4.maths.training, "init_mlp", allocate)
+    r = run("mlp", steps=5)
+    assert r.status == "error"
+    assert r.message.startswith("not enough memory: ") and "try a smaller size" in r.message, r.message
+    assert "enforce fail" not in r.message and "alloc_cpu.cpp" not in r.message
+    assert f"{2**60} bytes" in r.message  # the size that was asked for stays
+
+
 def test_absurd_size_on_cpu_is_refused_before_allocating():
     with pytest.raises(ParamError, match="dim must be <= 10000000"):
         TASKS["minimize"].spec.parse({"dim": "1e12"})

@@ -8,6 +8,7 @@ from lab4_tui.app import HelpScreen, HomeScreen
 from lab4_tui.screens.dialogs import ConfirmScreen, SettingsScreen
 from lab4_tui.screens.task_screen import TaskScreen
 from lab4_tui.widgets.plots import SeriesPlot
+from tests import sampled
 
 from .conftest import finish_run, start_held_run, workers_done
 
@@ -392,7 +393,7 @@ def shown_lines(log) -> list[str]:
     ]
 
 
-@pytest.mark.parametrize("reach", ["open_tab", "ctrl+t"])
+@pytest.mark.parametrize("reach", sampled(["ctrl+t", "open_tab"]))
 async def test_the_log_wraps_at_its_pane_width(app_factory, reach):
     app = app_factory(task="clipped-ce")
     async with app.run_test(size=SIZE) as pilot:

@@ -15,31 +15,24 @@ from lab4.core.context import RunContext
 from lab4.engine.runner import execute
 from lab4.store import Store
 from lab4.tasks import TASKS, specs
-from tests import HANG_S
+from tests import HANG_S, sampled
+from tests.fake_tasks import held_path
 
-from .conftest import TerminalApp, finish_run, started, workers_done
+from .conftest import TerminalApp, finish_run, start_held_run, workers_done
 
 SIZE = (80, 24)
-LONG = 5_000_000  # steps of the live run walked around in the terminal test (cancelled at its end)
+LIVE = 40  # steps of the live run the History walks happen beside: a ``gated`` run, held at its
+# gate (tests/fake_tasks.py) until the test cancels it, whatever the machine's speed
 
 
-def save_runs(store, task, steps, lrs):
-    spec = TASKS[task].spec
+def saved_runs(store, steps):
+    """Finished ``gated`` runs of these step counts, saved oldest first; their ids."""
     ids = []
-    for lr in lrs:
-        result = execute(task, spec.parse({"steps": steps, "lr": lr}), RunContext())
+    for n in steps:
+        result = execute("gated", TASKS["gated"].spec.parse({"steps": n}), RunContext())
         store.save_run(result)
         ids.append(result.id)
     return ids
-
-
-async def start_long_run(app, pilot, screen, steps):
-    """A minimize run of ``steps`` steps under way (the History walk happens beside it; the
-    test cancels it at its end)."""
-    screen.query_one("#in-steps").value = steps
-    await pilot.pause()
-    await pilot.press("ctrl+r")
-    await started(app, pilot, screen)
 
 
 async def open_history(app, pilot, screen):
@@ -59,34 +52,34 @@ async def settle(app, pilot):
 # ---- History in the pilot: one assertion after each key
 
 
-async def test_history_keys_keep_the_table_focused_and_never_touch_the_live_form(app_factory):
-    app = app_factory(task="minimize")
-    save_runs(app.store, "minimize", 50, [0.1, 0.2])
+async def test_history_keys_keep_the_table_focused_and_never_touch_the_live_form(app_factory, gate):
+    app = app_factory(task="gated")
+    saved_runs(app.store, [2, 3])  # History: the newest (3 steps) first
     async with app.run_test(size=SIZE) as pilot:
         screen = app.screen
-        await start_long_run(app, pilot, screen, str(LONG))
+        await start_held_run(app, pilot, screen, gate, steps=LIVE)  # held until the test cancels it
         history = await open_history(app, pilot, screen)
         assert app.focused is history
         await pilot.press("enter")  # shows the run
         await settle(app, pilot)
         assert app.focused is history and screen.tabs.active == "tab-history"
-        assert [r.params["steps"] for _, r in screen.shown] == [50]
-        assert screen.query_one("#in-steps", Input).value == str(LONG)  # the live run's form
+        assert [r.params["steps"] for _, r in screen.shown] == [3]
+        assert screen.query_one("#in-steps", Input).value == str(LIVE)  # the live run's form
         await pilot.press("m")  # marks (not typed into the filter)
         await settle(app, pilot)
         assert app.focused is history
         assert screen.query_one("#history-filter", Input).value == ""
-        assert [r.params["lr"] for r in app.store.list_runs("minimize", marked=True).runs] == [0.2]
+        assert [r.params["steps"] for r in app.store.list_runs("gated", marked=True).runs] == [3]
         await pilot.press("o")
         await settle(app, pilot)
-        assert app.focused is history and [r.params["lr"] for _, r in screen.shown] == [0.2]
+        assert app.focused is history and [r.params["steps"] for _, r in screen.shown] == [3]
         await pilot.press("l")  # load: refused while the run computes
         await settle(app, pilot)
-        assert screen.query_one("#in-steps", Input).value == str(LONG)
-        assert screen.query_one("#in-lr", Input).value != "0.2"
+        assert screen.query_one("#in-steps", Input).value == str(LIVE)
+        assert screen.query_one("#in-gate", Input).value == str(gate.path)
         await pilot.press("slash")
         assert app.focused is screen.query_one("#history-filter", Input)
-        await pilot.press(*"lr=0.1", "enter")
+        await pilot.press(*"steps=2", "enter")
         await settle(app, pilot)
         assert app.focused is history and history.row_count == 1
         await pilot.press("slash", "escape")  # escape leaves the filter for the table
@@ -97,7 +90,8 @@ async def test_history_keys_keep_the_table_focused_and_never_touch_the_live_form
         await pilot.pause()
         await pilot.press("ctrl+t")  # History is the last tab: on to the first
         assert screen.tabs.active == screen.tabs.tab_ids()[0]
-        assert screen.session is not None and screen.session.runs[0].builder.result.params["steps"] == LONG
+        assert screen.session is not None and screen.session.runs[0].builder.result.params["steps"] == LIVE
+        assert gate.held and not gate.path.exists()  # still held: the walk never let it go
         screen.session.cancel()
         await finish_run(app, pilot)
         history = await open_history(app, pilot, screen)
@@ -106,7 +100,7 @@ async def test_history_keys_keep_the_table_focused_and_never_touch_the_live_form
         history.move_cursor(row=0)
         await pilot.press("l")  # no run now: loaded
         await settle(app, pilot)
-        assert screen.query_one("#in-steps", Input).value == "50"
+        assert screen.query_one("#in-steps", Input).value == "3"
         assert "ctrl+r runs it again" in screen.control.status_text
 
 
@@ -154,7 +148,7 @@ def _border_chars(app, widget):
     )
 
 
-@pytest.mark.parametrize("no_color", [False, True])
+@pytest.mark.parametrize("no_color", sampled([True, False]))
 async def test_every_focusable_pane_on_the_right_shows_its_focus(app_factory, monkeypatch, no_color):
     if no_color:
         monkeypatch.setenv("NO_COLOR", "1")
@@ -180,7 +174,7 @@ async def test_every_focusable_pane_on_the_right_shows_its_focus(app_factory, mo
             assert focused != unfocused, (tab, focused)  # a mark made of characters: seen without colour
 
 
-@pytest.mark.parametrize("tab", ["tab-results", "tab-log"])
+@pytest.mark.parametrize("tab", sampled(["tab-results", "tab-log"]))
 async def test_page_keys_scroll_the_view_whatever_has_the_focus_on_the_right(app_factory, tab):
     app = app_factory(task="minimize")
     async with app.run_test(size=SIZE) as pilot:
@@ -264,18 +258,20 @@ def wait_until(check, timeout=HANG_S):
 
 def test_history_walk_during_a_live_run_in_a_real_terminal(tmp_path):
     store = Store(tmp_path, specs=specs())
-    old, new = save_runs(store, "minimize", 50, [0.1, 0.2])  # History: the newest (lr=0.2) first
+    old, new = saved_runs(store, [2, 3])  # History: the newest (3 steps) first
+    gate = tmp_path / "gate"  # never opened: the live run is held until cancelled
     env = {"LAB4_DATA_DIR": str(tmp_path), "TERM": "xterm-256color", "LAB4_CONFIG": str(tmp_path / "c.toml")}
-    app = Terminal(["--task", "minimize", "--steps", str(LONG)], env)
+    app = Terminal(["--task", "gated", "--steps", str(LIVE), "--gate", str(gate)], env)
 
     def marked():
-        return {r.id for r in Store(tmp_path, specs=specs()).list_runs("minimize", marked=True).runs}
+        return {r.id for r in Store(tmp_path, specs=specs()).list_runs("gated", marked=True).runs}
 
     try:
-        assert app.expect(b"Minimise")
+        assert app.expect(b"Gated test task")
         assert app.press_until(b"\x12", b"running")  # ctrl+r: the live run
+        assert wait_until(lambda: os.path.exists(held_path(str(gate))))  # held at its gate
         app.seen = b""
-        for _ in range(7):  # ctrl+t: Loss -> ... -> History (the focus comes along)
+        for _ in range(4):  # ctrl+t: Loss -> Results -> Log -> Notes -> History (the focus comes along)
             app.send(b"\x14")
         assert app.expect(b"2 runs")
         at = app.send(b"\r")  # enter: shows the newest saved run
@@ -285,14 +281,14 @@ def test_history_walk_during_a_live_run_in_a_real_terminal(tmp_path):
         at = app.send(b"o")
         assert app.expect(b"showing marked", at)
         at = app.send(b"/")
-        app.send(b"lr=0.1\r")  # the filter; enter goes back to the table
+        app.send(b"steps=2\r")  # the filter; enter goes back to the table
         assert app.expect(b"1 run", at)  # the filter left one run (the screen may draw the space as a move)
         app.send(b"m")
         assert wait_until(lambda: marked() == {new, old}), marked()
         app.send(b"/")
         app.send(b"\x1b")  # escape: back to the table
         app.wait_for(b"\x00", timeout=0.5)
-        app.send(b"m")  # unmarks lr=0.1 again: the table has the keys
+        app.send(b"m")  # unmarks steps=2 again: the table has the keys
         assert wait_until(lambda: marked() == {new}), marked()
         at = app.send(b"l")  # load: refused during the run
         assert app.expect(b"Not loaded", at)
@@ -301,13 +297,14 @@ def test_history_walk_during_a_live_run_in_a_real_terminal(tmp_path):
         app.wait_for(b"\x00", timeout=0.5)
         at = app.send(b"\x1b")
         assert app.expect(b"cancel", at)
-        runs = lambda: Store(tmp_path, specs=specs()).list_runs("minimize", where={"status": "cancelled"}).runs  # noqa: E731
+        runs = lambda: Store(tmp_path, specs=specs()).list_runs("gated", where={"status": "cancelled"}).runs  # noqa: E731
         assert wait_until(lambda: len(runs()) == 1)
         at = app.send(b"\x12")
         assert app.expect(b"running", at)
         app.send(b"\x1b")
         assert wait_until(lambda: len(runs()) == 2, 60)
-        assert [r.params["steps"] for r in runs()] == [LONG, LONG]  # the form was never overwritten
+        assert [r.params["steps"] for r in runs()] == [LIVE, LIVE]  # the form was never overwritten
+        assert [r.params["gate"] for r in runs()] == [str(gate), str(gate)]
         app.send(b"q")
         assert app.wait_exit() == 0
     finally:

@@ -14,6 +14,7 @@ from lab4.core.events import Result
 from lab4.present.reproduce import command_line
 from lab4.tasks import TASKS
 from lab4_tui.app import make_app
+from tests import sampled
 
 from .conftest import run_with, workers_done
 
@@ -54,7 +55,7 @@ def test_home_screen(snap_compare, tmp_path):
     assert snap_compare(make_app(data_dir=tmp_path, warm_torch=False), terminal_size=SIZE)
 
 
-@pytest.mark.parametrize("task_id", list(SHORT_RUNS))
+@pytest.mark.parametrize("task_id", sampled(list(SHORT_RUNS), 2))
 def test_task_screen_after_a_run(snap_compare, tmp_path, task_id):
     app = make_app(task=task_id, data_dir=tmp_path, warm_torch=False)
     assert snap_compare(app, terminal_size=SIZE, run_before=runner(app, SHORT_RUNS[task_id]))

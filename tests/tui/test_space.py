@@ -10,6 +10,7 @@ from textual.widgets import Footer
 from lab4.present.plotting import short_number
 from lab4.tasks import TASKS
 from lab4_tui.widgets.plots import LEGEND_LINES, PlotPane
+from tests import sampled
 
 from .conftest import finish_run, run_with, workers_done
 
@@ -35,7 +36,7 @@ async def test_a_baseline_shared_by_every_variant_is_listed_once(app_factory):
         assert len(loss.legend_text.splitlines()) <= LEGEND_LINES
 
 
-@pytest.mark.parametrize("size", [(80, 24), (100, 30)])
+@pytest.mark.parametrize("size", sampled([(80, 24), (100, 30)]))
 async def test_legends_stay_below_the_plot_and_visible(app_factory, size):
     app = app_factory(task="mlp")
     async with app.run_test(size=size) as pilot:
