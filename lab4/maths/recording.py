@@ -11,6 +11,7 @@ step, which matters on CUDA.
 from __future__ import annotations
 
 import math
+from array import array
 from typing import Any, Iterator
 
 import torch
@@ -45,7 +46,10 @@ class StepRecorder:
         self.total = total if total is not None else steps
         self.offset = offset
         self.done = 0
-        self.host: dict[str, list[float]] = {n: [] for n in names}
+        #: every recorded value on the host in a typed array: 4 bytes a value for float32 (exact
+        #: there), 8 for float64; a list of floats takes 32 (a 10,000,000-step run keeps two or
+        #: three of these)
+        self.host: dict[str, array[float]] = {n: array("f" if dtype == torch.float32 else "d") for n in names}
         #: the watched value above ``growth`` times its first value also diverged
         self.growth = growth
 

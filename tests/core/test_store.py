@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from lab4.core.context import RunContext
-from lab4.core.events import Result
+from lab4.core.events import Points, Result, ResultBuilder, Steps
 from lab4.engine.runner import execute, sweep
 from lab4.present.report import build_report, export_run, series_csv
 from lab4.store import SCHEMA_VERSION, Store, StoreError, decode_series, encode_series
@@ -331,7 +331,25 @@ def test_export_writes_json_and_csv(tmp_path):
 
 
 def test_result_series_are_compact_arrays():
+    """A float32 run's values take 4 bytes each and its step axis none (a count); float64 values
+    take 8; both read back from JSON as the same numbers."""
     r = execute("minimize", TASKS["minimize"].spec.parse({"steps": 5}), RunContext())
-    assert isinstance(r.series["loss"]["y"], array) and r.series["loss"]["y"].typecode == "d"
+    loss = r.series["loss"]
+    assert isinstance(loss["y"], array) and loss["y"].typecode == "f"
+    assert isinstance(loss["x"], Steps) and list(loss["x"]) == [0.0, 1.0, 2.0, 3.0, 4.0, 5.0][: len(loss["y"])]
     back = Result.from_json(json.loads(json.dumps(r.to_json())))
-    assert list(back.series["loss"]["y"]) == list(r.series["loss"]["y"])
+    assert list(back.series["loss"]["y"]) == list(loss["y"])
+    assert list(back.series["loss"]["x"]) == list(loss["x"])
+    r64 = execute("minimize", TASKS["minimize"].spec.parse({"steps": 5}), RunContext(dtype="float64"))
+    assert r64.series["loss"]["y"].typecode == "d"
+
+
+def test_a_series_widens_when_its_values_or_steps_stop_fitting():
+    b = ResultBuilder(Result(task="minimize", params={}, dtype="float32"))
+    b.add(Points("loss", [0, 1, 2], [1.0, 0.5, 0.25]))
+    s = b.result.series["loss"]
+    assert isinstance(s["x"], Steps) and s["y"].typecode == "f"
+    b.add(Points("loss", [3, 5], [0.1, 0.125]))  # 0.1 is not a float32; 5 skips a step
+    s = b.result.series["loss"]
+    assert s["y"].typecode == "d" and list(s["y"]) == [1.0, 0.5, 0.25, 0.1, 0.125]
+    assert list(s["x"]) == [0.0, 1.0, 2.0, 3.0, 5.0]
