@@ -707,6 +707,22 @@ def import_command(files: tuple[Path, ...], data_dir: Path | None) -> None:
     click.echo(f"imported {len(imported)} run(s) into {store.db_path}")
 
 
+README_BEGIN = "<!-- lab4 bench --readme: begin -->"
+README_END = "<!-- lab4 bench --readme: end -->"
+
+
+def _with_bench_table(text: str, table: str) -> str:
+    """``text`` with what lies between its begin and end lines replaced by ``table`` in a fenced
+    block; ValueError when the file lacks either line, or has them out of order."""
+    lines = text.splitlines(keepends=True)
+    marks = [i for i, line in enumerate(lines) if line.strip() in (README_BEGIN, README_END)]
+    kinds = [lines[i].strip() for i in marks]
+    if kinds != [README_BEGIN, README_END]:
+        raise ValueError(f"needs one line {README_BEGIN!r} and, after it, one line {README_END!r}")
+    begin, end = marks
+    return "".join(lines[: begin + 1]) + f"```\n{table}\n```\n" + "".join(lines[end:])
+
+
 @main.command()
 @click.option("--quick", is_flag=True, help="fewer repeats and smaller sizes (a few minutes)")
 @click.option(
@@ -718,9 +734,20 @@ def import_command(files: tuple[Path, ...], data_dir: Path | None) -> None:
 )
 @click.option("--json", "as_json", is_flag=True, help="a JSON list of rows")
 @click.option("--no-app", is_flag=True, help="skip the rows that start the terminal app")
-def bench(quick: bool, device: str, as_json: bool, no_app: bool) -> None:
+@click.option(
+    "--readme",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help=f"also write the table into this file, between the lines {README_BEGIN!r} and {README_END!r}",
+)
+def bench(quick: bool, device: str, as_json: bool, no_app: bool, readme: Path | None) -> None:
     """Measure each performance figure against a baseline run in the same process."""
     from lab4.bench.rows import format_rows, run_bench
+
+    if readme is not None:  # before minutes of measuring: a file that cannot take the table
+        try:
+            _with_bench_table(readme.read_text(encoding="utf-8"), "")
+        except (OSError, ValueError) as exc:
+            raise click.BadParameter(str(exc), param_hint="--readme") from None
 
     def progress(name: str) -> None:
         if not as_json and sys.stderr.isatty():
@@ -735,8 +762,18 @@ def bench(quick: bool, device: str, as_json: bool, no_app: bool) -> None:
     else:
         from lab4.bench.rows import machine_description
 
-        click.echo(f"lab4 bench on {device}: {machine_description(device)}{' (quick)' if quick else ''}")
-        click.echo(format_rows(rows))
+        heading = f"lab4 bench on {device}: {machine_description(device)}{' (quick)' if quick else ''}"
+        table = format_rows(rows)
+        click.echo(heading)
+        click.echo(table)
+        if readme is not None:
+            from lab4.store import StoreError, atomic_write
+
+            try:
+                atomic_write(readme, _with_bench_table(readme.read_text(encoding="utf-8"), f"{heading}\n{table}"))
+            except (OSError, ValueError, StoreError) as exc:
+                raise click.ClickException(f"the table was not written into {readme}: {exc}") from None
+            click.echo(f"wrote the table into {readme}")
 
 
 main.add_command(_TaskGroup("run", factory=_make_run_command, help="Run one task: lab4 run TASK [--param value ...]."))

@@ -91,3 +91,39 @@ def test_bench_quick_json_reports_every_row():
         assert any(f.startswith(prefix) for f in figures), (prefix, figures)
     for row in rows:
         check_row(row)
+
+
+def test_readme_gets_the_measured_table_between_its_lines_and_nothing_else_changes(tmp_path, monkeypatch):
+    """``lab4 bench --readme FILE`` replaces what lies between the two marker lines with the
+    table it printed, keeps every other line, and refuses a file without the lines before it
+    measures anything (minutes)."""
+    from click.testing import CliRunner
+
+    import lab4.bench.rows as rows_module
+    from lab4.bench.figures import Row
+    from lab4.cli.main import README_BEGIN, README_END, main
+
+    rows = [
+        Row("a figure that met its target", 0.012, 0.5, 0.024, "ratio <= 0.5", True),
+        Row("a figure that missed", 3.0, None, None, "< 1 s", False),
+    ]
+    calls = []
+    monkeypatch.setattr(rows_module, "run_bench", lambda **kw: calls.append(kw) or rows)
+    readme = tmp_path / "README.md"
+    before, after = "# Title\n\nintro line\n", "\n## Next section\nkept\n"
+    readme.write_text(f"{before}{README_BEGIN}\n```\nold table\n```\n{README_END}{after}")
+
+    result = CliRunner().invoke(main, ["bench", "--no-app", "--readme", str(readme)])
+    assert result.exit_code == 0, result.output
+    text = readme.read_text()
+    assert text.startswith(before + README_BEGIN + "\n```\nlab4 bench on cpu: ") and text.endswith(README_END + after)
+    inside = text[text.index(README_BEGIN) : text.index(README_END)]
+    assert "old table" not in inside
+    for line in result.output.splitlines()[:-1]:  # the printed heading and table, all of it
+        assert line in inside
+    assert [line.split()[-1] for line in inside.splitlines() if line.startswith("a figure")] == ["yes", "NO"]
+
+    readme.write_text("# no marker lines\n")
+    refused = CliRunner().invoke(main, ["bench", "--readme", str(readme)])
+    assert refused.exit_code == 2 and "--readme" in refused.output and README_BEGIN in refused.output
+    assert len(calls) == 1 and readme.read_text() == "# no marker lines\n"
