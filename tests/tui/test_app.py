@@ -64,7 +64,7 @@ async def test_typed_keys_stay_in_the_field(app_factory):
         assert app.focused is None
 
 
-@pytest.mark.parametrize("widget", ["#run", "#in-optimizer", "#in-compare"])
+@pytest.mark.parametrize("widget", sampled(["#run", "#in-optimizer", "#in-compare"], 2))
 async def test_digits_and_letters_on_any_form_control_are_not_commands(app_factory, widget):
     """Typing 1000 on the Run button once opened task 1, home, task 4 and ran mlp."""
     task = "clipped-ce" if widget == "#in-compare" else "minimize"

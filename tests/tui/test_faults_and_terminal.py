@@ -6,6 +6,7 @@ import pytest
 from textual.widgets import Static
 
 from lab4_tui.screens.task_screen import TaskScreen
+from tests import sampled
 
 from .conftest import TerminalApp, finish_run, start_held_run
 
@@ -72,7 +73,7 @@ async def test_full_disk_warns_and_keeps_the_result(app_factory, monkeypatch, tm
         assert any("Notes are not being saved" in m for m in told)
 
 
-@pytest.mark.parametrize("size", [(40, 12), (80, 24), (120, 40)])
+@pytest.mark.parametrize("size", sampled([(40, 12), (80, 24), (120, 40)], 2))
 async def test_sizes_and_resizing_during_a_run(app_factory, gate, size):
     app = app_factory(task="gated")
     async with app.run_test(size=size) as pilot:
@@ -89,6 +90,7 @@ async def test_sizes_and_resizing_during_a_run(app_factory, gate, size):
         assert screen.query_one("#run") and screen.query_one("#status")
 
 
+@pytest.mark.slow  # the quick tier has test_snapshots.test_no_color
 async def test_no_color(app_factory, monkeypatch):
     monkeypatch.setenv("NO_COLOR", "1")
     app = app_factory(task="derivatives")
@@ -99,7 +101,7 @@ async def test_no_color(app_factory, monkeypatch):
         assert isinstance(app.screen, TaskScreen) and app.screen.shown[0][1].status == "ok"
 
 
-@pytest.mark.parametrize("term", ["dumb", "vt100", "screen", "tmux-256color"])
+@pytest.mark.parametrize("term", sampled(["dumb", "vt100", "screen", "tmux-256color"]))
 def test_real_terminal_types_start_and_quit(tmp_path, term):
     app = TerminalApp(
         ["--task", "2"], {"LAB4_DATA_DIR": str(tmp_path), "TERM": term, "LAB4_CONFIG": str(tmp_path / "c.toml")}

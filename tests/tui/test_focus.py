@@ -104,6 +104,7 @@ async def test_history_keys_keep_the_table_focused_and_never_touch_the_live_form
         assert "ctrl+r runs it again" in screen.control.status_text
 
 
+@pytest.mark.slow  # every tab of a task; the quick tier tabs with the page-key test
 async def test_ctrl_t_carries_the_focus_from_tab_to_tab(app_factory):
     app = app_factory(task="minimize")
     async with app.run_test(size=SIZE) as pilot:

@@ -12,6 +12,7 @@ from textual.widgets import DataTable, Input, Static
 from lab4.core.context import RunContext
 from lab4.engine.runner import execute, sweep
 from lab4.tasks import TASKS
+from tests import sampled
 
 from .conftest import finish_run, start_held_run, workers_done
 
@@ -32,7 +33,7 @@ async def open_history(app, pilot, screen):
     return screen.query_one("#history", DataTable)
 
 
-@pytest.mark.parametrize("key", ["o", "enter"])
+@pytest.mark.parametrize("key", sampled(["o", "enter"]))
 async def test_opening_history_during_a_run_never_touches_it(app_factory, gate, key):
     app = app_factory(task="gated")
     saved_runs(app.store, "gated", each=[{"steps": 2}, {"steps": 3}])

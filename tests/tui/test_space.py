@@ -23,6 +23,7 @@ def picture_text(pane: PlotPane) -> list[str]:
     return ["".join(seg.text for seg in strip) for strip in pane.plot.picture]
 
 
+@pytest.mark.slow  # four runs; the legend code is in test_legends' quick cases
 async def test_a_baseline_shared_by_every_variant_is_listed_once(app_factory):
     app = app_factory(task="clipped-ce")
     async with app.run_test(size=(100, 30)) as pilot:
@@ -66,6 +67,7 @@ async def test_one_run_legend_names_the_series_only(app_factory):
         assert "• theory f0 rho^2t (dotted, each run's colour)" in entries  # each run's model, listed once
 
 
+@pytest.mark.slow  # NO_COLOR's markers: the quick tier has test_no_color's snapshot
 async def test_without_colour_every_series_has_its_own_marker(app_factory, monkeypatch):
     monkeypatch.setenv("NO_COLOR", "1")
     app = app_factory(task="derivatives")
@@ -80,6 +82,7 @@ async def test_without_colour_every_series_has_its_own_marker(app_factory, monke
             assert len(symbols) == len(set(symbols)) > 1, (view.id, symbols)
 
 
+@pytest.mark.slow  # two themes, one run each
 async def test_plot_colours_follow_the_theme(app_factory):
     from textual.color import Color
 
@@ -107,6 +110,7 @@ def tick_rows(lines: list[str]) -> list[str]:
     return [lines[bottom + 1]]
 
 
+@pytest.mark.slow  # every plot of a run read cell by cell
 async def test_ticks_are_short_apart_and_inside_the_frame(app_factory):
     app = app_factory(task="minimize")
     async with app.run_test(size=(80, 24)) as pilot:
@@ -126,6 +130,7 @@ async def test_ticks_are_short_apart_and_inside_the_frame(app_factory):
                 assert token == short_number(float(token.replace("k", "e3"))), (view, token)
 
 
+@pytest.mark.slow  # the same tick code as the test above, on the log-log plot
 async def test_error_vs_h_ticks_do_not_collide(app_factory):
     app = app_factory(task="derivatives")
     async with app.run_test(size=(80, 24)) as pilot:
