@@ -1,6 +1,7 @@
 """The store: one SQLite database, compact series, nothing lost; the report and the exports."""
 
 import json
+import math
 import os
 import signal
 import sqlite3
@@ -11,6 +12,7 @@ from array import array
 
 import numpy as np
 import pytest
+import torch
 
 from lab4.core.context import RunContext
 from lab4.core.events import Points, Result, ResultBuilder, Steps
@@ -353,3 +355,28 @@ def test_a_series_widens_when_its_values_or_steps_stop_fitting():
     s = b.result.series["loss"]
     assert s["y"].typecode == "d" and list(s["y"]) == [1.0, 0.5, 0.25, 0.1, 0.125]
     assert list(s["x"]) == [0.0, 1.0, 2.0, 3.0, 5.0]
+
+
+def test_a_minimize_runs_drawn_grids_are_stored_in_six_digits_of_the_function_itself(tmp_path):
+    """The level sets and the theory's phase map are only drawn: kept to 6 significant digits
+    (issue 19: a 10-step minimize run stored 31 KB of them). Each level-set value is still f at
+    its grid point, evaluated here apart in float64, to that precision."""
+    import sqlite3
+
+    from lab4.maths.landscapes import generate_function
+
+    params = TASKS["minimize"].spec.parse({"steps": 10})
+    r = execute("minimize", params, RunContext())
+    land = r.artifacts["landscape"]
+    f = generate_function(params["dim"], params["complexity"], 0)  # float64 on the CPU
+    for j in (0, 17, len(land["y"]) - 1):
+        for i in (0, 23, len(land["x"]) - 1):
+            exact = float(f(torch.tensor([land["x"][i], land["y"][j]], dtype=torch.float64)))
+            # the run evaluated f in float32 (eps 6e-8 per term) and kept 6 digits (5e-7)
+            assert math.isclose(land["z"][j][i], exact, rel_tol=1e-5), (i, j)
+    digits = [len(repr(abs(v)).split("e")[0].replace(".", "").strip("0")) for row in land["z"] for v in row]
+    assert max(digits) <= 6
+    Store(tmp_path).save_run(r)
+    with sqlite3.connect(tmp_path / "lab4.sqlite") as db:
+        (stored,) = db.execute("SELECT length(artifacts) FROM details").fetchone()
+    assert stored < 16_000
