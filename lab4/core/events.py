@@ -336,6 +336,8 @@ class Steps:
     sequence of floats (``len``, indexing, slicing, iteration, ``numpy.asarray``, ``tolist``)."""
 
     __slots__ = ("n",)
+    #: what the store's codec asks: x0 = 0, dx = 1, stored as a range
+    counts_steps = True
 
     def __init__(self, n: int = 0):
         self.n = n
@@ -374,7 +376,8 @@ def _extended(values: Any, more: Any) -> Any:
         if all(x == n + i for i, x in enumerate(more)):
             values.n += len(more)
             return values
-        values = array("d", map(float, range(n)))
+        # a trajectory's x, say: float32 until a value does not fit (step numbers fit below 2**24)
+        values = array("f" if n <= 2**24 else "d", map(float, range(n)))
     if values.typecode == "f":
         narrow = array("f", more)
         if narrow.tolist() == list(more) or all(a == b or b != b for a, b in zip(narrow, more)):

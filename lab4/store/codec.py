@@ -20,11 +20,11 @@ def _as_float_array(values: Any) -> Any:
     import numpy as np
 
     if isinstance(values, np.ndarray):
-        return values.astype(np.float64, copy=False)
-    if isinstance(values, array) and values.typecode == "d":
-        # a view, no copy: a finished result's arrays no longer grow (a growing array.array
-        # refuses to resize while viewed, it does not corrupt)
-        return np.frombuffer(values, dtype=np.float64)
+        return values if values.dtype == np.float32 else values.astype(np.float64, copy=False)
+    if isinstance(values, array) and values.typecode in ("d", "f"):
+        # a view, no copy (a float32 run's values stay 4 bytes): a finished result's arrays no
+        # longer grow (a growing array.array refuses to resize while viewed, it does not corrupt)
+        return np.frombuffer(values, dtype=np.float64 if values.typecode == "d" else np.float32)
     if isinstance(values, list) and any(v is None for v in values):
         values = [math.nan if v is None else v for v in values]
     return np.array(values, dtype=np.float64)
@@ -106,11 +106,16 @@ def encode_series(x: Any, y: Any, float32: bool) -> dict[str, Any]:
     in float32 when the run computed in float32 and every value round-trips exactly."""
     import numpy as np
 
-    xs, ys = _as_float_array(x), _as_float_array(y)
-    n = int(min(xs.size, ys.size))
-    xs, ys = xs[:n], ys[:n]
+    counted = getattr(x, "counts_steps", False)  # lab4.core.events.Steps: 0, 1, 2, ... by definition
+    xs = None if counted else _as_float_array(x)
+    ys = _as_float_array(y)
+    n = int(min(len(x) if counted else xs.size, ys.size))
+    ys = ys[:n]
     row: dict[str, Any] = {"n": n, "x_kind": "f8", "x0": None, "dx": None, "x": None}
-    if n >= 1:
+    if counted:
+        row.update(x_kind="range", x0=0.0, dx=1.0)
+    elif n >= 1:
+        xs = xs[:n]
         x0, dx = float(xs[0]), (float(xs[1] - xs[0]) if n > 1 else 1.0)
         whole = x0.is_integer() and dx.is_integer() and abs(x0) + abs(dx) * n < 2**52  # exact sums
         if whole and xs[-1] == x0 + dx * (n - 1) and (n < 3 or bool((np.diff(xs) == dx).all())):
@@ -118,7 +123,9 @@ def encode_series(x: Any, y: Any, float32: bool) -> dict[str, Any]:
     if row["x_kind"] != "range":
         row["x"] = _pack(xs, "f8")
     kind = "f8"
-    if float32:
+    if ys.dtype == np.float32:  # a float32 run's own values: exact in 4 bytes by construction
+        kind = "f4"
+    elif float32:
         with np.errstate(over="ignore", invalid="ignore"):
             narrow = ys.astype(np.float32)
             exact = bool((narrow == ys).all()) or bool(((narrow == ys) | np.isnan(ys)).all())

@@ -380,3 +380,18 @@ def test_a_minimize_runs_drawn_grids_are_stored_in_six_digits_of_the_function_it
     with sqlite3.connect(tmp_path / "lab4.sqlite") as db:
         (stored,) = db.execute("SELECT length(artifacts) FROM details").fetchone()
     assert stored < 16_000
+
+
+def test_a_float32_series_and_its_step_count_are_stored_without_widening():
+    """A float32 run's values go to the database in 4 bytes and its steps as a range, read from
+    the arrays the run kept (no float64 copy of 10,000,000 values on the way): decoded, they are
+    the same numbers."""
+    y = array("f", [3.0, 1.5, 0.1, float("nan"), 1e-30])
+    row = encode_series(Steps(5), y, float32=True)
+    assert (row["x_kind"], row["x0"], row["dx"], row["y_kind"]) == ("range", 0.0, 1.0, "f4")
+    back = decode_series(row)
+    assert list(back["x"]) == [0.0, 1.0, 2.0, 3.0, 4.0]
+    assert np.array_equal(back["y"], np.array(y, dtype=np.float64), equal_nan=True)
+    trajectory_x = array("f", [0.5, 0.25, 0.125])  # not a count: kept as values
+    row = encode_series(trajectory_x, array("f", [1.0, 2.0, 3.0]), float32=True)
+    assert row["x_kind"] == "f8" and list(decode_series(row)["x"]) == [0.5, 0.25, 0.125]
