@@ -192,9 +192,27 @@ def open_long_run(data_dir: str, task: str, row: str) -> None:
     asyncio.run(main())
 
 
+def cli_peak(*argv: str) -> None:
+    """``lab4 ARGV...`` in this process, as the console script runs it; at exit (a finished run,
+    a usage error or a Ctrl-C) the process's peak resident memory in MB goes to stderr's last
+    line, after anything the command printed."""
+    import atexit
+    import resource
+
+    from lab4.cli.main import main
+
+    def peak() -> None:
+        kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # Linux: KiB
+        print(f"peak_mb {kib / 1024:.1f}", file=sys.stderr, flush=True)
+
+    atexit.register(peak)
+    sys.argv = ["lab4", *argv]
+    main()
+
+
 DRIVERS: dict[str, Callable[..., None]] = {
     f.__name__: f
-    for f in (import_time, first_paint, json_listing, runs_modules, app_stream, history_open, open_long_run)
+    for f in (import_time, first_paint, json_listing, runs_modules, app_stream, history_open, open_long_run, cli_peak)
 }
 
 

@@ -531,6 +531,71 @@ def bench_cancel(device: str, quick: bool) -> Row:
     return Row("cancel latency, mid-run (mlp; minimize dim 1e6), worst", worst, None, None, "< 0.5 s", worst < 0.5)
 
 
+def bench_cli_long_run(quick: bool) -> list[Row]:
+    """``lab4 run minimize`` as a user runs it (a fresh process through the CLI, saving to a data
+    directory): its peak memory for N steps over a 10-step run's, per step and projected to
+    10,000,000 steps; and Ctrl-C (SIGINT) on a 10,000,000-step run: the time until it exits,
+    with the run saved as cancelled."""
+    import signal
+
+    from lab4.store import Store
+
+    n = 200_000 if quick else 1_000_000
+    rows: list[Row] = []
+    with tempfile.TemporaryDirectory() as tmp:
+
+        def peak_mb(steps: int) -> float:
+            argv = ("run", "minimize", "--steps", str(steps), "--data-dir", tmp)
+            out = subprocess.run(drivers.command("cli_peak", *argv), capture_output=True, text=True, timeout=1800)
+            if out.returncode != 0:
+                raise RuntimeError(out.stderr.strip()[-200:])
+            return float(out.stderr.strip().splitlines()[-1].split()[1])
+
+        small, big = peak_mb(10), peak_mb(n)
+        per_step = (big - small) * 1024 * 1024 / n
+        projected = small + (big - small) * 10_000_000 / n
+        rows.append(
+            Row(f"lab4 run minimize --steps {n:,} (CLI): memory per step", per_step, None, None, "-", None, unit="B")
+        )
+        rows.append(
+            Row(
+                "... its peak projected to 10,000,000 steps (vs a 10-step run's)",
+                projected,
+                small,
+                projected / small,
+                "< 1 GB",
+                projected < 1000,
+                unit="MB",
+            )
+        )
+        argv = ("run", "minimize", "--steps", "10000000", "--data-dir", tmp)
+        proc = subprocess.Popen(
+            drivers.command("cli_peak", *argv), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        time.sleep(6.0)  # torch imported, well into the run (a 10,000,000-step run takes minutes)
+        t0 = time.perf_counter()
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(60)
+        finally:
+            proc.kill()
+        seconds = time.perf_counter() - t0
+        statuses = [r.status for r in Store(tmp).list_runs("minimize").runs]
+        if statuses.count("cancelled") != 1:
+            raise RuntimeError(f"after Ctrl-C the runs were {statuses}, not one cancelled")
+        rows.append(
+            Row(
+                "Ctrl-C on a 10,000,000-step lab4 run minimize: until it exits (saved as cancelled)",
+                seconds,
+                None,
+                None,
+                "< 2 s",
+                seconds < 2,
+            )
+        )
+    return rows
+
+
 def bench_cancel_worker(device: str, quick: bool) -> list[Row]:
     """Cancel through a compute worker, mid-run (after its first events), and ending a worker
     (what the app does when a run does not answer its cancel): the time until the parent has
@@ -647,6 +712,7 @@ def run_bench(
         ("batched runs", lambda: bench_batched(device, quick)),
         ("cancel", lambda: [bench_cancel(device, quick)]),
         ("cancel through the worker", lambda: bench_cancel_worker(device, quick)),
+        ("a long run through the CLI", lambda: bench_cli_long_run(quick)),
         ("sweep --jobs", lambda: bench_sweep_jobs(quick)),
         ("sharpness", lambda: [bench_sharpness(device, quick)]),
         ("spectrum", lambda: bench_spectrum(device, quick)),
