@@ -21,7 +21,7 @@ from lab4.core.comparison import compare_text, parse_compare, plan
 from lab4.core.spec import ParamError
 from lab4_tui.widgets.form import ParamForm
 
-__all__ = ["ControlPane", "RunProgress"]
+__all__ = ["CompareInput", "ControlPane", "RunProgress"]
 
 
 class RunProgress(Static):
@@ -41,6 +41,34 @@ class RunProgress(Static):
         self.call_after_refresh(self.show, 0.0)
 
 
+class CompareInput(Input):
+    """The compare field: its placeholder is an example ("e.g. optimizer=gd,momentum") cut to
+    the field's width, whole values only: an Input wraps a longer placeholder at its spaces and
+    shows only its first line ("e.g."), which reads like a value.  The full example is in the
+    tooltip."""
+
+    def __init__(self, value: str, examples: list[str], **kwargs: Any):
+        super().__init__(value, **kwargs)
+        self.examples = examples
+        self.placeholder = self.fitted(80)
+        if examples:
+            self.tooltip = f"A sweep: name=v1,v2 (several names: their product), e.g.\n{examples[0]}"
+
+    def fitted(self, width: int) -> str:
+        """The first example that fits ``width`` cells after "e.g. ", else the shortest, cut."""
+        texts = [f"e.g. {text}" for text in self.examples]
+        for text in texts:
+            if len(text) <= width:
+                return text
+        shortest = min(texts, key=len, default="")
+        return shortest[: max(0, width - 1)] + "…" if shortest else ""
+
+    def on_resize(self) -> None:
+        width = self.scrollable_content_region.width
+        if width > 0:
+            self.placeholder = self.fitted(width)
+
+
 class ControlPane(Vertical):
     """The task's parameters and the Run controls; :meth:`read` returns what to run."""
 
@@ -56,23 +84,33 @@ class ControlPane(Vertical):
             yield Static(f"[b]{task.title}[/b]  (task {task.number})", classes="task-title")
             yield Static(task.summary, classes="task-summary")
             yield ParamForm(task.spec, self.values, id="form")
-            yield Label("compare (sweep): name=v1,v2 ...", classes="field-label")
-            yield Input(
-                self.compare, placeholder=self._placeholder(), compact=True, select_on_focus=False, id="compare"
-            )
+            yield Label("compare: name=v1,v2 ...", classes="field-label")
+            yield CompareInput(self.compare, self._examples(), compact=True, select_on_focus=False, id="compare")
             yield Static("", id="compare-error", classes="field-error")
         with Vertical(id="controls"):
             yield Button("Run (ctrl+r)", id="run", variant="primary", compact=True)
             yield RunProgress(id="progress")
             yield Static("ready", id="status")
 
-    def _placeholder(self) -> str:
-        axes = next(iter((self.task_def.presets or {}).values()), None)
-        text = compare_text(self.task_def.spec, axes) if axes else ""
-        if not text:  # a name=value the task has: lr where there is one
-            names = [p.name for p in self.task_def.spec]
-            text = "lr=0.1,0.01" if "lr" in names else (f"{names[0]}=v1,v2" if names else "")
-        return f"e.g. {text}" if text else ""
+    def _examples(self) -> list[str]:
+        """Compare texts this task takes, the most telling first: its first preset whole, then
+        each of its axes alone with fewer values (down to two), then a name=value it has."""
+        spec = self.task_def.spec
+        axes = next(iter((self.task_def.presets or {}).values()), None) or {}
+        texts = [compare_text(spec, axes)]
+        for name, values in axes.items():
+            texts += [compare_text(spec, {name: list(values)[:k]}) for k in range(len(values), 1, -1)]
+        names = [p.name for p in spec]
+        numbers = [p for p in spec if p.kind in ("int", "float") and isinstance(p.default, (int, float))]
+        if "lr" in names:
+            texts.append("lr=0.1,0.01")
+        elif numbers:  # the last number the task has, and a tenth (ten times) of it
+            p = numbers[-1]
+            other = p.default * 10 if p.kind == "int" else p.default / 10
+            texts.append(compare_text(spec, {p.name: [p.parse(p.default), p.parse(other)]}))
+        elif names:  # the syntax only
+            texts.append(f"{names[0]}=v1,v2")
+        return list(dict.fromkeys(t for t in texts if t))
 
     def on_key(self, event: events.Key) -> None:
         """Digits and letters typed in the form are the form's: never a command."""
