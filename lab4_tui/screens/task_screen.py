@@ -141,7 +141,7 @@ class TaskScreen(Screen):
         try:
             params, axes = self.control.read()
         except ParamError as exc:
-            self.control.set_status(f"not run: {exc.message}", error=True)
+            self.control.refuse(exc.param)
             self.app.clear_notifications()  # pressing run again must not stack up toasts
             where = "the compare field" if exc.param == "compare" else "the marked field"
             self.notify(exc.message, title=f"Fix {where}", severity="error")

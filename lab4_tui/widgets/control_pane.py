@@ -9,10 +9,11 @@ never triggers a single-key command of the app: digits and letters stop here, so
 
 from __future__ import annotations
 
+import math
 from functools import cached_property
 from typing import Any
 
-from textual import events
+from textual import events, on
 from textual.app import ComposeResult
 from textual.containers import Vertical, VerticalScroll
 from textual.widgets import Button, Input, Label, Static
@@ -22,6 +23,8 @@ from lab4.core.spec import ParamError
 from lab4_tui.widgets.form import ParamForm
 
 __all__ = ["CompareInput", "ControlPane", "RunProgress"]
+
+PLAN_WHILE_TYPING = 1000  # a compare text's combinations checked as it is typed (all of them on run)
 
 
 class RunProgress(Static):
@@ -77,6 +80,7 @@ class ControlPane(Vertical):
         self.task_def = task
         self.values = values
         self.compare = compare
+        self._refused: tuple[str, bool] | None = None  # the status a refused run replaced
 
     def compose(self) -> ComposeResult:
         task = self.task_def
@@ -121,17 +125,72 @@ class ControlPane(Vertical):
 
     def read(self) -> tuple[dict[str, Any], dict[str, list[Any]]]:
         """The validated parameters and compare axes; raise ParamError after marking the
-        field that is wrong (the compare field's message under it)."""
-        params = self.form.to_model()
-        error = self.query_one("#compare-error", Static)
+        field that is wrong (the compare field's message under it) and scrolling it into view."""
+        try:
+            params = self.form.to_model()
+        except ParamError as exc:
+            self.form.field(exc.param).scroll_visible(animate=False)
+            raise
         try:
             axes = parse_compare(self.task_def.spec, self._compare.value)
             plan(self.task_def.spec, params, axes)  # every combination checked before anything runs
         except ParamError as exc:
-            error.update(exc.message)
+            self._mark_compare(exc.message)
+            self._compare_error.scroll_visible(animate=False)
             raise ParamError("compare", exc.message) from None
-        error.update("")
+        self._mark_compare(None)
         return params, axes
+
+    # ---- problems: one line under their field, gone once the value is right
+
+    def _mark_compare(self, message: str | None) -> None:
+        error = self._compare_error
+        error.update((message or "").removeprefix("compare: "))  # the label above names the field
+        error.tooltip = message or None
+        error.display = bool(message)
+
+    def _check_compare(self) -> None:
+        """The compare text as it is typed: its own problem under it (a combination that the
+        form's values refuse too, where the form is valid and the product small)."""
+        spec = self.task_def.spec
+        try:
+            axes = parse_compare(spec, self._compare.value)
+            if axes and math.prod(len(v) for v in axes.values()) <= PLAN_WHILE_TYPING:
+                params = self.form.raw_values()
+                if not spec.errors(params):
+                    plan(spec, spec.parse(params), axes)
+        except ParamError as exc:
+            self._mark_compare(exc.message)
+            return
+        self._mark_compare(None)
+
+    @on(Input.Changed, "#compare")
+    def _compare_changed(self, event: Input.Changed) -> None:
+        event.stop()
+        self._check_compare()
+        self._settle()
+
+    def on_param_form_changed(self, message: ParamForm.Changed) -> None:
+        if self._compare_error.display:  # the form's values may have fixed it
+            self._check_compare()
+        self._settle()
+
+    def refuse(self, param: str) -> None:
+        """Say on the status line that the run was refused, in a line: the message itself is
+        under the field; the status before comes back once every value is right."""
+        before = self._refused or (self.status_text, self._status.has_class("-error"))
+        self.set_status(f"not run: fix {param}", error=True)
+        self._refused = before
+
+    def _settle(self) -> None:
+        if (
+            self._refused is not None
+            and not self._compare_error.display
+            and not self.form.spec.errors(self.form.raw_values())
+        ):
+            text, error = self._refused
+            self._refused = None
+            self.set_status(text, error=error)
 
     def load(self, params: dict[str, Any], axes: dict[str, list[Any]] | None = None) -> None:
         """Fill the form (and the compare field) with a run's values."""
@@ -159,7 +218,12 @@ class ControlPane(Vertical):
     def _progress(self) -> RunProgress:
         return self.query_one("#progress", RunProgress)
 
+    @cached_property
+    def _compare_error(self) -> Static:
+        return self.query_one("#compare-error", Static)
+
     def set_status(self, text: str, error: bool = False, layout: bool = True) -> None:
+        self._refused = None  # a new state: the refusal is over
         self._status.update(text, layout=layout)
         self._status.set_class(error, "-error")
 

@@ -51,3 +51,76 @@ async def test_the_compare_placeholder_is_a_whole_example_and_looks_like_a_hint(
         await pilot.pause()
         shown, cells = row_of(app, compare)
         assert shown.strip() == hint and all(c.style.italic for c in cells)
+
+
+def visible(app, widget) -> bool:
+    """Whether ``widget`` is drawn whole on the screen (not scrolled away, not hidden)."""
+    from textual.errors import NoWidget
+
+    try:
+        where = app.screen.find_widget(widget)
+    except NoWidget:
+        return False
+    return widget.display and where.region.height > 0 and where.region.intersection(where.clip) == where.region
+
+
+async def test_a_compare_problem_is_one_line_under_the_field_and_goes_once_fixed(app_factory):
+    app = app_factory(task="minimize")
+    async with app.run_test(size=SIZE) as pilot:
+        screen = app.screen
+        compare = screen.query_one("#compare", Input)
+        error = screen.query_one("#compare-error")
+        compare.focus()
+        await pilot.press(*"foo=1,2")  # unknown: the message lists every name the task has
+        await pilot.press("ctrl+r")
+        await pilot.pause()
+        assert screen.session is None and not screen.shown
+        full = str(error.tooltip)
+        assert full.startswith("compare: unknown parameter 'foo'; known: dim, complexity")
+        assert error.region.height == 1 and visible(app, error) and visible(app, compare)
+        assert compare.value == "foo=1,2"  # nothing typed is lost
+        assert screen.control.status_text == "not run: fix compare"
+        assert screen.query_one("#status").region.height == 1
+        await pilot.press(*["backspace"] * 7, *"dim=2,3")  # fixed: the line goes as it is typed
+        assert not error.display and screen.control.status_text == "ready"
+        await pilot.press("backspace", "x")  # wrong again while typing: said at once, one line
+        assert error.display and error.region.height == 1 and "dim must be a whole number" in str(error.tooltip)
+
+
+async def test_a_field_problem_is_one_line_and_goes_once_fixed(app_factory):
+    app = app_factory(task="minimize")
+    async with app.run_test(size=SIZE) as pilot:
+        screen = app.screen
+        lr = screen.query_one("#in-lr", Input)
+        field = screen.query_one("#field-lr")
+        line = field.query_one(".field-error")
+        lr.focus()
+        lr.value = ""
+        await pilot.press(*"abc")
+        await pilot.press("ctrl+r")
+        await pilot.pause()
+        assert str(line.render()) == "lr must be a number or optimal, got 'abc'" == str(line.tooltip)
+        assert line.region.height == 1 and visible(app, line) and visible(app, lr)
+        assert screen.control.status_text == "not run: fix lr"
+        screen.query_one("#form-scroll").scroll_end(animate=False)
+        await pilot.pause()
+        assert visible(app, screen.query_one("#compare", Input))  # the problems leave room for it
+        await pilot.press(*["backspace"] * 3, *"0.1")
+        assert not field.has_class("-invalid") and not line.display
+        assert screen.control.status_text == "ready"
+
+
+async def test_a_cross_field_problem_goes_when_the_other_field_fixes_it(app_factory):
+    app = app_factory(task="derivatives")
+    async with app.run_test(size=SIZE) as pilot:
+        screen = app.screen
+        screen.query_one("#in-start", Input).value = "3"
+        screen.query_one("#in-stop", Input).value = "1"
+        await pilot.pause()
+        await pilot.press("ctrl+r")
+        await pilot.pause()
+        stop = screen.query_one("#field-stop")
+        assert stop.has_class("-invalid") and "stop must be > start" in str(stop.query_one(".field-error").render())
+        screen.query_one("#in-start", Input).value = "0"  # fixed from the other field
+        await pilot.pause()
+        assert not stop.has_class("-invalid") and screen.control.status_text == "ready"
