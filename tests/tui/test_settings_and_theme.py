@@ -5,9 +5,23 @@ from textual.widgets import Select
 
 from lab4_tui.screens.dialogs import SettingsScreen
 
-from .conftest import workers_done
+from .conftest import until, workers_done
 
 SIZE = (80, 24)
+
+
+async def choose(pilot, app, typed: str, first: str) -> None:
+    """Type ``typed`` into the command palette; once its first hit reads ``first``, take it."""
+
+    def hit() -> str:
+        found = app.screen.query("CommandList")
+        option = found.first().highlighted_option if found else None
+        return str(option.prompt) if option is not None else ""
+
+    await pilot.press(*typed)
+    await until(pilot, lambda: hit().startswith(first), f"the palette to offer {first!r}")
+    await pilot.press("enter")
+    await pilot.pause()
 
 
 def inside(inner, outer) -> bool:
@@ -54,3 +68,19 @@ async def test_the_settings_theme_is_the_one_highlighted_and_applied(app_factory
         await pilot.pause()
         assert not isinstance(app.screen, SettingsScreen) and app.theme == "textual-light"
     assert 'theme = "textual-light"' in config_file.read_text()
+
+
+async def test_a_theme_chosen_in_the_command_palette_outlives_the_app(app_factory, config_file):
+    app = app_factory(task="minimize", dtype="float64")  # a command-line dtype is not saved with it
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("ctrl+p")
+        await choose(pilot, app, "theme", "Theme")  # Textual's own command: "Change the current theme"
+        await choose(pilot, app, "dracula", "dracula")
+        assert app.theme == "dracula"
+    text = config_file.read_text()
+    assert 'theme = "dracula"' in text and 'dtype = "float32"' in text
+    again = app_factory()
+    async with again.run_test(size=SIZE) as pilot:
+        assert again.theme == "dracula" and again.dtype == "float32"
+        await pilot.press("s")
+        assert again.screen.theme == "dracula"  # Settings opens on it, and keeps it when applied
