@@ -191,6 +191,7 @@ class ControlPane(Vertical):
             text, error = self._refused
             self._refused = None
             self.set_status(text, error=error)
+            self.app.clear_notifications()  # the toast that said what to fix, too
 
     def load(self, params: dict[str, Any], axes: dict[str, list[Any]] | None = None) -> None:
         """Fill the form (and the compare field) with a run's values."""

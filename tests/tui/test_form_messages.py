@@ -81,8 +81,10 @@ async def test_a_compare_problem_is_one_line_under_the_field_and_goes_once_fixed
         assert compare.value == "foo=1,2"  # nothing typed is lost
         assert screen.control.status_text == "not run: fix compare"
         assert screen.query_one("#status").region.height == 1
+        assert len(app._notifications) == 1  # the whole message, in a toast
         await pilot.press(*["backspace"] * 7, *"dim=2,3")  # fixed: the line goes as it is typed
         assert not error.display and screen.control.status_text == "ready"
+        assert not len(app._notifications)  # and the toast with it
         await pilot.press("backspace", "x")  # wrong again while typing: said at once, one line
         assert error.display and error.region.height == 1 and "dim must be a whole number" in str(error.tooltip)
 
@@ -107,7 +109,7 @@ async def test_a_field_problem_is_one_line_and_goes_once_fixed(app_factory):
         assert visible(app, screen.query_one("#compare", Input))  # the problems leave room for it
         await pilot.press(*["backspace"] * 3, *"0.1")
         assert not field.has_class("-invalid") and not line.display
-        assert screen.control.status_text == "ready"
+        assert screen.control.status_text == "ready" and not len(app._notifications)
 
 
 async def test_a_cross_field_problem_goes_when_the_other_field_fixes_it(app_factory):
