@@ -31,7 +31,7 @@ KEYS = (
     ("next-tab", "ctrl+t", "next tab of the task screen (anywhere, inside fields too)"),
     ("compare", "c", "compare preset (gd vs momentum vs Nesterov, clip bounds, ...)"),
     ("export", "x", "export the shown run(s) as JSON and CSV"),
-    ("copy", "y", "copy the lab4 command and the Results table (OSC 52)"),
+    ("copy", "y", "copy the Results tab: the lab4 command, the sentence, every table (OSC 52)"),
     ("history-mark", "m", "History: mark a run (kept between sessions)"),
     ("history-overlay", "o", "History: overlay the marked runs"),
     ("history-comparison", "g", "History: open the run's whole comparison"),

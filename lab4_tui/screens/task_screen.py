@@ -381,7 +381,9 @@ class TaskScreen(Screen):
             self.notify("Nothing to copy yet: run the task first.")
             return
         self.app.copy_to_clipboard(text)
-        self.notify("Copied the lab4 command and the Results table (through the terminal: OSC 52).")
+        self.notify(
+            "Copied the Results tab: the lab4 command, the sentence and every table (through the terminal: OSC 52)."
+        )
 
     def save_note(self) -> bool:
         return self.query_one(NotesPane).save()
