@@ -86,6 +86,7 @@ class Lab4App(App):
             self._modes[task] = partial(_task_screen, task, params, compare)
         self.warm_torch = warm_torch
         self._note_warned = False
+        self._theme_kept = False  # on_mount applies the saved theme first
         if self.settings.keys:
             self.set_keymap(self.settings.keys)
         #: the compute worker (a process of its own) and the thread that talks to it
@@ -97,6 +98,7 @@ class Lab4App(App):
     def on_mount(self) -> None:
         if self.settings.theme in self.available_themes:
             self.theme = self.settings.theme
+        self._theme_kept = True  # from now on a theme chosen anywhere is saved
         self.update_subtitle()
         for warning in self._config_warnings:
             self.notify(warning, severity="warning", timeout=10)
@@ -188,6 +190,17 @@ class Lab4App(App):
 
         self.push_screen(ConfirmScreen(question, yes="Quit", no="Keep running"), answer)
 
+    def watch_theme(self, theme: str) -> None:
+        """A theme chosen anywhere (Settings, or the command palette's "Change theme", which
+        knows nothing of our settings) is saved in the settings file, so it outlives the app."""
+        if not getattr(self, "_theme_kept", False) or theme == self.settings.theme:
+            return
+        self.settings.theme = theme
+        try:
+            save_settings(self.settings, self.config_path)
+        except OSError as exc:
+            self.notify(f"Theme {theme} not saved: {exc.strerror or exc}", severity="warning", timeout=8)
+
     # ---- actions
 
     def action_open(self, mode: str) -> None:
@@ -201,9 +214,9 @@ class Lab4App(App):
             if not values:
                 return
             self.device, self.dtype, self.seed = values["device"], values["dtype"], values["seed"]
-            self.theme = values["theme"]
+            self.settings = Settings(self.device, self.dtype, self.seed, values["theme"], self.settings.keys)
+            self.theme = values["theme"]  # saved below, with the rest
             self.update_subtitle()
-            self.settings = Settings(self.device, self.dtype, self.seed, self.theme, self.settings.keys)
             try:
                 save_settings(self.settings, self.config_path)
                 kept = f" (saved in {self.config_path})"

@@ -193,11 +193,9 @@ class Compute:
             for index, planned in enumerate(session.plan):
                 if session.ctx.cancelled or self.closed:
                     break
+                dtype, seed = session.dtype_and_seed(planned)
                 ctx = RunContext(
-                    device=session.ctx.device,
-                    dtype=planned.dtype or session.ctx.dtype,
-                    seed=session.ctx.seed if planned.seed is None else planned.seed,
-                    cancel_event=session.ctx.cancel_event,
+                    device=session.ctx.device, dtype=dtype, seed=seed, cancel_event=session.ctx.cancel_event
                 )
                 job = Job(
                     session.task.id, dict(planned.params), ctx.device, ctx.dtype, ctx.seed, session.group, planned.label

@@ -11,7 +11,8 @@ They live in a small TOML file in the user's config directory
     [keys]
     next-tab = "f2"        # binding id = keys (comma-separated), e.g. when tmux takes ctrl+t
 
-The app writes the first four when they change in Settings; ``[keys]`` is edited by hand
+The app writes the first four when they change in Settings (the theme also when the command
+palette changes it); ``[keys]`` is edited by hand
 (the help screen lists the binding ids).  A file that cannot be read gives a warning and
 the defaults, never a crash.
 """
@@ -103,7 +104,7 @@ def save_settings(settings: Settings, path: Path | None = None) -> Path:
 
     path = path or config_path()
     lines = [
-        "# lab4-tui settings: written by the app when they change in Settings; edit freely.",
+        "# lab4-tui settings: written by the app when they change (Settings; a theme from the palette); edit freely.",
         f"device = {_quote(settings.device)}",
         f"dtype = {_quote(settings.dtype)}",
         f"seed = {int(settings.seed)}",

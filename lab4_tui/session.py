@@ -21,7 +21,14 @@ from lab4.engine.runner import new_group_id
 from lab4.present.reproduce import command_line
 from lab4_tui.messages import RunEnded, RunEvents, RunStarted
 
-__all__ = ["RunSession", "LiveRun"]
+__all__ = ["RunSession", "LiveRun", "describe_dtypes_and_seeds"]
+
+
+def describe_dtypes_and_seeds(pairs: list[tuple[str, int]]) -> str:
+    """(dtype, seed) pairs in words: "float32, seed 0"; "float64, seeds 1, 2"."""
+    dtypes = list(dict.fromkeys(dtype for dtype, _ in pairs))
+    seeds = list(dict.fromkeys(seed for _, seed in pairs))
+    return f"{', '.join(dtypes)}, seed{'s' if len(seeds) > 1 else ''} {', '.join(map(str, seeds))}"
 
 
 @dataclass
@@ -72,6 +79,14 @@ class RunSession:
     def command(self) -> str:
         """The ``lab4 run`` / ``lab4 sweep`` line that computes the same runs."""
         return command_line(self.task, self.params, self.ctx.device, self.ctx.dtype, self.ctx.seed, self.axes)
+
+    def dtype_and_seed(self, planned: PlannedRun) -> tuple[str, int]:
+        """The dtype and seed ``planned`` computes with: a compare axis's, else the session's."""
+        return planned.dtype or self.ctx.dtype, self.ctx.seed if planned.seed is None else planned.seed
+
+    def uses(self) -> str:
+        """The dtype(s) and seed(s) the session's runs compute with: "float32, seed 0"."""
+        return describe_dtypes_and_seeds([self.dtype_and_seed(p) for p in self.plan])
 
     def fraction(self) -> float:
         done = sum(run.progress for run in self.runs)

@@ -180,14 +180,62 @@ def write_report(
 
 
 def series_csv(result: Result) -> str:
-    """Every series in long form: series,x,y."""
+    """The run's numbers for a spreadsheet, in long form.
+
+    A run with curves: ``series,x,y``, every point of every series.  A run comparing variants
+    inside itself (tasks 5 and 6) stores its first variant's curves without a suffix (``loss``,
+    ``loss [S=10]``); here every variant's are named alike: ``loss [S=0.1]``, ``loss [S=10]``.
+    A run without curves (task 1: a value, a gradient, tables): ``table,row,column,value``, its
+    metrics (table ``metrics``; a nested value's keys or indices in ``column``), then every cell
+    of its tables (``row`` the row's first cell)."""
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
+    if not result.series:
+        writer.writerow(["table", "row", "column", "value"])
+        for name, value in result.metrics.items():
+            for column, leaf in _leaves(value):
+                writer.writerow(["metrics", name, column, _csv_cell(leaf)])
+        for table, data in result.tables.items():
+            columns = [str(c) for c in data["columns"]]
+            for row in data["rows"]:
+                for column, value in zip(columns[1:], row[1:]):
+                    writer.writerow([table, _csv_cell(row[0]), column, _csv_cell(value)])
+        return buf.getvalue()
     writer.writerow(["series", "x", "y"])
+    names = variant_series_names(result)
     for name, data in result.series.items():
         for x, y in zip(data.get("x", []), data.get("y", [])):
-            writer.writerow([name, float(x), float(y)])
+            writer.writerow([names.get(name, name), float(x), float(y)])
     return buf.getvalue()
+
+
+def variant_series_names(result: Result) -> dict[str, str]:
+    """The first variant's series of a run of variants, named like the others' (``loss`` ->
+    ``loss [S=0.1]`` where ``loss [S=10]`` is the second's); a series the other variants do
+    not have (the sharpness, a drift between variants) keeps its name."""
+    variants = (result.artifacts or {}).get("variants") or []
+    if len(variants) < 2 or variants[0].get("suffix"):
+        return {}
+    others = [v.get("suffix", "") for v in variants[1:]]
+    return {
+        name: f"{name} [{variants[0]['label']}]"
+        for name in result.series
+        if "[" not in name and any(f"{name}{suffix}" in result.series for suffix in others if suffix)
+    }
+
+
+def _leaves(value: Any, column: str = "") -> list[tuple[str, Any]]:
+    """A metric's scalar leaves with where they sit: ``("", 15.0)``, ``("x", 36.0)``,
+    ``("[0][1]", 0.0)``, ``("S=10.final_loss", 0.7)``."""
+    if isinstance(value, dict):
+        return [leaf for k, v in value.items() for leaf in _leaves(v, f"{column}.{k}" if column else str(k))]
+    if isinstance(value, (list, tuple)):
+        return [leaf for i, v in enumerate(value) for leaf in _leaves(v, f"{column}[{i}]")]
+    return [(column, value)]
+
+
+def _csv_cell(value: Any) -> Any:
+    return "" if value is None else value
 
 
 def run_json(result: Result, indent: int | None = None) -> str:

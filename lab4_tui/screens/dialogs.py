@@ -31,7 +31,7 @@ KEYS = (
     ("next-tab", "ctrl+t", "next tab of the task screen (anywhere, inside fields too)"),
     ("compare", "c", "compare preset (gd vs momentum vs Nesterov, clip bounds, ...)"),
     ("export", "x", "export the shown run(s) as JSON and CSV"),
-    ("copy", "y", "copy the lab4 command and the Results table (OSC 52)"),
+    ("copy", "y", "copy the Results tab: the lab4 command, the sentence, every table (OSC 52)"),
     ("history-mark", "m", "History: mark a run (kept between sessions)"),
     ("history-overlay", "o", "History: overlay the marked runs"),
     ("history-comparison", "g", "History: open the run's whole comparison"),
@@ -157,27 +157,34 @@ class SettingsScreen(ModalScreen[dict | None]):
             yield Label("seed")
             yield Input(str(seed), id="seed", compact=True)
             yield Label("theme")
-            yield Select(
-                [(t, t) for t in self.themes],
-                value=theme if theme in self.themes else self.themes[0],
-                allow_blank=False,
-                id="theme",
-                compact=True,
-            )
+            # a list in the dialog, not a Select: a Select's overlay of 20 themes drew over the
+            # dialog's border and off its bottom (at 80x24 below the screen's footer)
+            yield OptionList(*[Option(t, id=t) for t in self.themes], id="theme")
             yield Static("", id="settings-error", classes="field-error")
             with Horizontal(id="settings-buttons"):
                 yield Button("Apply", id="apply", variant="primary", compact=True)
                 yield Button("Cancel", id="cancel", compact=True)
 
+    def on_mount(self) -> None:
+        theme = self.values[3]
+        self.query_one("#theme", OptionList).highlighted = self.themes.index(theme) if theme in self.themes else 0
+
+    @property
+    def theme(self) -> str:
+        """The theme highlighted in the list."""
+        option = self.query_one("#theme", OptionList).highlighted_option
+        return option.id if option is not None and option.id else self.values[3]
+
     @on(Button.Pressed, "#apply")
     @on(Input.Submitted)
+    @on(OptionList.OptionSelected, "#theme")
     def _apply(self) -> None:
         self.query_one("#settings-error", Static).update("checking...")
         self.check(
             self.query_one("#device", Input).value,
             self.query_one("#dtype", Select).value,
             self.query_one("#seed", Input).value,
-            self.query_one("#theme", Select).value,
+            self.theme,
         )
 
     @work(thread=True, exclusive=True)

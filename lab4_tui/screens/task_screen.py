@@ -30,7 +30,7 @@ from lab4.present.reproduce import command_line
 from lab4.tasks import get_task
 from lab4_tui.compute import CANCEL_GRACE_S
 from lab4_tui.messages import RunEnded, RunEvents, RunStarted, SessionFinished
-from lab4_tui.session import RunSession
+from lab4_tui.session import RunSession, describe_dtypes_and_seeds
 from lab4_tui.widgets.control_pane import ControlPane
 from lab4_tui.widgets.graph_pane import GraphPane
 from lab4_tui.widgets.history_pane import HistoryPane
@@ -69,6 +69,7 @@ class TaskScreen(Screen):
         self.session: RunSession | None = None  # the live runs
         self.shown: list[tuple[str, Result]] = []  # finished runs on display
         self.shown_command = ""
+        self.shown_saved = False  # the runs shown were opened from History (not this screen's last run)
         self.showing_live = False
         self._last_plot = 0.0
         self._preset = -1  # the compare preset c ran last
@@ -141,7 +142,7 @@ class TaskScreen(Screen):
         try:
             params, axes = self.control.read()
         except ParamError as exc:
-            self.control.set_status(f"not run: {exc.message}", error=True)
+            self.control.refuse(exc.param)
             self.app.clear_notifications()  # pressing run again must not stack up toasts
             where = "the compare field" if exc.param == "compare" else "the marked field"
             self.notify(exc.message, title=f"Fix {where}", severity="error")
@@ -163,6 +164,8 @@ class TaskScreen(Screen):
             on_cancel=compute.cancel,
         )
         self._end_armed = None
+        if self.shown_saved:  # a saved run is on screen: the new run's dtype and seed may not be its
+            self._say_what_runs(self.session)
         self.showing_live = True
         runs = f" {self.session.total} runs" if self.session.total > 1 else ""
         self.control.set_status(
@@ -171,6 +174,17 @@ class TaskScreen(Screen):
         self.log_pane.add(f"run: {self.session.command}")
         self._redraw(settled=True)
         compute.submit(self.session)
+
+    def _say_what_runs(self, session: RunSession) -> None:
+        """Say the dtype and seed the new run computes with (the settings', or the compare
+        field's), beside those of the saved run shown: ctrl+r never reads them from it."""
+        uses = session.uses()
+        then = describe_dtypes_and_seeds([(r.dtype, r.seed) for _, r in self.shown])
+        text = f"The new run uses {uses}" + (
+            ", as the run shown." if uses == then else f"; the run shown used {then} (s changes the settings)."
+        )
+        self.log_pane.add(text)
+        self.notify(text, title="Run", severity="information" if uses == then else "warning", timeout=10)
 
     def on_run_started(self, message: RunStarted) -> None:
         if message.session is self.session:
@@ -275,6 +289,7 @@ class TaskScreen(Screen):
     def show_runs(self, runs: list[tuple[str, Result]], command: str) -> None:
         """Show finished runs (a session's, or opened from History)."""
         self.shown, self.shown_command, self.showing_live = runs, command, False
+        self.shown_saved = False
         self._redraw(settled=True)
 
     @on(HistoryPane.Open)
@@ -292,6 +307,7 @@ class TaskScreen(Screen):
         self.show_runs(
             runs, command_line(self.task_def, first.typed_params(), first.device, first.dtype, first.seed, axes)
         )
+        self.shown_saved = True
         what = f"{message.what} {first.id}" if len(runs) == 1 else f"{len(runs)} {message.what}"
         if message.load:
             now, then = (self.app.dtype, self.app.seed), (first.dtype, first.seed)
@@ -365,7 +381,9 @@ class TaskScreen(Screen):
             self.notify("Nothing to copy yet: run the task first.")
             return
         self.app.copy_to_clipboard(text)
-        self.notify("Copied the lab4 command and the Results table (through the terminal: OSC 52).")
+        self.notify(
+            "Copied the Results tab: the lab4 command, the sentence and every table (through the terminal: OSC 52)."
+        )
 
     def save_note(self) -> bool:
         return self.query_one(NotesPane).save()

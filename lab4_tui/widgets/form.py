@@ -28,7 +28,7 @@ class ParamField(Vertical):
     DEFAULT_CSS = """
     ParamField { height: auto; margin: 0 0 0 0; }
     ParamField > .field-label { color: $text-muted; }
-    ParamField > .field-error { color: $error; display: none; }
+    ParamField > .field-error { color: $error; display: none; height: 1; text-wrap: nowrap; text-overflow: ellipsis; }
     ParamField.-invalid > .field-error { display: block; }
     ParamField.-invalid > Input { border-left: outer $error; }
     """
@@ -81,11 +81,19 @@ class ParamField(Vertical):
         else:
             widget.value = self.param.format(value)
 
+    @property
+    def marked(self) -> str | None:
+        """The problem the field shows (None when it shows none)."""
+        return self._marked
+
     def mark(self, message: str | None) -> None:
+        """Show ``message`` on one line under the editor (cut with an ellipsis where the column
+        is narrower; the whole of it in the line's tooltip), or clear it."""
         self.set_class(bool(message), "-invalid")
         if message != self._marked:  # an update re-lays out the screen: only when it changes
             self._marked = message
             self._error.update(message or "")
+            self._error.tooltip = message or None
 
 
 class ParamForm(Vertical):
@@ -158,22 +166,32 @@ class ParamForm(Vertical):
             node = node.parent
         return node
 
+    def _changed(self, field: ParamField) -> None:
+        """A field changed: it shows its own problem as typed; a problem shown elsewhere (a
+        cross-field check: stop > start) goes as soon as the values no longer have it."""
+        problems = self.spec.errors(self.raw_values())
+        shown = field.marked
+        if self.validate_field(field) and shown:  # it parses; a cross-field problem it showed may stay
+            field.mark(problems.get(field.param.name))
+        for other in self.fields():
+            if other is not field and other.marked is not None:
+                other.mark(problems.get(other.param.name))
+        self.post_message(self.Changed(self, not problems))
+
     def on_input_changed(self, event: Input.Changed) -> None:
         field = self._field_of(event.input)
         if field is not None:
             event.stop()
-            self.validate_field(field)
-            self.post_message(self.Changed(self, not self.spec.errors(self.raw_values())))
+            self._changed(field)
 
     def on_select_changed(self, event: Select.Changed) -> None:
         field = self._field_of(event.select)
         if field is not None:
             event.stop()
-            self.validate_field(field)
-            self.post_message(self.Changed(self, True))
+            self._changed(field)
 
     def on_switch_changed(self, event: Switch.Changed) -> None:
         field = self._field_of(event.switch)
         if field is not None:
             event.stop()
-            self.post_message(self.Changed(self, True))
+            self._changed(field)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from textual.binding import Binding
 from textual.widgets import TextArea
 
 __all__ = ["NotesPane", "NOTE_DEBOUNCE"]
@@ -16,9 +17,16 @@ NOTE_DEBOUNCE = 0.5  # seconds after the last key
 
 
 class NotesPane(TextArea):
+    """ctrl+e is the app's report key, but in a text area it is a text key (end of line), as
+    it stays here: the first time it is pressed in the notes, a message says how to write the
+    report from here (F6, which works everywhere)."""
+
+    BINDINGS = [Binding("ctrl+e", "end_of_line", "End of line", show=False)]
+
     def __init__(self, task_id: str, **kwargs: Any):
         super().__init__(soft_wrap=True, **kwargs)
         self.task_id = task_id
+        self._told_report_key = False
         self._loaded = False
         self._saved = ""
         self._timer: Any = None
@@ -32,6 +40,17 @@ class NotesPane(TextArea):
         self.load_text(text)
         self._saved = text
         self._loaded = True
+
+    def action_end_of_line(self) -> None:
+        self.action_cursor_line_end()
+        if not self._told_report_key:
+            self._told_report_key = True
+            key = self.app.keys_for("report-f6", "f6").split(",")[0].strip().upper()
+            self.notify(
+                f"In the notes ctrl+e moves to the end of the line. {key} writes the report, from here too.",
+                title="Report",
+                timeout=8,
+            )
 
     def on_text_area_changed(self) -> None:
         if not self._loaded:

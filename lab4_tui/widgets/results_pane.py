@@ -91,9 +91,21 @@ class ResultsPane(VerticalScroll, can_focus=True):
         self.query_one("#sentence", Static).update(Text(sentence))
         self.query_one("#sentence", Static).display = bool(sentence)
         self.query_one("#tables", Static).update(table if first else tables)
-        self.text = "\n\n".join(
-            part for part in (command, text_table(columns, rows) if columns else "", sentence) if part
-        )
+        # what the copy key sends: what the pane shows, in its order (a run of variants: its
+        # comparison table of every variant first, the metrics the sentence says are under it)
+        metrics = text_table(columns, rows) if columns else ""
+        own = self._text_tables(runs)
+        shown = [*own, metrics] if first else [metrics, *own]
+        self.text = "\n\n".join(part for part in (command, sentence, *shown) if part)
+
+    @staticmethod
+    def _text_tables(runs: Sequence[tuple[str, Result]]) -> list[str]:
+        """Each run's tables as plain text, each under the line that names it and its run."""
+        return [
+            name + (f" - {label}" if label else "") + "\n" + text_table([str(c) for c in data["columns"]], data["rows"])
+            for label, result in runs
+            for name, data in result.tables.items()
+        ]
 
     @staticmethod
     def _tables(runs: Sequence[tuple[str, Result]]) -> list[Any]:

@@ -249,7 +249,8 @@ async def test_settings_open_focused_refuse_missing_cuda_and_are_kept(app_factor
         modal.query_one("#device", Input).value = "cpu"
         modal.query_one("#dtype", Select).value = "float64"
         modal.query_one("#seed", Input).value = "7"
-        modal.query_one("#theme", Select).value = "textual-light"
+        themes = modal.query_one("#theme")
+        themes.highlighted = themes.get_option_index("textual-light")
         modal.query_one("#apply").focus()
         await pilot.press("enter")
         await workers_done(app)
