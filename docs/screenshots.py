@@ -50,14 +50,33 @@ SHOTS = [
         "tab-phase",
         (80, 24),
     ),
+    # the answer of task 6 on its Results tab at 80x24; without colour at 100x30; a light theme at 120x40
+    ("scaled-mse-results-80x24", "scaled-mse", {"steps": "200"}, "c", "tab-results", (80, 24)),
+    ("mlp-no-color-100x30", "mlp", {"steps": "300"}, "c", "tab-loss", (100, 30), {"NO_COLOR": "1"}),
+    ("clipped-ce-light-120x40", "clipped-ce", {"steps": "200"}, "c", "tab-results", (120, 40), {}, "textual-light"),
 ]
 
 
-async def shoot(name, task, values, key, tab, size=(120, 36), *, data_dir):
+async def shoot(name, task, values, key, tab, size=(120, 36), env=None, theme=None, *, data_dir):
     from lab4_tui.app import make_app
 
-    app = make_app(task=task, data_dir=data_dir, warm_torch=False)
+    saved = {k: os.environ.get(k) for k in env or {}}
+    os.environ.update(env or {})
+    try:
+        app = make_app(task=task, data_dir=data_dir, warm_torch=False)
+        await _shoot(app, name, task, values, key, tab, size, theme)
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+async def _shoot(app, name, task, values, key, tab, size, theme):
     async with app.run_test(size=size) as pilot:
+        if theme:
+            app.theme = theme
         if task:
             screen = app.screen
             for field, value in values.items():
