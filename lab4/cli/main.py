@@ -743,6 +743,8 @@ def bench(quick: bool, device: str, as_json: bool, no_app: bool, readme: Path | 
     """Measure each performance figure against a baseline run in the same process."""
     from lab4.bench.rows import format_rows, run_bench
 
+    if readme is not None and as_json:
+        raise click.UsageError("--readme writes the table; --json prints rows: choose one")
     if readme is not None:  # before minutes of measuring: a file that cannot take the table
         try:
             _with_bench_table(readme.read_text(encoding="utf-8"), "")

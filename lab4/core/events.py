@@ -346,15 +346,25 @@ class Steps:
         return self.n
 
     def __getitem__(self, i: Any) -> Any:
-        if isinstance(i, slice):
-            return array("d", map(float, range(self.n)[i]))
+        if isinstance(i, slice):  # numpy's arange: a live plot slices a 10,000,000-step x each redraw
+            import numpy as np
+
+            r = range(self.n)[i]
+            return np.arange(r.start, r.stop, r.step, dtype=np.float64)
         return float(range(self.n)[i])
 
     def __iter__(self) -> Any:
         return map(float, range(self.n))
 
-    def __eq__(self, other: Any) -> bool:
-        return list(self) == list(other) if not isinstance(other, Steps) else self.n == other.n
+    def __eq__(self, other: Any) -> Any:
+        if isinstance(other, Steps):
+            return self.n == other.n
+        try:
+            return len(other) == self.n and all(a == b for a, b in zip(self, other))
+        except TypeError:  # not a sequence
+            return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]  # it grows
 
     def __repr__(self) -> str:
         return f"Steps({self.n})"
@@ -379,8 +389,10 @@ def _extended(values: Any, more: Any) -> Any:
         # a trajectory's x, say: float32 until a value does not fit (step numbers fit below 2**24)
         values = array("f" if n <= 2**24 else "d", map(float, range(n)))
     if values.typecode == "f":
-        narrow = array("f", more)
-        if narrow.tolist() == list(more) or all(a == b or b != b for a, b in zip(narrow, more)):
+        import numpy as np
+
+        narrow = array("f", more)  # compared in numpy: a whole 10,000,000-value series may come at once
+        if np.array_equal(np.frombuffer(narrow, dtype=np.float32), np.asarray(more, dtype=np.float64), equal_nan=True):
             values.extend(narrow)
             return values
         values = array("d", values)

@@ -24,7 +24,7 @@ EXPECTED = [
     "minimize 11x11 (lr, beta) x 500 steps, dim 2: batched",
     "lab4 sweep 11x11 with every result: --batched",
     "cancel latency",
-    "lab4 run minimize --steps 200,000 and 400,000 (CLI): memory per step",
+    "lab4 run minimize --steps 150,000 and 450,000 (CLI): memory per step",
     "... the peak projected to 10,000,000 steps",
     "Ctrl-C on a 10,000,000-step lab4 run minimize",
     "import lab4_tui.app",
@@ -130,6 +130,8 @@ def test_readme_gets_the_measured_table_between_its_lines_and_nothing_else_chang
     refused = CliRunner().invoke(main, ["bench", "--readme", str(readme)])
     assert refused.exit_code == 2 and "--readme" in refused.output and README_BEGIN in refused.output
     assert len(calls) == 1 and readme.read_text() == "# no marker lines\n"
+    both = CliRunner().invoke(main, ["bench", "--json", "--readme", str(readme)])
+    assert both.exit_code == 2 and "--json" in both.output and len(calls) == 1
 
 
 def test_generated_runs_can_carry_what_a_real_run_of_their_task_stores():

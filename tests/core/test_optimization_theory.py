@@ -176,7 +176,8 @@ def test_phase_diagram():
     f = generate_function(2, 3, 0)
     lams = torch.linalg.eigvalsh(torch.func.hessian(f)(f.center)).tolist()
     gd_rate = max(abs(1 - phase["lr"][i] * lam) for lam in lams)
-    assert phase["rate"][j][i] == pytest.approx(gd_rate, rel=1e-9)  # the beta = 0 row is gradient descent
+    # the beta = 0 row is gradient descent (the drawn map keeps 6 significant digits)
+    assert phase["rate"][j][i] == pytest.approx(gd_rate, rel=1e-6)
     assert phase["run"] == {"lr": 0.5, "beta": 0.6, "rate": pytest.approx(r.metrics["rate_theory"])}
     best = phase["optimal"]
     assert best["rate"] == pytest.approx(rate("momentum", best["lr"], best["beta"], lams), rel=1e-6)

@@ -355,6 +355,9 @@ def test_a_series_widens_when_its_values_or_steps_stop_fitting():
     s = b.result.series["loss"]
     assert s["y"].typecode == "d" and list(s["y"]) == [1.0, 0.5, 0.25, 0.1, 0.125]
     assert list(s["x"]) == [0.0, 1.0, 2.0, 3.0, 5.0]
+    steps = Steps(6)  # reads as the sequence it stands for
+    assert list(steps[1:5:2]) == [1.0, 3.0] and steps[-1] == 5.0 and steps == [0, 1, 2, 3, 4, 5]
+    assert steps != [0, 1, 2] and steps != None and np.array_equal(np.asarray(steps), np.arange(6.0))  # noqa: E711
 
 
 def test_a_minimize_runs_drawn_grids_are_stored_in_six_digits_of_the_function_itself(tmp_path):

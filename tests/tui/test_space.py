@@ -110,7 +110,6 @@ def tick_rows(lines: list[str]) -> list[str]:
     return [lines[bottom + 1]]
 
 
-@pytest.mark.slow  # every plot of a run read cell by cell
 async def test_ticks_are_short_apart_and_inside_the_frame(app_factory):
     app = app_factory(task="minimize")
     async with app.run_test(size=(80, 24)) as pilot:
@@ -130,7 +129,7 @@ async def test_ticks_are_short_apart_and_inside_the_frame(app_factory):
                 assert token == short_number(float(token.replace("k", "e3"))), (view, token)
 
 
-@pytest.mark.slow  # the same tick code as the test above, on the log-log plot
+@pytest.mark.slow  # the tick code of the quick test above, on the log-log plot
 async def test_error_vs_h_ticks_do_not_collide(app_factory):
     app = app_factory(task="derivatives")
     async with app.run_test(size=(80, 24)) as pilot:
