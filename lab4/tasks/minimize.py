@@ -1045,7 +1045,7 @@ def measured_phase(f: Any, params: dict[str, Any], ctx: Any, big: float) -> dict
 def _drawn(values: Any, digits: int = 6) -> Any:
     """A grid that is only drawn (level sets, a phase map's colours), its numbers cut to ``digits``
     significant digits as the measured map's are: a minimize run's stored artifacts went from
-    31 KB to 13 KB (zlib), and no plot cell tells 7 digits from 17.  Optima and the run's own
+    31 KB to 14 KB (zlib), and no plot cell tells 7 digits from 17.  Optima and the run's own
     point keep every digit."""
     if isinstance(values, list):
         return [_drawn(v, digits) for v in values]
