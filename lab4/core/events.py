@@ -389,10 +389,11 @@ def _extended(values: Any, more: Any) -> Any:
         # a trajectory's x, say: float32 until a value does not fit (step numbers fit below 2**24)
         values = array("f" if n <= 2**24 else "d", map(float, range(n)))
     if values.typecode == "f":
-        import numpy as np
-
-        narrow = array("f", more)  # compared in numpy: a whole 10,000,000-value series may come at once
-        if np.array_equal(np.frombuffer(narrow, dtype=np.float32), np.asarray(more, dtype=np.float64), equal_nan=True):
+        narrow = array("f", more)
+        # a block of a run at C speed; a whole 10,000,000-value series (your own f's run hands
+        # its curves over at the end) value by value, never as two lists of Python floats
+        short = len(more) <= 1 << 16 and narrow.tolist() == list(more)
+        if short or all(a == b or b != b for a, b in zip(narrow, more)):
             values.extend(narrow)
             return values
         values = array("d", values)
