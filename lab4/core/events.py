@@ -330,6 +330,16 @@ def jsonable(value: Any) -> Any:
     return str(value)
 
 
+def variant_series_name(name: str, artifacts: dict[str, Any] | None) -> str:
+    """A run comparing variants inside itself (tasks 5 and 6) records its first variant's series
+    without a suffix (``loss`` beside ``loss [S=10]``): its name with the suffix, for legends
+    and exports."""
+    variants = (artifacts or {}).get("variants")
+    if variants and "[" not in name and variants[0].get("suffix") == "":
+        return f"{name} [{variants[0]['label']}]"
+    return name
+
+
 class Steps:
     """The x of a series that counts 0, 1, 2, ... (a run's steps), kept as its length: a
     10,000,000-step run's loss and distance need no 80 MB of step numbers each.  Reads as a

@@ -24,6 +24,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Sequence
 
+from lab4.core.events import variant_series_name
 from lab4.core.views import PlotView, matches
 
 __all__ = [
@@ -185,14 +186,6 @@ def decimate(x: Any, y: Any, points: int) -> tuple[list[float], list[float]]:
     return out_x, out_y
 
 
-def _variant_name(name: str, artifacts: dict[str, Any] | None) -> str:
-    """A run comparing variants writes its first one without a suffix: name it in legends."""
-    variants = (artifacts or {}).get("variants")
-    if variants and "[" not in name and variants[0].get("suffix") == "":
-        return f"{name} [{variants[0]['label']}]"
-    return name
-
-
 class _Painter:
     """Hands out a colour and a marker per legend entry, and records the entries."""
 
@@ -242,7 +235,7 @@ def _collect(view: PlotView, runs: list[Run]) -> list[tuple[str, Any, Any, bool]
                 x, y = _clean(*_snapshot(series[name]), view.xlog, view.ylog)
                 if not len(x):
                     continue
-                shown = view.legend_name(_variant_name(name, artifacts))
+                shown = view.legend_name(variant_series_name(name, artifacts))
                 key = (shown, len(x), _digest(x, y))
                 twin = next(
                     (

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 from lab4.core.comparison import axes_of, compare_text, comparison_rows, comparison_sentence, differing, param_value
-from lab4.core.events import Result, format_value, plural
+from lab4.core.events import Result, format_value, plural, variant_series_name
 from lab4.present.reproduce import command_line
 from lab4.store import Store, atomic_write
 from lab4.store.files import child_path
@@ -214,13 +214,11 @@ def variant_series_names(result: Result) -> dict[str, str]:
     ``loss [S=0.1]`` where ``loss [S=10]`` is the second's); a series the other variants do
     not have (the sharpness, a drift between variants) keeps its name."""
     variants = (result.artifacts or {}).get("variants") or []
-    if len(variants) < 2 or variants[0].get("suffix"):
-        return {}
-    others = [v.get("suffix", "") for v in variants[1:]]
+    others = [v["suffix"] for v in variants[1:] if v.get("suffix")]
     return {
-        name: f"{name} [{variants[0]['label']}]"
+        name: variant_series_name(name, result.artifacts)
         for name in result.series
-        if "[" not in name and any(f"{name}{suffix}" in result.series for suffix in others if suffix)
+        if any(f"{name}{suffix}" in result.series for suffix in others)
     }
 
 

@@ -102,7 +102,7 @@ class ResultsPane(VerticalScroll, can_focus=True):
     def _text_tables(runs: Sequence[tuple[str, Result]]) -> list[str]:
         """Each run's tables as plain text, each under the line that names it and its run."""
         return [
-            name + (f" - {label}" if label else "") + "\n" + text_table([str(c) for c in data["columns"]], data["rows"])
+            _title(name, label) + "\n" + text_table([str(c) for c in data["columns"]], data["rows"])
             for label, result in runs
             for name, data in result.tables.items()
         ]
@@ -114,7 +114,7 @@ class ResultsPane(VerticalScroll, can_focus=True):
         for label, result in runs:
             for name, data in result.tables.items():
                 out += [
-                    Text(name + (f" - {label}" if label else ""), style="italic"),
+                    Text(_title(name, label), style="italic"),
                     ComparisonTable(
                         [str(c) for c in data["columns"]],
                         [[format_value(v) for v in row] for row in data["rows"]],
@@ -122,6 +122,11 @@ class ResultsPane(VerticalScroll, can_focus=True):
                     ),
                 ]
         return out
+
+
+def _title(table: str, run_label: str) -> str:
+    """The line over a run's table: the table's name and, among several runs, the run's."""
+    return table + (f" - {run_label}" if run_label else "")
 
 
 class FittedTable:

@@ -79,6 +79,14 @@ def gate(tmp_path):
     return Gate(tmp_path / "gate")
 
 
+def notices(app) -> list[str]:
+    """The messages ``app`` notifies from now on, in order (each still shown as a toast)."""
+    told: list[str] = []
+    real = app.notify
+    app.notify = lambda message, **kw: (told.append(message), real(message, **kw))
+    return told
+
+
 async def until(pilot, condition, what: str, timeout: float = HANG_S):
     """Let the app work until ``condition()`` holds; fail after ``timeout`` s (a hang, not a speed)."""
     deadline = time.monotonic() + timeout

@@ -10,7 +10,7 @@ from lab4_tui.screens.task_screen import TaskScreen
 from lab4_tui.widgets.plots import SeriesPlot
 from tests import sampled
 
-from .conftest import finish_run, start_held_run, workers_done
+from .conftest import finish_run, notices, start_held_run, workers_done
 
 SIZE = (100, 30)
 
@@ -282,9 +282,7 @@ async def test_a_broken_settings_file_is_a_warning_not_a_crash(app_factory, conf
     config_file.parent.mkdir(parents=True, exist_ok=True)
     config_file.write_text("device = [this is not toml\n")
     app = app_factory()
-    told = []
-    real = app.notify
-    app.notify = lambda message, **kw: (told.append(message), real(message, **kw))
+    told = notices(app)
     async with app.run_test(size=SIZE):
         assert app.device == "cpu" and any("was not read" in m for m in told)
 

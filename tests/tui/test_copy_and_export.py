@@ -3,7 +3,7 @@ variants, and an export holds the run's numbers."""
 
 from lab4.core.events import format_value
 
-from .conftest import run_with
+from .conftest import notices, run_with
 
 SIZE = (80, 24)
 
@@ -35,9 +35,7 @@ async def export(app, pilot, task, values):
     """Run ``task`` with ``values``, press x; the shown result and the rows of its CSV."""
     import csv
 
-    told = []
-    real = app.notify
-    app.notify = lambda message, **kw: (told.append(message), real(message, **kw))
+    told = notices(app)
     screen = await run_with(app, pilot, values)
     await pilot.press("x")
     await pilot.pause()

@@ -14,7 +14,7 @@ from lab4.engine.runner import execute, sweep
 from lab4.tasks import TASKS
 from tests import sampled
 
-from .conftest import finish_run, start_held_run, workers_done
+from .conftest import finish_run, notices, start_held_run, workers_done
 
 SIZE = (100, 30)
 
@@ -37,9 +37,7 @@ async def open_history(app, pilot, screen):
 async def test_opening_history_during_a_run_never_touches_it(app_factory, gate, key):
     app = app_factory(task="gated")
     saved_runs(app.store, "gated", each=[{"steps": 2}, {"steps": 3}])
-    told = []
-    real = app.notify
-    app.notify = lambda message, **kw: (told.append(message), real(message, **kw))
+    told = notices(app)
     async with app.run_test(size=SIZE) as pilot:
         screen = app.screen
         history = await open_history(app, pilot, screen)

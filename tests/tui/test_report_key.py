@@ -4,16 +4,14 @@ from there, and F6 writes it."""
 
 from textual.widgets import TextArea
 
-from .conftest import until
+from .conftest import notices, until
 
 SIZE = (80, 24)
 
 
 async def test_ctrl_e_in_the_notes_says_how_to_write_the_report_and_f6_writes_it(app_factory, tmp_path):
     app = app_factory(task="derivatives")
-    told = []
-    real = app.notify
-    app.notify = lambda message, **kw: (told.append(message), real(message, **kw))
+    told = notices(app)
     async with app.run_test(size=SIZE) as pilot:
         screen = app.screen
         screen.open_tab("tab-notes")

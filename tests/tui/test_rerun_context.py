@@ -5,7 +5,7 @@ from lab4.core.context import RunContext
 from lab4.engine.runner import execute
 from lab4.tasks import TASKS
 
-from .conftest import finish_run, workers_done
+from .conftest import finish_run, notices, workers_done
 
 SIZE = (80, 24)
 
@@ -27,9 +27,7 @@ async def test_ctrl_r_on_a_shown_run_says_the_dtype_and_seed_it_runs_with(app_fa
     app = app_factory(task="minimize")  # settings: float32, seed 0
     spec = TASKS["minimize"].spec
     app.store.save_run(execute("minimize", spec.parse({"steps": 5}), RunContext(dtype="float64", seed=3)))
-    told = []
-    real = app.notify
-    app.notify = lambda message, **kw: (told.append(message), real(message, **kw))
+    told = notices(app)
     async with app.run_test(size=SIZE) as pilot:
         screen = app.screen
         await show_saved(app, pilot, screen)
@@ -53,9 +51,7 @@ async def test_a_compare_seed_is_the_one_said(app_factory):
     app.store.save_run(
         execute("minimize", TASKS["minimize"].spec.parse({"steps": 5}), RunContext(dtype="float32", seed=3))
     )
-    told = []
-    real = app.notify
-    app.notify = lambda message, **kw: (told.append(message), real(message, **kw))
+    told = notices(app)
     async with app.run_test(size=SIZE) as pilot:
         screen = app.screen
         await show_saved(app, pilot, screen)

@@ -103,9 +103,6 @@ def test_the_app_process_never_imports_torch(tmp_path):
 async def test_a_worker_killed_mid_run_is_an_error_run_and_the_next_run_gets_a_new_worker(app_factory, hooks):
     hooks["HOLD"].touch()
     app = app_factory(task="minimize")
-    told = []
-    real = app.notify
-    app.notify = lambda message, **kw: (told.append(message), real(message, **kw))
     async with app.run_test(size=SIZE) as pilot:
         screen = app.screen
         screen.query_one("#in-steps").value = "300"
