@@ -20,7 +20,7 @@ from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
 
-from lab4.core.context import RunContext
+from lab4.core.context import RunContext, jobs_count
 from lab4.core.events import Result
 from lab4.core.spec import ParamError
 from lab4.maths.device import device_label, parse_device
@@ -90,7 +90,7 @@ class Lab4App(App):
         if self.settings.keys:
             self.set_keymap(self.settings.keys)
         #: the compute worker (a process of its own) and the thread that talks to it
-        self.compute = Compute(self.post_message, self.store.root)
+        self.compute = Compute(self.post_message, self.store.root, jobs_count(self.settings.jobs))
         self._device_checked = self.device == "cpu"
 
     # ---- lifecycle
@@ -214,7 +214,10 @@ class Lab4App(App):
             if not values:
                 return
             self.device, self.dtype, self.seed = values["device"], values["dtype"], values["seed"]
-            self.settings = Settings(self.device, self.dtype, self.seed, values["theme"], self.settings.keys)
+            self.settings = Settings(
+                self.device, self.dtype, self.seed, values["theme"], keys=self.settings.keys, jobs=values["jobs"]
+            )
+            self.compute.jobs = jobs_count(values["jobs"])  # from the next comparison on
             self.theme = values["theme"]  # saved below, with the rest
             self.update_subtitle()
             try:
@@ -227,7 +230,9 @@ class Lab4App(App):
             )
 
         themes = sorted(self.available_themes)
-        self.push_screen(SettingsScreen(self.device, self.dtype, self.seed, self.theme, themes), apply)
+        self.push_screen(
+            SettingsScreen(self.device, self.dtype, self.seed, self.theme, themes, self.settings.jobs), apply
+        )
 
     def action_report(self) -> None:
         self.save_all_notes()

@@ -7,6 +7,12 @@ to the worker as plain data, folds the events that come back, and posts the sess
 messages (:mod:`lab4_tui.messages`) to its screen, batched to a few a second.  The worker
 saves every run it ends; this side saves only the runs whose worker died or was ended.
 
+With the ``jobs`` setting above 1, a comparison's runs compute side by side, each in a worker
+of its own (:class:`lab4.engine.worker.Pool`, as ``lab4 sweep --jobs``): the warm worker and
+``jobs - 1`` extras, started at the first such comparison and kept warm; each worker's torch
+gets its share of the cores but the UI's.  Their messages reach the screen as each run's do,
+started in the comparison's order, ended as they end.
+
 The worker's state is posted to the app as :class:`ComputeState`: ``starting torch``,
 ``ready``, ``computing``, ``restarted after a fault``.  A cancel sets the worker's flag (it
 stops at its next step); a worker that has not ended its run :data:`CANCEL_GRACE_S` seconds
@@ -27,7 +33,7 @@ from textual.message import Message
 
 from lab4.core.context import RunContext
 from lab4.core.events import Observation, Result
-from lab4.engine.worker import CANCEL_GRACE_S, READY_TIMEOUT_S, Job, RunTracker, Worker, WorkerGone
+from lab4.engine.worker import CANCEL_GRACE_S, READY_TIMEOUT_S, Job, Pool, RunTracker, Worker, WorkerGone
 from lab4_tui.messages import RunEnded, RunEvents, RunStarted, SessionFinished
 
 __all__ = ["Compute", "ComputeState", "STARTING", "READY", "COMPUTING", "RESTARTED", "NOT_STARTED", "CANCEL_GRACE_S"]
@@ -51,15 +57,18 @@ class ComputeState(Message):
         self.fault = fault
 
 
-def worker_threads() -> int:
-    """torch threads of the app's worker: every core but the UI's."""
-    return max(1, (os.cpu_count() or 1) - 1)
+def worker_threads(jobs: int = 1) -> int:
+    """torch threads of each of the app's ``jobs`` workers: every core but the UI's, shared."""
+    return max(1, ((os.cpu_count() or 1) - 1) // max(1, jobs))
 
 
 class Compute:
-    def __init__(self, post: Callable[[Message], Any], data_dir: Path | None):
+    def __init__(self, post: Callable[[Message], Any], data_dir: Path | None, jobs: int = 1):
         self._post = post
         self.data_dir = data_dir
+        #: how many runs of a comparison compute at once, each in a worker of its own
+        self.jobs = max(1, jobs)
+        self._extras: list[Worker] = []  # the workers beyond the first, kept warm once started
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
@@ -68,7 +77,7 @@ class Compute:
         self.fault = ""
         self.machine: dict[str, Any] | None = None
         self._ready = threading.Event()  # the machine is known (a worker said ready once)
-        self._current: tuple[Any, Worker] | None = None
+        self._current: tuple[Any, Worker | Pool] | None = None
         self._idle = threading.Event()
         self._idle.set()
         self._job = 0
@@ -99,12 +108,20 @@ class Compute:
             current[1].cancel()
 
     def end_worker(self) -> bool:
-        """End the worker now (a run that does not answer its cancel): True if one was computing."""
+        """End the worker(s) computing now (a run that does not answer its cancel): True if one was."""
         current = self._current
         if current is None:
             return False
         current[1].kill(by_user=True)
         return True
+
+    def workers(self) -> list[Worker]:
+        """The workers started and not stopped: the warm one first, then the extras of the
+        ``jobs`` setting (a side-by-side comparison's, in the order of its runs' slots)."""
+        current = self._current
+        if current is not None and isinstance(current[1], Pool):
+            return list(current[1].workers)
+        return [w for w in (self.worker, *self._extras) if w is not None]
 
     def machine_info(self, timeout: float = READY_TIMEOUT_S) -> dict[str, Any] | None:
         """What the worker knows of the machine (devices); waits for it to start."""
@@ -133,8 +150,10 @@ class Compute:
             if thread.is_alive():
                 self.end_worker()
                 thread.join(10)
-        elif self.worker is not None:
-            self.worker.stop()
+        else:
+            for worker in [self.worker, *self._extras]:
+                if worker is not None:
+                    worker.stop()
 
     # ---- the compute thread
 
@@ -161,9 +180,10 @@ class Compute:
             finally:
                 if self._queue.empty():
                     self._idle.set()
-        worker, self.worker = self.worker, None
-        if worker is not None:
-            worker.stop()
+        workers, self.worker, self._extras = [self.worker, *self._extras], None, []
+        for worker in workers:
+            if worker is not None:
+                worker.stop()
         self._idle.set()
 
     def _ensure_worker(self) -> Worker:
@@ -188,18 +208,22 @@ class Compute:
                 self._set_state(READY)
         return self.worker
 
+    def _job_of(self, session: Any, planned: Any) -> tuple[Job, RunContext]:
+        dtype, seed = session.dtype_and_seed(planned)
+        ctx = RunContext(device=session.ctx.device, dtype=dtype, seed=seed, cancel_event=session.ctx.cancel_event)
+        job = Job(session.task.id, dict(planned.params), ctx.device, ctx.dtype, ctx.seed, session.group, planned.label)
+        return job, ctx
+
     def _run_session(self, session: Any) -> None:
         try:
+            jobs = min(self.jobs, len(session.plan))
+            if jobs > 1:
+                self._run_side_by_side(session, jobs)
+                return
             for index, planned in enumerate(session.plan):
                 if session.ctx.cancelled or self.closed:
                     break
-                dtype, seed = session.dtype_and_seed(planned)
-                ctx = RunContext(
-                    device=session.ctx.device, dtype=dtype, seed=seed, cancel_event=session.ctx.cancel_event
-                )
-                job = Job(
-                    session.task.id, dict(planned.params), ctx.device, ctx.dtype, ctx.seed, session.group, planned.label
-                )
+                job, ctx = self._job_of(session, planned)
                 session.post(RunStarted(session, index, planned, ctx))
                 result, unsaved = self._drive(session, index, job)
                 session.post(RunEnded(session, index, result, unsaved))
@@ -207,6 +231,71 @@ class Compute:
             if self.state == COMPUTING:
                 self._set_state(READY)
             session.post(SessionFinished(session))
+
+    def _run_side_by_side(self, session: Any, jobs: int) -> None:
+        """A comparison's runs in ``jobs`` workers at once (:class:`Pool`: the warm worker and
+        the extras, started the first time and kept warm); each run's messages as it goes."""
+        try:
+            first = self._ensure_worker()
+        except WorkerGone as exc:  # no worker at all: every run says why
+            for index, planned in enumerate(session.plan):
+                job, ctx = self._job_of(session, planned)
+                session.post(RunStarted(session, index, planned, ctx))
+                result = RunTracker(job, session.task.spec.to_json(job.params)).died(exc.reason)
+                session.post(RunEnded(session, index, result, session.save(result)))
+            return
+        extras = [w for w in self._extras if w.alive()]
+        for gone in set(self._extras) - set(extras):
+            gone.stop()
+        spare = extras[jobs - 1 :]  # warm from a larger setting: kept for the next time
+        pool = Pool(jobs, [session.ctx.device], worker_threads(jobs), workers=[first, *extras])
+        planned_jobs = [self._job_of(session, planned) for planned in session.plan]
+        pending: list[tuple[int, Any]] = []
+        last = -1e9
+
+        def flush() -> None:
+            nonlocal pending, last
+            if pending:
+                events, pending = pending, []
+                last = time.monotonic()
+                session.post(RunEvents(session, events))
+
+        def on_start(index: int, job: Job) -> None:
+            flush()
+            session.post(RunStarted(session, index, session.plan[index], planned_jobs[index][1]))
+
+        def on_event(index: int, event: Any) -> None:
+            pending.append((index, event))
+            if isinstance(event, Observation) or time.monotonic() - last >= BATCH_INTERVAL:
+                flush()
+
+        def tick() -> None:
+            if time.monotonic() - last >= BATCH_INTERVAL:
+                flush()
+
+        def on_end(index: int, tracker: RunTracker, fault: str) -> None:
+            flush()
+            if fault:
+                self._set_state(RESTARTED, fault)
+            session.post(RunEnded(session, index, tracker.current, tracker.unsaved))
+
+        self._current = (session, pool)
+        self._set_state(COMPUTING)
+        try:
+            for _ in pool.run(
+                [job for job, _ in planned_jobs],
+                save=True,
+                data_dir=self.data_dir,
+                cancelled=lambda: session.ctx.cancelled or self.closed,
+                on_event=on_event,
+                on_start=on_start,
+                on_end=on_end,
+                tick=tick,
+            ):
+                pass
+        finally:
+            self._current = None
+            self.worker, self._extras = pool.workers[0], pool.workers[1:] + spare
 
     def _drive(self, session: Any, index: int, job: Job) -> tuple[Result, str]:
         tracker = RunTracker(job, session.task.spec.to_json(job.params))
@@ -225,7 +314,7 @@ class Compute:
             worker = self._ensure_worker()
             self._current = (session, worker)
             self._job += 1
-            worker.send_run(self._job, job, save=True, data_dir=self.data_dir)
+            worker.send_run(self._job, job, save=True, data_dir=self.data_dir, threads=worker_threads())
             if session.ctx.cancelled or self.closed:
                 worker.cancel()
             self._set_state(COMPUTING)

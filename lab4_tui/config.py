@@ -1,4 +1,4 @@
-"""Settings that last between sessions: device, dtype, seed, theme and key overrides.
+"""Settings that last between sessions: device, dtype, seed, jobs, theme and key overrides.
 
 They live in a small TOML file in the user's config directory
 (``platformdirs.user_config_dir("lab4-tui")/config.toml``, or ``$LAB4_CONFIG``)::
@@ -6,12 +6,13 @@ They live in a small TOML file in the user's config directory
     device = "cpu"
     dtype = "float32"
     seed = 0
+    jobs = 1               # a comparison's runs computed at once, each in a worker: N or "auto"
     theme = "textual-dark"
 
     [keys]
     next-tab = "f2"        # binding id = keys (comma-separated), e.g. when tmux takes ctrl+t
 
-The app writes the first four when they change in Settings (the theme also when the command
+The app writes the first five when they change in Settings (the theme also when the command
 palette changes it); ``[keys]`` is edited by hand
 (the help screen lists the binding ids).  A file that cannot be read gives a warning and
 the defaults, never a crash.
@@ -38,6 +39,8 @@ class Settings:
     dtype: str = "float32"
     seed: int = 0
     theme: str = "textual-dark"
+    #: how many runs of a comparison compute at once (``lab4 sweep --jobs``): N or "auto"
+    jobs: int | str = 1
     keys: dict[str, str] = field(default_factory=dict)
 
 
@@ -60,7 +63,7 @@ def _read_toml(text: str) -> dict[str, Any]:
 
 def load_settings(path: Path | None = None) -> tuple[Settings, list[str]]:
     """The saved settings (defaults where absent) and warnings about what was ignored."""
-    from lab4.core.context import DEVICE_SYNTAX, parse_dtype, parse_seed
+    from lab4.core.context import DEVICE_SYNTAX, parse_dtype, parse_jobs, parse_seed
     from lab4.core.spec import ParamError
 
     path = path or config_path()
@@ -76,7 +79,7 @@ def load_settings(path: Path | None = None) -> tuple[Settings, list[str]]:
         settings.device = device
     else:
         warnings.append(f"{path}: device {device[:20]!r} ignored")
-    for name, parse in (("dtype", parse_dtype), ("seed", parse_seed)):
+    for name, parse in (("dtype", parse_dtype), ("seed", parse_seed), ("jobs", parse_jobs)):
         if name in data:
             try:
                 setattr(settings, name, parse(data[name]))
@@ -108,6 +111,7 @@ def save_settings(settings: Settings, path: Path | None = None) -> Path:
         f"device = {_quote(settings.device)}",
         f"dtype = {_quote(settings.dtype)}",
         f"seed = {int(settings.seed)}",
+        f"jobs = {_quote(settings.jobs) if isinstance(settings.jobs, str) else int(settings.jobs)}",
         f"theme = {_quote(settings.theme)}",
         "",
         "[keys]",

@@ -95,8 +95,14 @@ class RunSession:
     def status(self) -> str:
         if not self.runs:
             return "starting..."
-        run = self.runs[-1]
-        which = f"run {len(self.runs)}/{self.total} " if self.total > 1 else ""
+        going = [i for i, run in enumerate(self.runs) if run.result is None] or [len(self.runs) - 1]
+        run = self.runs[going[0]]
+        if self.total == 1:
+            which = ""
+        elif len(going) == 1:
+            which = f"run {going[0] + 1}/{self.total} "
+        else:  # side by side (the jobs setting): the first one's step
+            which = f"runs {', '.join(str(i + 1) for i in going)}/{self.total} "
         p = run.builder.progress
         return f"running {which}step {p.step}/{p.total}" if p.total else f"running {which}..."
 

@@ -98,14 +98,12 @@ class JobsType(click.ParamType):
     name = "jobs"
 
     def convert(self, value: Any, option: Any, ctx: Any) -> Any:
-        if isinstance(value, int) and not isinstance(value, bool) and value >= 1:
-            return value
-        text = str(value).strip().lower()
-        if text == "auto":
-            return "auto"
-        if text.isdigit() and 1 <= int(text) <= 1024:
-            return int(text)
-        self.fail(f"jobs must be a whole number from 1 to 1024, or auto; got {str(value)[:30]!r}", option, ctx)
+        from lab4.core.context import parse_jobs
+
+        try:
+            return parse_jobs(value)
+        except ParamError as exc:
+            self.fail(exc.message, option, ctx)
 
 
 def jobs_option() -> click.Option:

@@ -7,6 +7,7 @@ the torch dtype) is :mod:`lab4.maths.device`.
 
 from __future__ import annotations
 
+import os
 import re
 import threading
 from dataclasses import dataclass, field
@@ -15,7 +16,16 @@ from typing import Any
 from lab4.core.events import Cancelled
 from lab4.core.spec import ParamError
 
-__all__ = ["RunContext", "parse_dtype", "parse_seed", "device_syntax", "DTYPES", "DEVICE_SYNTAX"]
+__all__ = [
+    "RunContext",
+    "parse_dtype",
+    "parse_seed",
+    "parse_jobs",
+    "jobs_count",
+    "device_syntax",
+    "DTYPES",
+    "DEVICE_SYNTAX",
+]
 
 DTYPES = ("float32", "float64")
 #: what a device may be written as (``lab4.maths.device.parse_device`` checks the machine has it)
@@ -39,6 +49,24 @@ def parse_seed(text: Any) -> int:
     if not 0 <= value < 2**63:
         raise ParamError("seed", f"seed must be >= 0 and < 2**63, got {value}")
     return value
+
+
+def parse_jobs(text: Any) -> int | str:
+    """How many runs compute at once: a whole number from 1 to 1024, or ``"auto"`` (one per
+    core, resolved where the runs start: :func:`jobs_count`)."""
+    if isinstance(text, int) and not isinstance(text, bool) and 1 <= text <= 1024:
+        return text
+    value = str(text).strip().lower()
+    if value == "auto":
+        return "auto"
+    if value.isdigit() and 1 <= int(value) <= 1024:
+        return int(value)
+    raise ParamError("jobs", f"jobs must be a whole number from 1 to 1024, or auto; got {str(text)[:30]!r}")
+
+
+def jobs_count(jobs: int | str) -> int:
+    """A :func:`parse_jobs` value as a number (``auto``: the cores)."""
+    return (os.cpu_count() or 1) if jobs == "auto" else int(jobs)
 
 
 def device_syntax(text: Any) -> str:

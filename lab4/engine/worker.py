@@ -14,9 +14,11 @@ Processes
 
 Parent -> worker (dicts over a duplex :func:`multiprocessing.Pipe`)
     ``{"op": "run", "job": int, "run": {"task", "params", "device", "dtype", "seed", "group",
-    "label"}, "save": bool, "data_dir": str | None}``: compute one run.  ``params`` are the
-    validated values (:func:`lab4.core.comparison.plan`'s); ``save`` says whether the worker saves the
-    finished run in ``Store(data_dir)``.
+    "label"}, "save": bool, "data_dir": str | None, "threads": int | None}``: compute one run.
+    ``params`` are the validated values (:func:`lab4.core.comparison.plan`'s); ``save`` says
+    whether the worker saves the finished run in ``Store(data_dir)``; ``threads``, when given,
+    is torch's thread count for this run and the next (the app's worker computes a single run
+    on every core but the UI's, and a comparison's runs side by side on a share each).
     ``{"op": "stop"}``: finish and exit (so does the end of the pipe: a parent that died).
 
 Cancellation
@@ -288,6 +290,12 @@ def _serve_run(conn: Any, flag: SharedFlag, message: dict[str, Any], stores: dic
     from lab4.engine.runner import execute
 
     job, run = message["job"], Job(**message["run"])
+    threads = message.get("threads")
+    if threads:
+        import torch
+
+        if torch.get_num_threads() != int(threads):
+            torch.set_num_threads(int(threads))
     outbox = _Outbox(conn, job, flag)
     ctx = RunContext(device=run.device, dtype=run.dtype, seed=run.seed, cancel_event=flag)  # type: ignore[arg-type]
     try:
@@ -479,7 +487,7 @@ class Worker:
             self.info = message[2]
         return self.info
 
-    def send_run(self, job_id: int, job: Job, save: bool, data_dir: Any = None) -> None:
+    def send_run(self, job_id: int, job: Job, save: bool, data_dir: Any = None, threads: int | None = None) -> None:
         self.flag.clear()
         try:
             self.conn.send(
@@ -489,6 +497,7 @@ class Worker:
                     "run": job.to_plain(),
                     "save": save,
                     "data_dir": None if data_dir is None else str(data_dir),
+                    "threads": threads,
                 }
             )
         except (OSError, EOFError):
@@ -631,13 +640,23 @@ class Pool:
     ``run(jobs)`` yields ``(index, result, tracker)`` in the jobs' order, each as soon as it
     and every run before it have ended; a worker that dies is replaced and its run is an
     ``error`` result.  With several ``devices``, worker i computes on ``devices[i % len]``.
+    ``workers`` lends the pool warm workers (the app's): it starts only the rest.  The pool's
+    workers, replacements included, are ``pool.workers``; :meth:`close` stops them all.
     """
 
-    def __init__(self, jobs: int, devices: Sequence[str] = ("cpu",), threads: int | None = None):
+    def __init__(
+        self,
+        jobs: int,
+        devices: Sequence[str] = ("cpu",),
+        threads: int | None = None,
+        workers: Sequence[Worker] = (),
+    ):
         self.size = max(1, jobs)
         self.devices = list(devices) or ["cpu"]
         self.threads = threads if threads is not None else threads_per_worker(self.size)
-        self.workers: list[Worker] = [self._new(i) for i in range(self.size)]
+        self.workers: list[Worker] = list(workers)[: self.size]
+        self.workers += [self._new(i) for i in range(len(self.workers), self.size)]
+        self._busy: set[int] = set()  # slots computing a run now
 
     def _new(self, i: int) -> Worker:
         return Worker(self.threads, self.devices[i % len(self.devices)])
@@ -645,6 +664,12 @@ class Pool:
     def cancel(self) -> None:
         for w in self.workers:
             w.cancel()
+
+    def kill(self, by_user: bool = False) -> None:
+        """End every worker computing a run now (runs that do not answer their cancel): each
+        run becomes a fault with the events received, and its worker is replaced."""
+        for slot in list(self._busy):
+            self.workers[slot].kill(by_user)
 
     def close(self) -> None:
         for w in self.workers:
@@ -663,24 +688,43 @@ class Pool:
         data_dir: Any = None,
         cancelled: Callable[[], bool] = lambda: False,
         on_event: Callable[[int, Any], None] | None = None,
+        on_start: Callable[[int, Job], None] | None = None,
+        on_end: Callable[[int, RunTracker, str], None] | None = None,
+        tick: Callable[[], None] | None = None,
     ) -> Iterator[tuple[int, Result, RunTracker]]:
+        """Compute ``jobs``; yield them in order.  Callbacks, all on the caller's thread:
+        ``on_start(index, job)`` as a run is sent to a worker (in the jobs' order),
+        ``on_event(index, event)`` for each event, ``on_end(index, tracker, fault)`` as each
+        run ends, in whatever order they end (``fault``: how its worker died, else ""), and
+        ``tick()`` at least every 0.1 s."""
         queue = deque(enumerate(jobs))
         busy: dict[int, tuple[int, RunTracker]] = {}  # worker slot -> (job index, tracker)
         done: dict[int, RunTracker] = {}
         following = 0
+
+        def ended(slot: int, index: int, tracker: RunTracker, fault: str) -> None:
+            del busy[slot]
+            self._busy.discard(slot)
+            done[index] = tracker
+            if on_end is not None:
+                on_end(index, tracker, fault)
+
         while queue or busy:
             for slot, worker in enumerate(self.workers):
                 if slot in busy or not queue or cancelled():
                     continue
                 index, job = queue.popleft()
-                job = Job(**{**job.to_plain(), "device": worker.device})
+                job = Job(**{**job.to_plain(), "device": self.devices[slot % len(self.devices)]})
                 tracker = RunTracker(job)
                 busy[slot] = (index, tracker)
+                self._busy.add(slot)
+                if on_start is not None:
+                    on_start(index, job)
                 try:
                     worker.wait_ready()
-                    worker.send_run(index, job, save, data_dir)
+                    worker.send_run(index, job, save, data_dir, threads=self.threads)
                 except WorkerGone as exc:
-                    self._fault(slot, exc.reason, busy, done, save, data_dir)
+                    ended(slot, index, tracker, self._fault(slot, exc.reason, tracker, save, data_dir))
             if not busy:
                 break  # cancelled before the remaining runs
             if cancelled():
@@ -692,7 +736,7 @@ class Pool:
                 try:
                     message = self.workers[slot].recv(0)
                 except WorkerGone as exc:
-                    self._fault(slot, exc.reason, busy, done, save, data_dir)
+                    ended(slot, index, tracker, self._fault(slot, exc.reason, tracker, save, data_dir))
                     continue
                 if message is None:
                     continue
@@ -703,8 +747,9 @@ class Pool:
                             on_event(index, event)
                 elif kind == "ended":
                     tracker.end(payload)
-                    done[index] = tracker
-                    del busy[slot]
+                    ended(slot, index, tracker, "")
+            if tick is not None:
+                tick()
             while following in done:
                 tracker = done.pop(following)
                 yield following, tracker.current, tracker
@@ -714,13 +759,14 @@ class Pool:
             yield following, tracker.current, tracker
             following += 1
 
-    def _fault(self, slot: int, reason: str, busy: dict, done: dict, save: bool, data_dir: Any) -> None:
-        index, tracker = busy.pop(slot)
+    def _fault(self, slot: int, reason: str, tracker: RunTracker, save: bool, data_dir: Any) -> str:
+        """The run on ``slot`` lost its worker: keep what arrived (saved, if asked), start a
+        fresh worker in the slot; the reason, for ``on_end``."""
         worker = self.workers[slot]
         tracker.died(reason, worker.killed_by_user)
         if save:
             tracker.unsaved = save_result(tracker.current, data_dir)
             tracker.saved = not tracker.unsaved
-        done[index] = tracker
         worker.kill()
         self.workers[slot] = self._new(slot)
+        return reason

@@ -13,7 +13,7 @@ from textual.screen import ModalScreen, Screen
 from textual.widgets import Button, Footer, Header, Input, Label, Markdown, OptionList, Select, Static
 from textual.widgets.option_list import Option
 
-from lab4.core.context import DTYPES, device_syntax, parse_dtype, parse_seed
+from lab4.core.context import DTYPES, device_syntax, parse_dtype, parse_jobs, parse_seed
 from lab4.core.events import Result, format_value
 from lab4.core.spec import ParamError
 from lab4.maths.device import parse_device
@@ -38,7 +38,7 @@ KEYS = (
     ("history-load", "l", "History: load the run's parameters into the form (not during a run)"),
     ("history-find", "/", "History: filter the runs (enter or escape: back to the table)"),
     ("report", "ctrl+e, F6", "write the lab report (in a text field ctrl+e edits, F6 works)"),
-    ("settings", "s", "settings: device, dtype, seed, theme (saved)"),
+    ("settings", "s", "settings: device, dtype, seed, parallel runs, theme (saved)"),
     ("help", "?", "this help"),
     ("quit", "q, ctrl+q", "quit (asks first while a run computes; notes are saved)"),
 )
@@ -141,9 +141,10 @@ class SettingsScreen(ModalScreen[dict | None]):
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
     AUTO_FOCUS = "#device"
 
-    def __init__(self, device: str, dtype: str, seed: int, theme: str, themes: list[str]):
+    def __init__(self, device: str, dtype: str, seed: int, theme: str, themes: list[str], jobs: int | str = 1):
         super().__init__()
         self.values = (device, dtype, seed, theme)
+        self.jobs = jobs
         self.themes = themes
 
     def compose(self) -> ComposeResult:
@@ -156,6 +157,8 @@ class SettingsScreen(ModalScreen[dict | None]):
             yield Select([(d, d) for d in DTYPES], value=dtype, allow_blank=False, id="dtype", compact=True)
             yield Label("seed")
             yield Input(str(seed), id="seed", compact=True)
+            yield Label("parallel runs: N or auto (a compare's)")
+            yield Input(str(self.jobs), id="jobs", compact=True)
             yield Label("theme")
             # a list in the dialog, not a Select: a Select's overlay of 20 themes drew over the
             # dialog's border and off its bottom (at 80x24 below the screen's footer)
@@ -185,10 +188,11 @@ class SettingsScreen(ModalScreen[dict | None]):
             self.query_one("#dtype", Select).value,
             self.query_one("#seed", Input).value,
             self.theme,
+            self.query_one("#jobs", Input).value,
         )
 
     @work(thread=True, exclusive=True)
-    def check(self, device: str, dtype: Any, seed: str, theme: Any) -> None:
+    def check(self, device: str, dtype: Any, seed: str, theme: Any, jobs: str = "1") -> None:
         try:
             text = device_syntax(device)
             machine = None if text == "cpu" else self.app.compute.machine_info()
@@ -199,6 +203,7 @@ class SettingsScreen(ModalScreen[dict | None]):
                 "dtype": parse_dtype(dtype),
                 "seed": parse_seed(seed),
                 "theme": str(theme),
+                "jobs": parse_jobs(jobs),
             }
         except ParamError as exc:
             self.app.call_from_thread(self.query_one("#settings-error", Static).update, exc.message)

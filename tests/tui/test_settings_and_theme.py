@@ -5,7 +5,7 @@ from textual.widgets import Select
 
 from lab4_tui.screens.dialogs import SettingsScreen
 
-from .conftest import until, workers_done
+from .conftest import notices, until, workers_done
 
 SIZE = (80, 24)
 
@@ -84,3 +84,46 @@ async def test_a_theme_chosen_in_the_command_palette_outlives_the_app(app_factor
         assert again.theme == "dracula" and again.dtype == "float32"
         await pilot.press("s")
         assert again.screen.theme == "dracula"  # Settings opens on it, and keeps it when applied
+
+
+async def test_parallel_runs_are_a_setting_checked_where_typed_and_kept(app_factory, config_file):
+    from textual.widgets import Input, Static
+
+    app = app_factory()
+    async with app.run_test(size=SIZE) as pilot:
+        assert app.compute.jobs == 1
+        await pilot.press("s")
+        modal = app.screen
+        field = modal.query_one("#jobs", Input)
+        for bad in ("abc", "0", "2.5"):
+            field.value = bad
+            field.focus()
+            await pilot.press("enter")
+            await workers_done(app)
+            await pilot.pause()
+            assert app.screen is modal and "jobs must be a whole number" in str(
+                modal.query_one("#settings-error", Static).render()
+            )
+        assert app.compute.jobs == 1 and not config_file.exists()  # nothing applied, nothing written
+        field.value = " 3 "
+        await pilot.press("enter")
+        await workers_done(app)
+        await pilot.pause()
+        assert app.screen is not modal and app.compute.jobs == 3
+    assert "jobs = 3" in config_file.read_text()
+    again = app_factory()
+    async with again.run_test(size=SIZE) as pilot:
+        assert again.compute.jobs == 3 and again.settings.jobs == 3
+        await pilot.press("s")
+        assert again.screen.query_one("#jobs", Input).value == "3"
+    config_file.write_text('jobs = "auto"\n')
+    auto = app_factory()
+    async with auto.run_test(size=SIZE):
+        import os
+
+        assert auto.compute.jobs == os.cpu_count() and auto.settings.jobs == "auto"
+    config_file.write_text('jobs = "many"\n')
+    bad = app_factory()
+    told = notices(bad)
+    async with bad.run_test(size=SIZE):
+        assert bad.compute.jobs == 1 and any("jobs must be a whole number" in m for m in told)

@@ -173,3 +173,77 @@ async def test_a_cold_app_says_it_is_starting_torch_then_runs(app_factory):
         assert states == ["starting torch", "ready", "computing", "ready"]
         assert screen.shown[0][1].status == "ok" and screen.shown[0][1].metrics["gradient"] == {"x": 36.0, "y": -6.0}
         assert app.sub_title.startswith("ready | ")
+
+
+def with_jobs(config_file, jobs) -> None:
+    config_file.parent.mkdir(parents=True, exist_ok=True)
+    config_file.write_text(f"jobs = {jobs}\n")
+
+
+async def hold_both(app, pilot, gate, steps=(5, 7)):
+    """A comparison of two ``gated`` runs; return once both are held at their gates at once."""
+    screen = app.screen
+    screen.query_one("#in-gate").value = str(gate)
+    screen.control.set_compare("steps=" + ",".join(map(str, steps)))
+    await pilot.pause()
+    await pilot.press("ctrl+r")
+    await wait_until(
+        pilot,
+        lambda: (
+            screen.session is not None
+            and len(screen.session.runs) == 2
+            and all(run.builder.progress.step == s - 1 for run, s in zip(screen.session.runs, steps))
+        ),
+        "both runs of the comparison held at once",
+    )
+    return screen.session
+
+
+async def test_with_jobs_2_a_comparisons_runs_compute_side_by_side_in_two_workers(app_factory, config_file, gate):
+    with_jobs(config_file, 2)
+    app = app_factory(task="gated")
+    async with app.run_test(size=SIZE) as pilot:
+        screen = app.screen
+        session = await hold_both(app, pilot, gate.path)  # with one worker the second run waits: never
+        assert all(run.result is None for run in session.runs)
+        await wait_until(pilot, lambda: "runs 1, 2/2" in screen.control.status_text, "the status naming both")
+        pids = [w.pid for w in app.compute.workers()]
+        assert len(set(pids)) == 2
+        gate.open()
+        await finish_run(app, pilot)
+        assert [label for label, _ in screen.shown] == ["steps=5", "steps=7"]  # the comparison's order
+        assert [(r.status, r.metrics["steps_done"], len(r.series["loss"]["y"])) for _, r in screen.shown] == [
+            ("ok", 5, 6),
+            ("ok", 7, 8),
+        ]
+        saved = Store(app.store.root).list_runs("gated").runs
+        assert sorted(r.status for r in saved) == ["ok", "ok"]  # each saved once, by its worker
+        assert [w.pid for w in app.compute.workers()] == pids  # both kept warm
+
+
+async def test_with_jobs_2_a_worker_killed_is_that_runs_error_and_escape_cancels_the_other(
+    app_factory, config_file, gate
+):
+    with_jobs(config_file, 2)
+    app = app_factory(task="gated")
+    async with app.run_test(size=SIZE) as pilot:
+        screen = app.screen
+        await hold_both(app, pilot, gate.path)
+        first, second = app.compute.workers()
+        os.kill(second.pid, signal.SIGKILL)
+        await wait_until(pilot, lambda: screen.session.runs[1].result is not None, "the killed run's end")
+        assert screen.session.runs[0].result is None  # the other run is still held
+        await pilot.press("escape")
+        await finish_run(app, pilot)
+        (_, kept), (_, dead) = screen.shown
+        assert kept.status == "cancelled" and kept.step == 4 and len(kept.series["loss"]["y"]) == 5
+        assert dead.status == "error" and "SIGKILL" in dead.message and len(dead.series["loss"]["y"]) == 7
+        assert app.compute.state == RESTARTED
+        saved = Store(app.store.root).list_runs("gated").runs
+        assert sorted(r.status for r in saved) == ["cancelled", "error"]  # the error saved by the app
+        gate.open()
+        await pilot.press("ctrl+r")
+        await finish_run(app, pilot)
+        assert [r.status for _, r in screen.shown] == ["ok", "ok"]
+        pids = [w.pid for w in app.compute.workers()]
+        assert pids[0] == first.pid and second.pid not in pids and len(set(pids)) == 2
