@@ -253,7 +253,7 @@ def _child(conn: Any, flag: SharedFlag, options: dict[str, Any]) -> None:
     from lab4.engine.runner import versions
     from lab4.maths.device import machine_info
 
-    gc.collect()
+    gc.collect()  # with the forkserver, torch's objects were frozen there: this walks the worker's own
     gc.freeze()  # torch's long-lived objects out of the collector's way
     try:
         conn.send(
@@ -387,7 +387,7 @@ class _Outbox:
 def _context() -> Any:
     mp = multiprocessing.get_context(START_METHOD)
     if START_METHOD == "forkserver":
-        mp.set_forkserver_preload(["torch"])  # imported once by the server, shared by every worker
+        mp.set_forkserver_preload(["lab4.engine.preload"])  # torch, once, in the server: every worker shares it
     return mp
 
 
