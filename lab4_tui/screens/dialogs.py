@@ -10,7 +10,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen, Screen
-from textual.widgets import Button, Footer, Header, Input, Label, Markdown, OptionList, Select, Static
+from textual.widgets import Button, Footer, Input, Label, Markdown, OptionList, Select, Static
 from textual.widgets.option_list import Option
 
 from lab4.core.context import DTYPES, device_syntax, parse_dtype, parse_jobs, parse_seed
@@ -19,6 +19,7 @@ from lab4.core.spec import ParamError
 from lab4.maths.device import parse_device
 from lab4.store import StoreError
 from lab4.tasks import TASK_IDS, TASKS, task_keys
+from lab4_tui.widgets.title_bar import TitleBar
 
 __all__ = ["HomeScreen", "HelpScreen", "SettingsScreen", "ConfirmScreen", "KEYS"]
 
@@ -50,7 +51,7 @@ class HomeScreen(Screen):
     AUTO_FOCUS = "#tasks"
 
     def compose(self) -> ComposeResult:
-        yield Header()
+        yield TitleBar()
         with Vertical(id="home"):
             yield Static(
                 f"[b]Tensor differentiation lab[/b] - pick a task ({task_keys()}, or enter).  "

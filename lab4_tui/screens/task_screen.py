@@ -21,7 +21,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.screen import Screen
-from textual.widgets import Button, Footer, Header, TabbedContent, TabPane
+from textual.widgets import Button, Footer, TabbedContent, TabPane
 
 from lab4.core.comparison import compare_text
 from lab4.core.events import Result
@@ -38,6 +38,7 @@ from lab4_tui.widgets.log_pane import LogPane
 from lab4_tui.widgets.notes_pane import NotesPane
 from lab4_tui.widgets.plots import PlotPane
 from lab4_tui.widgets.results_pane import ResultsPane
+from lab4_tui.widgets.title_bar import TitleBar
 from lab4_tui.widgets.view_tabs import ViewTabs
 
 __all__ = ["TaskScreen"]
@@ -78,7 +79,7 @@ class TaskScreen(Screen):
 
     def compose(self) -> ComposeResult:
         params, compare = self.initial
-        yield Header()
+        yield TitleBar()
         with Horizontal(id="body"):
             yield ControlPane(self.task_def, params and self.task_def.spec.parse(params), compare, id="left")
             with ViewTabs(self.task_def, id="tabs"):
@@ -238,7 +239,8 @@ class TaskScreen(Screen):
             self.show_runs(results, session.command)
         elif results:
             self.notify(f"The run finished ({results[-1][1].describe()}); it is first in History.")
-        self.history_pane.reload()
+        if self.tabs.active == "tab-history":  # hidden, it reloads when its tab opens: no layout now
+            self.history_pane.reload()
 
     def action_escape(self) -> None:
         if self.focused is not None:
@@ -356,6 +358,8 @@ class TaskScreen(Screen):
     @on(TabbedContent.TabActivated)
     def _tab_activated(self, event: TabbedContent.TabActivated) -> None:
         self.tabs.replot_visible()
+        if event.pane.id == "tab-results":
+            self.results_pane.flush()  # what it computed while hidden, before its first frame
         if event.pane.id == "tab-history":
             self.history_pane.reload()
         elif event.pane.id == "tab-log":

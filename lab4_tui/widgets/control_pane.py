@@ -13,6 +13,7 @@ import math
 from functools import cached_property
 from typing import Any
 
+from rich.cells import cell_len
 from textual import events, on
 from textual.app import ComposeResult
 from textual.containers import Vertical, VerticalScroll
@@ -224,9 +225,15 @@ class ControlPane(Vertical):
         return self.query_one("#compare-error", Static)
 
     def set_status(self, text: str, error: bool = False, layout: bool = True) -> None:
+        """``layout``: the line may change height.  One line where the status is one line
+        high needs no layout (a screen-wide stall of tens of ms during a run); a text that
+        wraps, or one replacing a taller status, asks for it."""
         self._refused = None  # a new state: the refusal is over
-        self._status.update(text, layout=layout)
-        self._status.set_class(error, "-error")
+        status = self._status
+        if layout and status.content_size.height == 1 and 0 < cell_len(text) <= status.content_size.width:
+            layout = False
+        status.update(text, layout=layout)
+        status.set_class(error, "-error")
 
     @property
     def status_text(self) -> str:

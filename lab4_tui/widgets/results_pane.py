@@ -43,6 +43,8 @@ class ResultsPane(VerticalScroll, can_focus=True):
         self.rows: list[list[str]] = []
         self._key: tuple[Any, ...] | None = None  # what the pane shows now
         self._held: list[Result] = []
+        #: what the Statics are to show (metrics, sentence, tables, command), while the pane is hidden
+        self._pending: tuple[Any, Any, Any, Any] | None = None
 
     def compose(self) -> ComposeResult:
         yield Static("", id="sentence")
@@ -59,7 +61,6 @@ class ResultsPane(VerticalScroll, can_focus=True):
         if key == self._key:
             return
         self._key, self._held = key, [r for _, r in runs]  # held: an id stays theirs
-        self.query_one("#command", Static).update(Text(f"reproduce: {command}" if command else ""))
         sentence = ""
         keys = 0  # how many leading columns name the run
         first = False  # a run of variants: its own tables (the comparison) come first
@@ -87,16 +88,47 @@ class ResultsPane(VerticalScroll, can_focus=True):
         self.columns, self.rows = list(columns), rows
         table = ComparisonTable(columns, rows, keys) if columns else ""
         tables = Group(*self._tables(runs))
-        self.query_one("#metrics", Static).update(tables if first else table)
-        self.query_one("#sentence", Static).update(Text(sentence))
-        self.query_one("#sentence", Static).display = bool(sentence)
-        self.query_one("#tables", Static).update(table if first else tables)
+        self._pending = (
+            tables if first else table,
+            sentence,
+            table if first else tables,
+            Text(f"reproduce: {command}" if command else ""),
+        )
+        if self.shown_now():
+            self.flush()
         # what the copy key sends: what the pane shows, in its order (a run of variants: its
         # comparison table of every variant first, the metrics the sentence says are under it)
         metrics = text_table(columns, rows) if columns else ""
         own = self._text_tables(runs)
         shown = [*own, metrics] if first else [metrics, *own]
         self.text = "\n\n".join(part for part in (command, sentence, *shown) if part)
+
+    def shown_now(self) -> bool:
+        """Whether the pane is on the screen now (its tab is the active one)."""
+        node: Any = self
+        while node is not None and hasattr(node, "display"):
+            if not node.display:
+                return False
+            node = node.parent
+        return True
+
+    def flush(self) -> None:
+        """Show what :meth:`show` computed.  While the pane is hidden (another tab is open) it
+        waits: updating the Statics re-lays out the whole screen (30-50 ms at 120x40 on a
+        busy core), a stall the live plots would feel at each run's start and end."""
+        if self._pending is None:
+            return
+        metrics, sentence, tables, command = self._pending
+        self._pending = None
+        with self.app.batch_update():
+            self.query_one("#command", Static).update(command)
+            self.query_one("#metrics", Static).update(metrics)
+            self.query_one("#sentence", Static).update(Text(sentence))
+            self.query_one("#sentence", Static).display = bool(sentence)
+            self.query_one("#tables", Static).update(tables)
+
+    def on_show(self) -> None:
+        self.flush()
 
     @staticmethod
     def _text_tables(runs: Sequence[tuple[str, Result]]) -> list[str]:

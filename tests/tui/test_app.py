@@ -120,6 +120,8 @@ async def test_run_updates_status_table_plot_and_reproduce_line(app_factory):
         plot = screen.query_one("#plot-loss", SeriesPlot)
         assert len(plot.runs) == 1 and len(plot.runs[0][1]["loss"]["y"]) == 121
         assert len(app.store.list_runs("minimize").runs) == 1  # saved
+        screen.open_tab("tab-results")  # the pane fills its widgets when it is shown
+        await pilot.pause()
         command = str(screen.query_one("#command", Static).render())
         assert command == "reproduce: lab4 run minimize --steps 120"
         assert "run: lab4 run minimize --steps 120" in screen.log_pane.entries
@@ -174,6 +176,8 @@ async def test_compare_preset_overlays_three_optimizers_and_says_who_won(app_fac
         # same initial weights: the three loss curves start at the same value
         assert len({r.series["loss"]["y"][0] for _, r in screen.shown}) == 1
         steps = {r.params["optimizer"]: r.metrics["steps_to_target_loss"] for _, r in screen.shown}
+        screen.open_tab("tab-results")
+        await pilot.pause()
         sentence = str(screen.query_one("#sentence", Static).render())
         reached = sorted((s, o) for o, s in steps.items() if s is not None)
         assert reached, steps

@@ -195,6 +195,8 @@ async def test_results_label_each_runs_tables_and_whose_metrics(app_factory):
     app = app_factory(task="scaled-mse")
     async with app.run_test(size=(100, 30)) as pilot:
         screen = await run_with(app, pilot, {"steps": "10", "hidden": "8", "scale": "1,10"})
+        screen.open_tab("tab-results")
+        await pilot.pause()
         sentence = str(screen.query_one("#sentence", Static).render())
         assert sentence.endswith("the metrics under it are the first variant's (S=1).")
         screen.query_one("#compare").value = "optimizer=gd,momentum"
@@ -221,3 +223,57 @@ async def test_results_label_each_runs_tables_and_whose_metrics(app_factory):
                         for v in row:
                             if not isinstance(v, str):  # numbers keep every digit in a narrow pane
                                 assert format_value(v) in narrow_text, (width, format_value(v), narrow_text)
+
+
+async def test_a_hidden_results_pane_lays_out_nothing_until_its_tab_opens(app_factory):
+    """Filling the Results widgets re-lays out the screen: hidden (the plot's tab open), the pane
+    keeps its numbers (copy, export, the rows) and fills its widgets when its tab opens."""
+    from textual.widgets import Static
+
+    app = app_factory(task="minimize")
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = app.screen
+        sentence = screen.query_one("#sentence", Static)
+        updates = []
+        real = Static.update
+        for widget in screen.results_pane.query(Static):
+            widget.update = lambda *a, _w=widget, **k: (updates.append(_w.id), real(_w, *a, **k))
+        screen.control.set_compare("lr=0.1,0.2")
+        await pilot.pause()
+        await pilot.press("ctrl+r")
+        await finish_run(app, pilot)
+        assert screen.tabs.active != "tab-results" and updates == []  # two runs started and ended
+        pane = screen.results_pane
+        assert [row[0] for row in pane.rows] == ["0.1", "0.2"]
+        assert pane.text.startswith("lab4 sweep minimize --lr 0.1,0.2\n\nlr=0.2 reached")  # what y copies
+        screen.open_tab("tab-results")
+        await pilot.pause()
+        assert sorted(set(updates)) == ["command", "metrics", "sentence", "tables"]
+        assert str(sentence.render()).startswith("lr=0.2 reached")  # the comparison's, measured
+        assert "reproduce: lab4 sweep minimize --lr 0.1,0.2" in str(screen.query_one("#command", Static).render())
+
+
+async def test_a_redraw_never_spells_out_the_runs_series_on_the_ui_thread(app_factory):
+    """Textual names a thread worker by the repr of its arguments unless told otherwise: for
+    the plot's picture that was the runs' whole series, on the UI thread, at every redraw
+    (0.4 s for a 1M-step run)."""
+    from array import array
+
+    spelled = []
+
+    class Series(array):
+        def __repr__(self):
+            spelled.append(len(self))
+            return super().__repr__()
+
+    app = app_factory(task="minimize")
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = app.screen
+        steps = Series("d", range(1000))
+        loss = Series("d", (1 / (1 + i) for i in range(1000)))
+        pane = screen.plot_panes[0]
+        pane.set_runs([("", {"loss": {"x": steps, "y": loss}}, {})])
+        pane.replot()
+        await workers_done(app)
+        await pilot.pause()
+        assert pane.plot.picture is not None and spelled == []
