@@ -14,6 +14,7 @@ from lab4.engine.runner import sweep
 from lab4.maths.batched import divergence_step, fit_rates
 from lab4.maths.optim_theory import fit_rate
 from lab4.tasks import TASKS
+from tests import sampled
 
 SPEC = TASKS["minimize"].spec
 
@@ -40,7 +41,7 @@ def max_difference(a, b):
 
 
 @pytest.mark.parametrize("optimizer", ["gd", "momentum", "nesterov"])
-@pytest.mark.parametrize("complexity", [1, 3, 4])
+@pytest.mark.parametrize("complexity", sampled([1, 3, 4]))
 def test_a_grid_of_lr_and_beta_is_the_same_runs_one_after_another(optimizer, complexity):
     # lr up to 2.4 at L = 2: a stable corner, the heavy-ball edge and cells that diverge
     axes = {"lr": [0.05, 0.6, 1.3, 2.4], "beta": [0.0, 0.5, 0.95]}

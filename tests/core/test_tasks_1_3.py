@@ -190,6 +190,7 @@ def test_minimize_large_dim_and_steps_to_tol():
     assert r.series["loss"]["y"][r.metrics["steps_to_tol"]] <= 1e-3
 
 
+@pytest.mark.slow  # the defaults on every level: test_optimization_theory's test_levels_get_harder_at_the_default_settings
 def test_default_lr_converges_on_every_level():
     for level in (1, 2, 3):
         r = run("minimize", dim=50, complexity=level, steps=3000)

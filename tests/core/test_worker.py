@@ -298,6 +298,7 @@ def _sweep(tmp_path, jobs: str) -> dict:
     return json.loads(out.stdout)
 
 
+@pytest.mark.slow  # two CLI sweeps in subprocesses; a pool of two workers runs in test_the_parent_never_imports_torch
 def test_sweep_jobs_2_gives_the_runs_of_jobs_1_in_the_same_order(tmp_path):
     one, two = _sweep(tmp_path, "1"), _sweep(tmp_path, "2")
     assert [r["label"] for r in two["runs"]] == [r["label"] for r in one["runs"]] and len(one["runs"]) == 9

@@ -25,6 +25,7 @@ def status(screen) -> str:
     return screen.control.status_text
 
 
+@pytest.mark.slow  # every task and back; test_switching_screens_during_a_run keys home and a task, the remap test the help
 async def test_keys_navigate_every_screen(app_factory):
     app = app_factory()
     async with app.run_test(size=SIZE) as pilot:
@@ -64,7 +65,7 @@ async def test_typed_keys_stay_in_the_field(app_factory):
         assert app.focused is None
 
 
-@pytest.mark.parametrize("widget", sampled(["#run", "#in-optimizer", "#in-compare"], 2))
+@pytest.mark.parametrize("widget", sampled(["#run", "#in-optimizer", "#in-compare"]))
 async def test_digits_and_letters_on_any_form_control_are_not_commands(app_factory, widget):
     """Typing 1000 on the Run button once opened task 1, home, task 4 and ran mlp."""
     task = "clipped-ce" if widget == "#in-compare" else "minimize"
@@ -199,6 +200,7 @@ async def test_bad_compare_is_refused(app_factory):
         assert screen.session is None and not screen.shown
 
 
+@pytest.mark.slow  # the tree is in the quick tier's autograd snapshot
 async def test_autograd_graph_tree(app_factory):
     app = app_factory(task="autograd")
     async with app.run_test(size=SIZE) as pilot:
@@ -291,6 +293,7 @@ async def test_a_broken_settings_file_is_a_warning_not_a_crash(app_factory, conf
         assert app.device == "cpu" and any("was not read" in m for m in told)
 
 
+@pytest.mark.slow  # 40x12: test_sizes_and_resizing_during_a_run's quick case
 async def test_small_terminal_does_not_crash(app_factory):
     app = app_factory(task="mlp")
     async with app.run_test(size=(40, 12)) as pilot:
@@ -340,6 +343,7 @@ async def test_q_without_a_run_quits_at_once(app_factory):
         assert app.return_code == 0
 
 
+@pytest.mark.slow  # every tab; the remap test presses next-tab, the palette test opens the palette
 async def test_next_tab_key_works_inside_a_field_and_palette_opens_tabs(app_factory):
     app = app_factory(task="derivatives")
     async with app.run_test(size=SIZE) as pilot:
@@ -374,6 +378,7 @@ async def test_next_tab_key_works_inside_a_field_and_palette_opens_tabs(app_fact
         assert app.focused is None
 
 
+@pytest.mark.slow  # escape out of a field: test_typed_keys_stay_in_the_field
 async def test_escape_leaves_the_tab_strip(app_factory):
     app = app_factory(task="minimize")
     async with app.run_test(size=SIZE) as pilot:
@@ -396,7 +401,8 @@ def shown_lines(log) -> list[str]:
     ]
 
 
-@pytest.mark.parametrize("reach", sampled(["ctrl+t", "open_tab"]))
+@pytest.mark.parametrize("reach", ["ctrl+t", "open_tab"])
+@pytest.mark.slow  # the Log tab is shown in the quick tier by the page-key test
 async def test_the_log_wraps_at_its_pane_width(app_factory, reach):
     app = app_factory(task="clipped-ce")
     async with app.run_test(size=SIZE) as pilot:
@@ -427,6 +433,7 @@ async def test_the_log_wraps_at_its_pane_width(app_factory, reach):
         assert narrower < width and all(len(line) <= narrower for line in shown_lines(log))
 
 
+@pytest.mark.slow  # the copy key: test_copy_and_export's test_copy_sends_every_variants_metrics
 async def test_copy_sends_the_command_and_the_table(app_factory):
     app = app_factory(task="autograd")
     copied = []

@@ -1,6 +1,8 @@
 """What leaves the app (issue 21, item 5): the copy key sends the whole comparison of a run's
 variants, and an export holds the run's numbers."""
 
+import pytest
+
 from lab4.core.events import format_value
 
 from .conftest import notices, run_with
@@ -61,6 +63,7 @@ async def test_task_1s_csv_holds_its_value_gradient_and_tables(app_factory):
     assert float(cells["gradient", "x", "reverse (backward)"]) == 36.0
 
 
+@pytest.mark.slow  # the export: test_task_1s_csv_holds_its_value_gradient_and_tables
 async def test_task_6s_csv_names_every_variants_series_alike(app_factory):
     app = app_factory(task="scaled-mse")
     async with app.run_test(size=SIZE) as pilot:

@@ -11,6 +11,7 @@ from tests import sampled
 from .conftest import TerminalApp, finish_run, start_held_run
 
 
+@pytest.mark.slow  # a worker fault: test_worker_app's killed worker; an error result: core/test_faults
 async def test_error_in_a_run_is_shown_and_the_next_run_works(app_factory, monkeypatch, tmp_path):
     fail = tmp_path / "fail"  # while it exists, generate_function raises inside the worker
     fail.touch()
@@ -31,6 +32,7 @@ async def test_error_in_a_run_is_shown_and_the_next_run_works(app_factory, monke
         assert str(screen.query_one("#status", Static).render()) == "ok"
 
 
+@pytest.mark.slow  # core/test_faults' test_divergence_stops_with_step_hint_and_finite_series
 async def test_diverged_run_says_the_step_and_keeps_the_finite_curve(app_factory):
     app = app_factory(task="minimize")
     async with app.run_test(size=(100, 30)) as pilot:
@@ -73,7 +75,7 @@ async def test_full_disk_warns_and_keeps_the_result(app_factory, monkeypatch, tm
         assert any("Notes are not being saved" in m for m in told)
 
 
-@pytest.mark.parametrize("size", sampled([(40, 12), (80, 24), (120, 40)], 2))
+@pytest.mark.parametrize("size", sampled([(40, 12), (80, 24), (120, 40)]))
 async def test_sizes_and_resizing_during_a_run(app_factory, gate, size):
     app = app_factory(task="gated")
     async with app.run_test(size=size) as pilot:
@@ -114,6 +116,7 @@ def test_real_terminal_types_start_and_quit(tmp_path, term):
         app.close()
 
 
+@pytest.mark.slow  # a pty; the Log tab is shown by the page-key test
 def test_the_log_tab_shows_the_runs_lines_in_a_real_terminal(tmp_path):
     """Reached with ctrl+t after a run, the Log tab draws its lines. (A pilot gets a Show event
     for the pane; a real terminal does not: a log that waited for one stayed blank there.)"""

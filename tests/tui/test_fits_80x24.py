@@ -7,7 +7,6 @@ import re
 import pytest
 
 from lab4.tasks import BUILT_IN, TASKS
-from tests import sampled
 
 from .conftest import finish_run, workers_done
 
@@ -39,7 +38,8 @@ def words(text: str) -> str:
     return " ".join(text.split())
 
 
-@pytest.mark.parametrize("task", sampled(list(BUILT_IN), 2))
+@pytest.mark.parametrize("task", list(BUILT_IN))
+@pytest.mark.slow  # the Results tab at 80x24: test_copy_sends_every_variants_metrics
 async def test_the_answer_is_on_screen_at_80x24(app_factory, task):
     app = app_factory(task=task)
     async with app.run_test(size=SIZE) as pilot:

@@ -52,6 +52,7 @@ async def settle(app, pilot):
 # ---- History in the pilot: one assertion after each key
 
 
+@pytest.mark.slow  # History's keys: test_persistence's and test_live_and_shown's quick tests
 async def test_history_keys_keep_the_table_focused_and_never_touch_the_live_form(app_factory, gate):
     app = app_factory(task="gated")
     saved_runs(app.store, [2, 3])  # History: the newest (3 steps) first
@@ -149,7 +150,8 @@ def _border_chars(app, widget):
     )
 
 
-@pytest.mark.parametrize("no_color", sampled([True, False]))
+@pytest.mark.parametrize("no_color", [True, False])
+@pytest.mark.slow  # four panes drawn twice each
 async def test_every_focusable_pane_on_the_right_shows_its_focus(app_factory, monkeypatch, no_color):
     if no_color:
         monkeypatch.setenv("NO_COLOR", "1")
@@ -175,7 +177,7 @@ async def test_every_focusable_pane_on_the_right_shows_its_focus(app_factory, mo
             assert focused != unfocused, (tab, focused)  # a mark made of characters: seen without colour
 
 
-@pytest.mark.parametrize("tab", sampled(["tab-results", "tab-log"]))
+@pytest.mark.parametrize("tab", sampled(["tab-log", "tab-results"]))
 async def test_page_keys_scroll_the_view_whatever_has_the_focus_on_the_right(app_factory, tab):
     app = app_factory(task="minimize")
     async with app.run_test(size=SIZE) as pilot:
@@ -257,6 +259,7 @@ def wait_until(check, timeout=HANG_S):
     return check()
 
 
+@pytest.mark.slow  # the walk above, in a pty
 def test_history_walk_during_a_live_run_in_a_real_terminal(tmp_path):
     store = Store(tmp_path, specs=specs())
     old, new = saved_runs(store, [2, 3])  # History: the newest (3 steps) first

@@ -5,7 +5,6 @@ import pytest
 from textual.widgets import Input
 
 from lab4.core.comparison import parse_compare
-from tests import sampled
 
 SIZE = (80, 24)
 
@@ -26,7 +25,8 @@ def distance(a, b) -> float:
     return sum((p - q) ** 2 for p, q in zip(a.triplet, b.triplet)) ** 0.5
 
 
-@pytest.mark.parametrize("task_id", sampled(["minimize", "clipped-ce", "derivatives"]))
+@pytest.mark.parametrize("task_id", ["minimize", "clipped-ce", "derivatives"])
+@pytest.mark.slow  # how the hint looks, in three forms: the full suite's
 async def test_the_compare_placeholder_is_a_whole_example_and_looks_like_a_hint(app_factory, task_id):
     app = app_factory(task=task_id)
     async with app.run_test(size=SIZE) as pilot:
@@ -64,6 +64,7 @@ def visible(app, widget) -> bool:
     return widget.display and where.region.height > 0 and where.region.intersection(where.clip) == where.region
 
 
+@pytest.mark.slow  # test_app's test_bad_compare_is_refused
 async def test_a_compare_problem_is_one_line_under_the_field_and_goes_once_fixed(app_factory):
     app = app_factory(task="minimize")
     async with app.run_test(size=SIZE) as pilot:
@@ -89,6 +90,7 @@ async def test_a_compare_problem_is_one_line_under_the_field_and_goes_once_fixed
         assert error.display and error.region.height == 1 and "dim must be a whole number" in str(error.tooltip)
 
 
+@pytest.mark.slow  # test_app's test_bad_value_is_marked_and_run_refused
 async def test_a_field_problem_is_one_line_and_goes_once_fixed(app_factory):
     app = app_factory(task="minimize")
     async with app.run_test(size=SIZE) as pilot:

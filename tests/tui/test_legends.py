@@ -74,6 +74,7 @@ def test_every_mark_drawn_is_in_the_legend(monochrome):
                 assert set(markers) <= set(entries)
 
 
+@pytest.mark.slow  # a comparison's legend: test_space's test_one_run_legend_names_the_series_only
 async def test_eight_runs_are_all_named_by_their_value_in_axis_order_at_80x24(app_factory):
     app = app_factory(task="minimize")
     async with app.run_test(size=SIZE) as pilot:

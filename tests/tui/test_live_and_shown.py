@@ -75,6 +75,7 @@ async def test_opening_history_during_a_run_never_touches_it(app_factory, gate, 
         assert screen.shown and app.is_running
 
 
+@pytest.mark.slow  # History's load key: test_persistence's test_runs_saved_by_cli_and_app_are_listed_by_both
 async def test_history_shows_what_differs_and_loads_a_run_into_the_form(app_factory):
     app = app_factory(task="derivatives")
     saved_runs(
@@ -145,6 +146,7 @@ async def test_history_opens_a_whole_comparison_and_filters(app_factory):
         assert "name=value" in str(screen.query_one("#history-hint", Static).render())
 
 
+@pytest.mark.slow  # paging the store: core/test_store's ten-thousand-run test
 async def test_history_pages_ten_thousand_runs(app_factory):
     from lab4.core.events import Result
 

@@ -3,6 +3,7 @@ item 2): nothing either typed is lost, on disk and on screen."""
 
 from __future__ import annotations
 
+import pytest
 from textual.widgets import TextArea
 
 from lab4.store import Store
@@ -28,6 +29,7 @@ async def _type(app, pilot, text):
     return area
 
 
+@pytest.mark.slow  # the merge: test_merge3_keeps_both_sides and the conflict test below
 async def test_two_apps_type_in_turns_and_keep_every_line(app_factory, tmp_path):
     a, b = app_factory(task="autograd"), app_factory(task="autograd")
     async with a.run_test(size=SIZE) as pa, b.run_test(size=SIZE) as pb:

@@ -3,6 +3,7 @@
 import os
 import signal
 
+import pytest
 from click.testing import CliRunner
 from textual.widgets import DataTable, TextArea
 
@@ -54,6 +55,7 @@ async def test_runs_saved_by_cli_and_app_are_listed_by_both(app_factory, tmp_pat
     assert len([line for line in out.output.splitlines() if "  minimize  " in line]) == 2
 
 
+@pytest.mark.slow  # shut_down: test_sighup_on_a_real_terminal_saves_and_exits
 async def test_hang_up_saves_notes_and_exits(app_factory, tmp_path):
     app = app_factory(task="mlp")
     async with app.run_test(size=SIZE) as pilot:
@@ -65,6 +67,7 @@ async def test_hang_up_saves_notes_and_exits(app_factory, tmp_path):
     assert Store(tmp_path / "data").load_note("mlp") == "momentum wins"
 
 
+@pytest.mark.slow  # a save that fails: test_full_disk_warns_and_keeps_the_result
 async def test_unwritable_store_warns_and_keeps_result(app_factory, tmp_path):
     if os.geteuid() == 0:
         data = tmp_path / "data"
@@ -103,6 +106,7 @@ def test_sighup_on_a_real_terminal_saves_and_exits(tmp_path):
     assert Store(tmp_path).load_note("autograd") == "kept"
 
 
+@pytest.mark.slow  # a run stopped and saved on leaving: test_q_during_a_run_asks_first
 def test_sighup_during_a_run_exits_promptly_and_saves_it(tmp_path):
     """A run is going (held at its gate, which never opens) when the terminal closes: the app
     stops it, saves it, exits."""
@@ -145,6 +149,7 @@ main()
 """
 
 
+@pytest.mark.slow  # a pty app that fails mid-run: the full suite's
 def test_an_unexpected_error_stops_and_saves_the_run_and_exits_1(tmp_path):
     """The UI fails in the middle of a run that would never end by itself (held at a gate that
     never opens): the app stops the computation, saves what it computed, exits 1."""

@@ -2,6 +2,7 @@
 and stays one, but it no longer says nothing: the first press tells how to write the report
 from there, and F6 writes it."""
 
+import pytest
 from textual.widgets import TextArea
 
 from .conftest import notices, until
@@ -9,6 +10,7 @@ from .conftest import notices, until
 SIZE = (80, 24)
 
 
+@pytest.mark.slow  # F6 from the notes: test_app's test_notes_are_saved_as_typed
 async def test_ctrl_e_in_the_notes_says_how_to_write_the_report_and_f6_writes_it(app_factory, tmp_path):
     app = app_factory(task="derivatives")
     told = notices(app)

@@ -1,6 +1,8 @@
 """ctrl+r while a saved run is shown (issue 21, item 5): the new run computes with the settings'
 dtype and seed, not the shown run's; the app says which it uses, from the values it runs with."""
 
+import pytest
+
 from lab4.core.context import RunContext
 from lab4.engine.runner import execute
 from lab4.tasks import TASKS
@@ -23,6 +25,7 @@ async def show_saved(app, pilot, screen):
     await pilot.pause()
 
 
+@pytest.mark.slow  # said for a comparison by the test below
 async def test_ctrl_r_on_a_shown_run_says_the_dtype_and_seed_it_runs_with(app_factory):
     app = app_factory(task="minimize")  # settings: float32, seed 0
     spec = TASKS["minimize"].spec

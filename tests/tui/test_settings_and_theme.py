@@ -1,6 +1,7 @@
 """The settings dialog at 80x24 and the theme the user picks, wherever they pick it (issue 21,
 item 5): what the dialog draws stays inside it, and a theme outlives the app."""
 
+import pytest
 from textual.widgets import Select
 
 from lab4_tui.screens.dialogs import SettingsScreen
@@ -28,6 +29,7 @@ def inside(inner, outer) -> bool:
     return outer.contains_region(inner)
 
 
+@pytest.mark.slow  # the dialog is drawn by test_snapshots.test_settings
 async def test_the_theme_list_and_the_dtype_list_stay_inside_the_settings_dialog(app_factory):
     app = app_factory()
     async with app.run_test(size=SIZE) as pilot:
@@ -54,6 +56,7 @@ async def test_the_theme_list_and_the_dtype_list_stay_inside_the_settings_dialog
         await pilot.press("escape")
 
 
+@pytest.mark.slow  # test_app's settings test applies a highlighted theme
 async def test_the_settings_theme_is_the_one_highlighted_and_applied(app_factory, config_file):
     app = app_factory()
     async with app.run_test(size=SIZE) as pilot:

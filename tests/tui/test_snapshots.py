@@ -55,12 +55,13 @@ def test_home_screen(snap_compare, tmp_path):
     assert snap_compare(make_app(data_dir=tmp_path, warm_torch=False), terminal_size=SIZE)
 
 
-@pytest.mark.parametrize("task_id", sampled(list(SHORT_RUNS), 2))
+@pytest.mark.parametrize("task_id", sampled(list(SHORT_RUNS)))
 def test_task_screen_after_a_run(snap_compare, tmp_path, task_id):
     app = make_app(task=task_id, data_dir=tmp_path, warm_torch=False)
     assert snap_compare(app, terminal_size=SIZE, run_before=runner(app, SHORT_RUNS[task_id]))
 
 
+@pytest.mark.slow  # test_app's compare test reads the sentence
 def test_compare_with_its_sentence(snap_compare, tmp_path):
     app = make_app(task="mlp", data_dir=tmp_path, warm_torch=False)
     assert snap_compare(
@@ -68,6 +69,7 @@ def test_compare_with_its_sentence(snap_compare, tmp_path):
     )
 
 
+@pytest.mark.slow  # the Phase view is drawn by test_legends' test_every_mark_drawn_is_in_the_legend
 def test_minimize_phase_diagram_at_80x24(snap_compare, tmp_path):
     app = make_app(task="minimize", data_dir=tmp_path, warm_torch=False)
     assert snap_compare(
@@ -79,6 +81,7 @@ def test_minimize_phase_diagram_at_80x24(snap_compare, tmp_path):
     )
 
 
+@pytest.mark.slow  # History is drawn by the quick History tests
 def test_history(snap_compare, tmp_path):
     app = make_app(task="minimize", data_dir=tmp_path, warm_torch=False)
     app.store.save_runs(
@@ -125,6 +128,7 @@ def test_settings(snap_compare, tmp_path):
     assert snap_compare(app, terminal_size=SIZE, press=["s"])
 
 
+@pytest.mark.slow  # test_app's test_bad_value_is_marked_and_run_refused and test_bad_compare_is_refused
 def test_an_error_in_the_form(snap_compare, tmp_path):
     app = make_app(task="minimize", data_dir=tmp_path, warm_torch=False)
 
@@ -183,6 +187,7 @@ def test_no_color(snap_compare, tmp_path, monkeypatch):
     assert snap_compare(app, terminal_size=SIZE, run_before=lambda pilot: show_canned(app, pilot, result, "tab-errors"))
 
 
+@pytest.mark.slow  # a light theme: test_app's settings test
 def test_light_theme(snap_compare, tmp_path):
     app = make_app(task="minimize", data_dir=tmp_path, warm_torch=False)
 

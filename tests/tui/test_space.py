@@ -37,7 +37,8 @@ async def test_a_baseline_shared_by_every_variant_is_listed_once(app_factory):
         assert len(loss.legend_text.splitlines()) <= LEGEND_LINES
 
 
-@pytest.mark.parametrize("size", sampled([(80, 24), (100, 30)]))
+@pytest.mark.parametrize("size", [(80, 24), (100, 30)])
+@pytest.mark.slow  # a comparison's legend: test_one_run_legend_names_the_series_only
 async def test_legends_stay_below_the_plot_and_visible(app_factory, size):
     app = app_factory(task="mlp")
     async with app.run_test(size=size) as pilot:
@@ -110,6 +111,7 @@ def tick_rows(lines: list[str]) -> list[str]:
     return [lines[bottom + 1]]
 
 
+@pytest.mark.slow  # three plots of a diverged run; test_snapshots.test_no_color draws ticks
 async def test_ticks_are_short_apart_and_inside_the_frame(app_factory):
     app = app_factory(task="minimize")
     async with app.run_test(size=(80, 24)) as pilot:
@@ -129,7 +131,7 @@ async def test_ticks_are_short_apart_and_inside_the_frame(app_factory):
                 assert token == short_number(float(token.replace("k", "e3"))), (view, token)
 
 
-@pytest.mark.slow  # the tick code of the quick test above, on the log-log plot
+@pytest.mark.slow  # the tick code of the test above, on the log-log plot
 async def test_error_vs_h_ticks_do_not_collide(app_factory):
     app = app_factory(task="derivatives")
     async with app.run_test(size=(80, 24)) as pilot:
@@ -143,7 +145,7 @@ async def test_error_vs_h_ticks_do_not_collide(app_factory):
         assert len(tokens) >= 3 and all(re.fullmatch(r"1e-?\d+|0\.1|0\.01|0\.001|1|10|100", t) for t in tokens), row
 
 
-@pytest.mark.parametrize("size", [(80, 24), (100, 30), (120, 40)])
+@pytest.mark.parametrize("size", sampled([(80, 24), (100, 30), (120, 40)]))
 async def test_the_footer_shows_the_run_key(app_factory, size):
     app = app_factory(task="derivatives")
     async with app.run_test(size=size) as pilot:
@@ -155,6 +157,7 @@ async def test_the_footer_shows_the_run_key(app_factory, size):
             assert keys[name].region.right <= size[0] and keys[name].region.width > 0, name
 
 
+@pytest.mark.slow  # every tab
 async def test_every_tab_is_reachable_at_80_columns(app_factory):
     app = app_factory(task="derivatives")
     async with app.run_test(size=(80, 24)) as pilot:
@@ -189,6 +192,7 @@ async def test_a_view_without_data_says_why(app_factory):
         assert "drawn for dim = 2 only" in text and "no data yet" not in text
 
 
+@pytest.mark.slow  # the variants' sentence: test_copy_sends_every_variants_metrics
 async def test_results_label_each_runs_tables_and_whose_metrics(app_factory):
     from textual.widgets import Static
 

@@ -1,10 +1,13 @@
 """The Spectrum tab of a training task in the real app (issue 22), at 80x24."""
 
+import pytest
+
 from lab4_tui.widgets.plots import PlotPane
 
 from .conftest import run_with, workers_done
 
 
+@pytest.mark.slow  # the view at 80x24: core/test_spectrum_view
 async def test_the_app_shows_the_spectrum_tab_with_every_mark_named_at_80x24(app_factory):
     """The real app at 80x24: a short mlp run, then ctrl+t to the Spectrum tab; its picture
     holds the edge column and the top marks, and its legend (below the plot) names them."""

@@ -126,6 +126,7 @@ async def test_a_worker_killed_mid_run_is_an_error_run_and_the_next_run_gets_a_n
         assert app.compute.state == READY and app.compute.worker.pid != pid
 
 
+@pytest.mark.slow  # waits out CANCEL_GRACE_S; the worker side is core/test_worker's deaf-run test
 async def test_a_run_deaf_to_its_cancel_is_ended_by_a_second_escape(app_factory, hooks):
     from lab4_tui.compute import CANCEL_GRACE_S
 
