@@ -222,6 +222,7 @@ async def test_with_jobs_2_a_comparisons_runs_compute_side_by_side_in_two_worker
         assert [w.pid for w in app.compute.workers()] == pids  # both kept warm
 
 
+@pytest.mark.slow  # quick: the one-worker kill above and the side-by-side comparison
 async def test_with_jobs_2_a_worker_killed_is_that_runs_error_and_escape_cancels_the_other(
     app_factory, config_file, gate
 ):
