@@ -12,7 +12,6 @@ with status error, never a dead app.
 from __future__ import annotations
 
 import asyncio
-import sys
 from functools import partial
 from pathlib import Path
 from typing import Any, Iterable
@@ -120,10 +119,6 @@ class Lab4App(App):
             pass  # not the main thread (tests) or no signals on this platform
         if self.warm_torch:
             self.set_timer(0.5, self._warm)
-        # The plot pictures are built in threads, ~30 ms of Python each: with the default 5 ms
-        # GIL switch interval a frame of the UI waits up to 5 ms per hand-over (bench: the worst
-        # 20 ms timer gap during a streamed run 29.4 -> 26.5 ms, the run's speed unchanged)
-        sys.setswitchinterval(0.001)
 
     def _warm(self) -> None:
         """Start the compute worker (it imports torch in its own process) after the first paint."""
