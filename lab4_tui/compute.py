@@ -57,6 +57,33 @@ class ComputeState(Message):
         self.fault = fault
 
 
+class _Batch:
+    """A session's events on their way to its screen: one message for what waited
+    BATCH_INTERVAL, sooner for an observation (and on ``flush``)."""
+
+    def __init__(self, session: Any):
+        self.session = session
+        self.pending: list[tuple[int, Any]] = []
+        self.last = -1e9
+
+    def add(self, index: int, events: list[Any]) -> None:
+        self.pending.extend((index, e) for e in events)
+        if self.last < 0 or any(isinstance(e, Observation) for e in events):
+            self.flush()
+        else:
+            self.tick()
+
+    def tick(self) -> None:
+        if time.monotonic() - self.last >= BATCH_INTERVAL:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.pending:
+            events, self.pending = self.pending, []
+            self.last = time.monotonic()
+            self.session.post(RunEvents(self.session, events))
+
+
 def worker_threads(jobs: int = 1) -> int:
     """torch threads of each of the app's ``jobs`` workers: every core but the UI's, shared."""
     return max(1, ((os.cpu_count() or 1) - 1) // max(1, jobs))
@@ -250,31 +277,14 @@ class Compute:
         spare = extras[jobs - 1 :]  # warm from a larger setting: kept for the next time
         pool = Pool(jobs, [session.ctx.device], worker_threads(jobs), workers=[first, *extras])
         planned_jobs = [self._job_of(session, planned) for planned in session.plan]
-        pending: list[tuple[int, Any]] = []
-        last = -1e9
-
-        def flush() -> None:
-            nonlocal pending, last
-            if pending:
-                events, pending = pending, []
-                last = time.monotonic()
-                session.post(RunEvents(session, events))
+        batch = _Batch(session)
 
         def on_start(index: int, job: Job) -> None:
-            flush()
+            batch.flush()
             session.post(RunStarted(session, index, session.plan[index], planned_jobs[index][1]))
 
-        def on_event(index: int, event: Any) -> None:
-            pending.append((index, event))
-            if isinstance(event, Observation) or time.monotonic() - last >= BATCH_INTERVAL:
-                flush()
-
-        def tick() -> None:
-            if time.monotonic() - last >= BATCH_INTERVAL:
-                flush()
-
         def on_end(index: int, tracker: RunTracker, fault: str) -> None:
-            flush()
+            batch.flush()
             if fault:
                 self._set_state(RESTARTED, fault)
             session.post(RunEnded(session, index, tracker.current, tracker.unsaved))
@@ -287,10 +297,10 @@ class Compute:
                 save=True,
                 data_dir=self.data_dir,
                 cancelled=lambda: session.ctx.cancelled or self.closed,
-                on_event=on_event,
+                on_event=lambda index, event: batch.add(index, [event]),
                 on_start=on_start,
                 on_end=on_end,
-                tick=tick,
+                tick=batch.tick,
             ):
                 pass
         finally:
@@ -299,16 +309,7 @@ class Compute:
 
     def _drive(self, session: Any, index: int, job: Job) -> tuple[Result, str]:
         tracker = RunTracker(job, session.task.spec.to_json(job.params))
-        pending: list[tuple[int, Any]] = []
-        last = -1e9
-
-        def flush() -> None:
-            nonlocal pending, last
-            if pending:
-                events, pending = pending, []
-                last = time.monotonic()
-                session.post(RunEvents(session, events))
-
+        batch = _Batch(session)
         worker = None
         try:
             worker = self._ensure_worker()
@@ -321,24 +322,17 @@ class Compute:
             while True:
                 message = worker.recv(BATCH_INTERVAL)
                 if message is None:
-                    flush()
+                    batch.flush()
                     continue
                 kind, _, payload = message
                 if kind == "events":
-                    decoded = tracker.add(payload)
-                    pending.extend((index, e) for e in decoded)
-                    if (
-                        last < 0
-                        or time.monotonic() - last >= BATCH_INTERVAL
-                        or any(isinstance(e, Observation) for e in decoded)
-                    ):
-                        flush()
+                    batch.add(index, tracker.add(payload))
                 elif kind == "ended":
-                    flush()
+                    batch.flush()
                     tracker.end(payload)
                     return tracker.current, tracker.unsaved
         except WorkerGone as exc:
-            flush()
+            batch.flush()
             by_user = worker is not None and worker.killed_by_user
             result = tracker.died(exc.reason, by_user)
             self.worker = None
