@@ -10,7 +10,8 @@ saves every run it ends; this side saves only the runs whose worker died or was 
 With the ``jobs`` setting above 1, a comparison's runs compute side by side, each in a worker
 of its own (:class:`lab4.engine.worker.Pool`, as ``lab4 sweep --jobs``): the warm worker and
 ``jobs - 1`` extras, started at the first such comparison and kept warm; each worker's torch
-gets its share of the cores but the UI's.  Their messages reach the screen as each run's do,
+gets (cores - 1) / jobs torch threads, at least one (so with jobs >= cores - 1 they share
+the UI's core too).  Their messages reach the screen as each run's do,
 started in the comparison's order, ended as they end.
 
 The worker's state is posted to the app as :class:`ComputeState`: ``starting torch``,
@@ -85,7 +86,8 @@ class _Batch:
 
 
 def worker_threads(jobs: int = 1) -> int:
-    """torch threads of each of the app's ``jobs`` workers: every core but the UI's, shared."""
+    """torch threads of each of the app's ``jobs`` workers: the cores but the UI's, shared, at
+    least one each."""
     return max(1, ((os.cpu_count() or 1) - 1) // max(1, jobs))
 
 
@@ -143,7 +145,7 @@ class Compute:
         return True
 
     def workers(self) -> list[Worker]:
-        """The workers started and not stopped: the warm one first, then the extras of the
+        """The workers started: the warm one first, then the extras of the
         ``jobs`` setting (a side-by-side comparison's, in the order of its runs' slots)."""
         current = self._current
         if current is not None and isinstance(current[1], Pool):
@@ -235,6 +237,13 @@ class Compute:
                 self._set_state(READY)
         return self.worker
 
+    def _trim_extras(self, keep: int) -> None:
+        """Stop the extras beyond ``keep`` (the setting went down) and those that died."""
+        alive = [w for w in self._extras if w.alive()]
+        for worker in [w for w in self._extras if w not in alive[:keep]]:
+            worker.stop()
+        self._extras = alive[:keep]
+
     def _job_of(self, session: Any, planned: Any) -> tuple[Job, RunContext]:
         dtype, seed = session.dtype_and_seed(planned)
         ctx = RunContext(device=session.ctx.device, dtype=dtype, seed=seed, cancel_event=session.ctx.cancel_event)
@@ -243,6 +252,9 @@ class Compute:
 
     def _run_session(self, session: Any) -> None:
         try:
+            if session.ctx.cancelled or self.closed:
+                return  # replaced or closing before it began: nothing to start
+            self._trim_extras(self.jobs - 1)
             jobs = min(self.jobs, len(session.plan))
             if jobs > 1:
                 self._run_side_by_side(session, jobs)
@@ -271,10 +283,8 @@ class Compute:
                 result = RunTracker(job, session.task.spec.to_json(job.params)).died(exc.reason)
                 session.post(RunEnded(session, index, result, session.save(result)))
             return
-        extras = [w for w in self._extras if w.alive()]
-        for gone in set(self._extras) - set(extras):
-            gone.stop()
-        spare = extras[jobs - 1 :]  # warm from a larger setting: kept for the next time
+        extras = self._extras
+        spare = extras[jobs - 1 :]  # warm, for a comparison with more runs than this one
         pool = Pool(jobs, [session.ctx.device], worker_threads(jobs), workers=[first, *extras])
         planned_jobs = [self._job_of(session, planned) for planned in session.plan]
         batch = _Batch(session)
@@ -304,8 +314,8 @@ class Compute:
             ):
                 pass
         finally:
-            self._current = None
             self.worker, self._extras = pool.workers[0], pool.workers[1:] + spare
+            self._current = None  # after: workers() never lists the pool's replaced workers
 
     def _drive(self, session: Any, index: int, job: Job) -> tuple[Result, str]:
         tracker = RunTracker(job, session.task.spec.to_json(job.params))

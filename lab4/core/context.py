@@ -59,7 +59,7 @@ def parse_jobs(text: Any) -> int | str:
     value = str(text).strip().lower()
     if value == "auto":
         return "auto"
-    if value.isdigit() and 1 <= int(value) <= 1024:
+    if re.fullmatch(r"[0-9]{1,5}", value) and 1 <= int(value) <= 1024:  # not isdigit(): "²" is one
         return int(value)
     raise ParamError("jobs", f"jobs must be a whole number from 1 to 1024, or auto; got {str(text)[:30]!r}")
 

@@ -2,8 +2,9 @@
 
 torch, then ``gc.freeze()``: the objects of torch's import move to the collector's permanent
 generation in the server, so each forked worker's first collection (before it says ready)
-walks only what the worker made itself, not torch's ~100,000 objects again (~60 ms on the
-critical path of every worker start), and the frozen pages stay shared with the server.
+walks only what the worker made itself, not torch's objects again (a full collection of them
+is ~70 ms here; fork-to-ready went from 0.18 s to 0.04 s), and the frozen pages stay shared
+with the server.
 """
 
 import gc

@@ -693,10 +693,11 @@ class Pool:
         tick: Callable[[], None] | None = None,
     ) -> Iterator[tuple[int, Result, RunTracker]]:
         """Compute ``jobs``; yield them in order.  Callbacks, all on the caller's thread:
-        ``on_start(index, job)`` as a run is sent to a worker (in the jobs' order),
-        ``on_event(index, event)`` for each event, ``on_end(index, tracker, fault)`` as each
-        run ends, in whatever order they end (``fault``: how its worker died, else ""), and
-        ``tick()`` at least every 0.1 s."""
+        ``on_start(index, job)`` as a run is given to a worker (in the jobs' order; a worker
+        still importing torch is waited for after it), ``on_event(index, event)`` for each
+        event, ``on_end(index, tracker, fault)`` as each run ends, in whatever order they end
+        (``fault``: how its worker died, else ""), and ``tick()`` after each wait for
+        messages (0.1 s at most, unless a worker is being started or a result saved)."""
         queue = deque(enumerate(jobs))
         busy: dict[int, tuple[int, RunTracker]] = {}  # worker slot -> (job index, tracker)
         done: dict[int, RunTracker] = {}

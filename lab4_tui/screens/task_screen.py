@@ -198,7 +198,7 @@ class TaskScreen(Screen):
         for label, text in message.session.apply(message):
             self.log_pane.add(f"[{label}] {text}" if label else text)
         self.control.show_progress(message.session.fraction())
-        self.control.set_status(message.session.status(), layout=False)
+        self.control.set_status(message.session.status())  # lays out only when its height changes
         if time.monotonic() - self._last_plot >= self._plot_interval():
             self._redraw(settled=False)
 

@@ -13,7 +13,8 @@ import math
 from functools import cached_property
 from typing import Any
 
-from rich.cells import cell_len
+from rich.console import Console
+from rich.text import Text
 from textual import events, on
 from textual.app import ComposeResult
 from textual.containers import Vertical, VerticalScroll
@@ -225,12 +226,12 @@ class ControlPane(Vertical):
         return self.query_one("#compare-error", Static)
 
     def set_status(self, text: str, error: bool = False, layout: bool = True) -> None:
-        """``layout``: the line may change height.  One line where the status is one line
-        high needs no layout (a screen-wide stall of tens of ms during a run); a text that
-        wraps, or one replacing a taller status, asks for it."""
+        """``layout``: the line may change height.  A text that wraps to as many lines as the
+        status has now needs no layout (a screen-wide stall of tens of ms during a run)."""
         self._refused = None  # a new state: the refusal is over
         status = self._status
-        if layout and status.content_size.height == 1 and 0 < cell_len(text) <= status.content_size.width:
+        width = status.content_size.width
+        if layout and width > 0 and _wrapped_lines(text, width) == status.content_size.height:
             layout = False
         status.update(text, layout=layout)
         status.set_class(error, "-error")
@@ -241,3 +242,11 @@ class ControlPane(Vertical):
 
     def show_progress(self, fraction: float) -> None:
         self._progress.show(fraction)
+
+
+_MEASURE = Console(width=1000, color_system=None, legacy_windows=False)
+
+
+def _wrapped_lines(text: str, width: int) -> int:
+    """Lines ``text`` takes wrapped at ``width`` cells, words whole (as the status wraps it)."""
+    return max(1, len(Text(text).wrap(_MEASURE, width))) if text else 1

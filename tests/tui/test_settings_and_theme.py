@@ -98,7 +98,7 @@ async def test_parallel_runs_are_a_setting_checked_where_typed_and_kept(app_fact
         await pilot.press("s")
         modal = app.screen
         field = modal.query_one("#jobs", Input)
-        for bad in ("abc", "0", "2.5"):
+        for bad in ("abc", "0", "2.5", "²"):  # "²".isdigit() is True; int("²") raises
             field.value = bad
             field.focus()
             await pilot.press("enter")

@@ -174,6 +174,8 @@ async def test_a_cold_app_says_it_is_starting_torch_then_runs(app_factory):
         assert states == ["starting torch", "ready", "computing", "ready"]
         assert screen.shown[0][1].status == "ok" and screen.shown[0][1].metrics["gradient"] == {"x": 36.0, "y": -6.0}
         assert app.sub_title.startswith("ready | ")
+        # the header shows it (its title repaints itself, with no screen-wide repaint)
+        assert "ready | " in str(screen.query_one("HeaderTitle").render())
 
 
 def with_jobs(config_file, jobs) -> None:
