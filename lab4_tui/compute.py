@@ -334,7 +334,9 @@ class Compute:
                 if message is None:
                     batch.flush()
                     continue
-                kind, _, payload = message
+                kind, job_id, payload = message
+                if job_id != self._job:
+                    continue  # an earlier run's (a worker handed back mid-run by a fault): not this one
                 if kind == "events":
                     batch.add(index, tracker.add(payload))
                 elif kind == "ended":

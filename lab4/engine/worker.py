@@ -741,7 +741,9 @@ class Pool:
                     continue
                 if message is None:
                     continue
-                kind, _, payload = message
+                kind, job_id, payload = message
+                if job_id != index:
+                    continue  # an earlier run's, from a lent worker: not this one
                 if kind == "events":
                     for event in tracker.add(payload):
                         if on_event is not None:

@@ -251,3 +251,40 @@ async def test_with_jobs_2_a_worker_killed_is_that_runs_error_and_escape_cancels
         assert [r.status for _, r in screen.shown] == ["ok", "ok"]
         pids = [w.pid for w in app.compute.workers()]
         assert pids[0] == first.pid and second.pid not in pids and len(set(pids)) == 2
+
+
+@pytest.mark.slow  # quick: the one-worker deaf run above
+async def test_with_jobs_2_a_second_escape_ends_every_worker_deaf_to_its_cancel(app_factory, config_file, hooks):
+    with_jobs(config_file, 2)
+    hooks["DEAF"].touch()
+    app = app_factory(task="minimize")
+    async with app.run_test(size=SIZE) as pilot:
+        screen = app.screen
+        screen.query_one("#in-steps").value = "300"
+        screen.control.set_compare("lr=0.1,0.2")
+        await pilot.pause()
+        await pilot.press("ctrl+r")
+        await wait_until(
+            pilot,
+            lambda: (
+                screen.session is not None
+                and len(screen.session.runs) == 2
+                and all(run.builder.progress.step > 0 for run in screen.session.runs)
+            ),
+            "both runs under way",
+        )
+        before = [w.pid for w in app.compute.workers()]
+        session = screen.session
+        await pilot.press("escape")  # cancel: neither worker comes back to its check
+        await wait_until(pilot, lambda: screen._end_armed is session, "the app never said the runs did not stop")
+        await pilot.press("escape")  # the confirm: end both workers
+        await wait_until(pilot, lambda: screen.session is None, "the runs did not end")
+        assert [r.status for _, r in screen.shown] == ["cancelled", "cancelled"]
+        assert all("ended by the user" in r.message and len(r.series["loss"]["y"]) > 0 for _, r in screen.shown)
+        saved = Store(app.store.root).list_runs("minimize").runs
+        assert sorted(r.status for r in saved) == ["cancelled", "cancelled"]  # saved by the app, once each
+        hooks["DEAF"].unlink()
+        await pilot.press("ctrl+r")
+        await finish_run(app, pilot)
+        assert [r.status for _, r in screen.shown] == ["ok", "ok"]
+        assert not set(before) & {w.pid for w in app.compute.workers()}  # both replaced
