@@ -34,7 +34,16 @@ from textual.message import Message
 
 from lab4.core.context import RunContext
 from lab4.core.events import Observation, Result
-from lab4.engine.worker import CANCEL_GRACE_S, READY_TIMEOUT_S, Job, Pool, RunTracker, Worker, WorkerGone
+from lab4.engine.worker import (
+    CANCEL_GRACE_S,
+    READY_TIMEOUT_S,
+    Job,
+    Pool,
+    RunTracker,
+    Worker,
+    WorkerGone,
+    threads_per_worker,
+)
 from lab4_tui.messages import RunEnded, RunEvents, RunStarted, SessionFinished
 
 __all__ = ["Compute", "ComputeState", "STARTING", "READY", "COMPUTING", "RESTARTED", "NOT_STARTED", "CANCEL_GRACE_S"]
@@ -88,7 +97,7 @@ class _Batch:
 def worker_threads(jobs: int = 1) -> int:
     """torch threads of each of the app's ``jobs`` workers: the cores but the UI's, shared, at
     least one each."""
-    return max(1, ((os.cpu_count() or 1) - 1) // max(1, jobs))
+    return threads_per_worker(jobs, (os.cpu_count() or 1) - 1)
 
 
 class Compute:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import signal
 import sys
 import time
@@ -30,7 +29,7 @@ from lab4.cli.options import (
     task_options,
     usage_error,
 )
-from lab4.core.context import RunContext
+from lab4.core.context import RunContext, jobs_count
 from lab4.core.events import STATUSES, format_value, scalar_metric_names
 from lab4.core.spec import ParamError
 from lab4.maths.device import parse_device
@@ -346,10 +345,10 @@ def _worker_count(jobs: Any, devices: list[str], total: int) -> int:
     """How many runs compute at once: --jobs (auto: one per core, or per listed device)."""
     if jobs is None:
         n = len(devices)
-    elif jobs == "auto":
-        n = len(devices) if len(devices) > 1 else (os.cpu_count() or 1)
+    elif jobs == "auto" and len(devices) > 1:
+        n = len(devices)
     else:
-        n = int(jobs)
+        n = jobs_count(jobs)
     return max(1, min(n, total))
 
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from lab4.core.context import parse_dtype, parse_seed
+from lab4.core.context import parse_dtype, parse_jobs, parse_seed
 from lab4.core.spec import Param, ParamError, Spec
 from lab4.core.task import Task
 from lab4.maths.device import parse_device
@@ -98,8 +98,6 @@ class JobsType(click.ParamType):
     name = "jobs"
 
     def convert(self, value: Any, option: Any, ctx: Any) -> Any:
-        from lab4.core.context import parse_jobs
-
         try:
             return parse_jobs(value)
         except ParamError as exc:

@@ -20,7 +20,7 @@ import pytest
 from lab4.store import Store
 from lab4_tui.compute import READY, RESTARTED
 
-from .conftest import HANG_S, finish_run, started
+from .conftest import HANG_S, finish_run, started, until
 
 ROOT = Path(__file__).resolve().parents[2]
 SIZE = (100, 30)
@@ -36,18 +36,11 @@ def hooks(monkeypatch, tmp_path):
     return files
 
 
-async def wait_until(pilot, condition, what):
-    deadline = time.monotonic() + HANG_S
-    while not condition():
-        assert time.monotonic() < deadline, what
-        await pilot.pause(0.01)
-
-
 async def held(app, pilot, screen, gate: Path) -> int:
     """Wait until the run sent its first events and the worker is held at a step; its pid."""
     await started(app, pilot, screen)
     held_file = Path(str(gate) + ".held")
-    await wait_until(pilot, held_file.exists, "the run was never held")
+    await until(pilot, held_file.exists, "the run was never held")
     return int(held_file.read_text())
 
 
@@ -141,12 +134,12 @@ async def test_a_run_deaf_to_its_cancel_is_ended_by_a_second_escape(app_factory,
         asked = time.monotonic()
         await pilot.press("escape")  # cancel: the worker never comes back to its check
         assert screen.control.status_text == "cancelling..."
-        await wait_until(pilot, lambda: screen._end_armed is session, "the app never said the run did not stop")
+        await until(pilot, lambda: screen._end_armed is session, "the app never said the run did not stop")
         assert time.monotonic() - asked >= CANCEL_GRACE_S and screen.session is session
         assert "did not stop within" in screen.control.status_text and "escape again" in screen.control.status_text
         confirmed = time.monotonic()
         await pilot.press("escape")  # the confirm: end the worker
-        await wait_until(pilot, lambda: screen.session is None, "the run did not end")
+        await until(pilot, lambda: screen.session is None, "the run did not end")
         assert time.monotonic() - confirmed < 2.0
         ((_, ended),) = screen.shown
         assert ended.status == "cancelled" and "ended by the user" in ended.message
@@ -183,23 +176,37 @@ def with_jobs(config_file, jobs) -> None:
     config_file.write_text(f"jobs = {jobs}\n")
 
 
-async def hold_both(app, pilot, gate, steps=(5, 7)):
-    """A comparison of two ``gated`` runs; return once both are held at their gates at once."""
+async def start_two(app, pilot, values, compare, reached, what):
+    """Type ``values`` and the two-run ``compare``, press ctrl+r; return the session once
+    ``reached(run, k)`` holds for both of its runs at once."""
     screen = app.screen
-    screen.query_one("#in-gate").value = str(gate)
-    screen.control.set_compare("steps=" + ",".join(map(str, steps)))
+    for name, value in values.items():
+        screen.query_one(f"#in-{name}").value = value
+    screen.control.set_compare(compare)
     await pilot.pause()
     await pilot.press("ctrl+r")
-    await wait_until(
+    await until(
         pilot,
         lambda: (
             screen.session is not None
             and len(screen.session.runs) == 2
-            and all(run.builder.progress.step == s - 1 for run, s in zip(screen.session.runs, steps))
+            and all(reached(run, k) for k, run in enumerate(screen.session.runs))
         ),
-        "both runs of the comparison held at once",
+        what,
     )
     return screen.session
+
+
+async def hold_both(app, pilot, gate, steps=(5, 7)):
+    """A comparison of two ``gated`` runs; return once both are held at their gates at once."""
+    return await start_two(
+        app,
+        pilot,
+        {"gate": str(gate)},
+        "steps=" + ",".join(map(str, steps)),
+        lambda run, k: run.builder.progress.step == steps[k] - 1,
+        "both runs of the comparison held at once",
+    )
 
 
 async def test_with_jobs_2_a_comparisons_runs_compute_side_by_side_in_two_workers(app_factory, config_file, gate):
@@ -209,7 +216,7 @@ async def test_with_jobs_2_a_comparisons_runs_compute_side_by_side_in_two_worker
         screen = app.screen
         session = await hold_both(app, pilot, gate.path)  # with one worker the second run waits: never
         assert all(run.result is None for run in session.runs)
-        await wait_until(pilot, lambda: "runs 1, 2/2" in screen.control.status_text, "the status naming both")
+        await until(pilot, lambda: "runs 1, 2/2" in screen.control.status_text, "the status naming both")
         pids = [w.pid for w in app.compute.workers()]
         assert len(set(pids)) == 2
         gate.open()
@@ -235,7 +242,7 @@ async def test_with_jobs_2_a_worker_killed_is_that_runs_error_and_escape_cancels
         await hold_both(app, pilot, gate.path)
         first, second = app.compute.workers()
         os.kill(second.pid, signal.SIGKILL)
-        await wait_until(pilot, lambda: screen.session.runs[1].result is not None, "the killed run's end")
+        await until(pilot, lambda: screen.session.runs[1].result is not None, "the killed run's end")
         assert screen.session.runs[0].result is None  # the other run is still held
         await pilot.press("escape")
         await finish_run(app, pilot)
@@ -260,25 +267,14 @@ async def test_with_jobs_2_a_second_escape_ends_every_worker_deaf_to_its_cancel(
     app = app_factory(task="minimize")
     async with app.run_test(size=SIZE) as pilot:
         screen = app.screen
-        screen.query_one("#in-steps").value = "300"
-        screen.control.set_compare("lr=0.1,0.2")
-        await pilot.pause()
-        await pilot.press("ctrl+r")
-        await wait_until(
-            pilot,
-            lambda: (
-                screen.session is not None
-                and len(screen.session.runs) == 2
-                and all(run.builder.progress.step > 0 for run in screen.session.runs)
-            ),
-            "both runs under way",
+        session = await start_two(
+            app, pilot, {"steps": "300"}, "lr=0.1,0.2", lambda run, k: run.builder.progress.step > 0, "both under way"
         )
         before = [w.pid for w in app.compute.workers()]
-        session = screen.session
         await pilot.press("escape")  # cancel: neither worker comes back to its check
-        await wait_until(pilot, lambda: screen._end_armed is session, "the app never said the runs did not stop")
+        await until(pilot, lambda: screen._end_armed is session, "the app never said the runs did not stop")
         await pilot.press("escape")  # the confirm: end both workers
-        await wait_until(pilot, lambda: screen.session is None, "the runs did not end")
+        await until(pilot, lambda: screen.session is None, "the runs did not end")
         assert [r.status for _, r in screen.shown] == ["cancelled", "cancelled"]
         assert all("ended by the user" in r.message and len(r.series["loss"]["y"]) > 0 for _, r in screen.shown)
         saved = Store(app.store.root).list_runs("minimize").runs
