@@ -18,6 +18,7 @@ environment) knows the task.
 from __future__ import annotations
 
 import os
+import threading
 import time
 from typing import Any, Iterator
 
@@ -43,9 +44,13 @@ def held_path(gate: str) -> str:
 
 
 def _write(path: str, text: str) -> None:
-    with open(path + ".tmp", "w") as f:
+    # a temporary file of this process and thread: the runs of a side-by-side comparison
+    # share one gate and reach it together (one ".tmp" for both: one's os.replace moved
+    # the other's file away, FileNotFoundError, a run with status error)
+    tmp = f"{path}.{os.getpid()}.{threading.get_ident()}.tmp"
+    with open(tmp, "w") as f:
         f.write(text)
-    os.replace(path + ".tmp", path)  # whoever sees the file sees all of it
+    os.replace(tmp, path)  # whoever sees the file sees all of it
 
 
 def loss_at(step: int) -> float:

@@ -255,7 +255,7 @@ async def test_with_jobs_2_a_worker_killed_is_that_runs_error_and_escape_cancels
         gate.open()
         await pilot.press("ctrl+r")
         await finish_run(app, pilot)
-        assert [r.status for _, r in screen.shown] == ["ok", "ok"]
+        assert [r.status for _, r in screen.shown] == ["ok", "ok"], [r.message for _, r in screen.shown]
         pids = [w.pid for w in app.compute.workers()]
         assert pids[0] == first.pid and second.pid not in pids and len(set(pids)) == 2
 
@@ -282,5 +282,5 @@ async def test_with_jobs_2_a_second_escape_ends_every_worker_deaf_to_its_cancel(
         hooks["DEAF"].unlink()
         await pilot.press("ctrl+r")
         await finish_run(app, pilot)
-        assert [r.status for _, r in screen.shown] == ["ok", "ok"]
+        assert [r.status for _, r in screen.shown] == ["ok", "ok"], [r.message for _, r in screen.shown]
         assert not set(before) & {w.pid for w in app.compute.workers()}  # both replaced
