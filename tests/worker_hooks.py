@@ -50,8 +50,9 @@ def _cancelled(self) -> bool:
         for name, deaf in (("LAB4_TEST_HOLD", False), ("LAB4_TEST_DEAF", True)):
             path = _on(name)
             if path:
-                with open(path + ".held", "w") as fh:
+                with open(f"{path}.{os.getpid()}.tmp", "w") as fh:  # this worker's own temporary file
                     fh.write(str(os.getpid()))
+                os.replace(f"{path}.{os.getpid()}.tmp", path + ".held")  # a test that sees it reads the pid
                 while os.path.exists(path) and (deaf or not self.cancel_event.is_set()):
                     time.sleep(0.005)
     return self.cancel_event.is_set()

@@ -319,6 +319,10 @@ def jsonable(value: Any) -> Any:
     """Plain JSON data: tuples become lists, non-finite floats become None."""
     if isinstance(value, float):
         return value if math.isfinite(value) else None
+    if isinstance(value, array) and value.typecode in "fd":  # a series: one pass, not a call per point
+        return [v if v - v == 0.0 else None for v in value.tolist()]  # v - v is nan for nan and +-inf
+    if isinstance(value, Steps):
+        return value.tolist()  # finite floats, 0.0 .. n - 1
     if isinstance(value, dict):
         return {str(k): jsonable(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):

@@ -346,6 +346,21 @@ def test_result_series_are_compact_arrays():
     assert r64.series["loss"]["y"].typecode == "d"
 
 
+@pytest.mark.parametrize("typecode", ["f", "d"])
+def test_a_series_in_json_keeps_every_finite_value_and_writes_null_for_the_rest(typecode):
+    """``to_json`` (the store's files, ``--json``, exports) writes a series in one pass: each finite
+    value as it is (the extremes, -0.0 and subnormals included), NaN and +-inf as null."""
+    values = [0.5, -0.0, 5e-324, 1e-30, -3.25, float("nan"), float("inf"), float("-inf"), 1e38, -1e38]
+    if typecode == "d":
+        values += [1.7976931348623157e308, -1.7976931348623157e308]
+    y = array(typecode, values)
+    r = Result(task="minimize", params={}, series={"loss": {"x": Steps(len(y)), "y": y}})
+    out = json.loads(json.dumps(r.to_json(), allow_nan=False))["series"]["loss"]
+    assert out["y"] == [v if math.isfinite(v) else None for v in y.tolist()]
+    assert math.copysign(1.0, out["y"][1]) == -1.0  # -0.0 stays negative
+    assert out["x"] == [float(k) for k in range(len(y))]
+
+
 def test_a_series_widens_when_its_values_or_steps_stop_fitting():
     b = ResultBuilder(Result(task="minimize", params={}, dtype="float32"))
     b.add(Points("loss", [0, 1, 2], [1.0, 0.5, 0.25]))
