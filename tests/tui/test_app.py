@@ -1,10 +1,12 @@
 """The app driven through Textual's pilot: navigation, forms, runs, cancel, notes, settings."""
 
+import sys
+
 import pytest
 from textual.widgets import DataTable, Input, Select, Static, Switch, TextArea, Tree
 
 from lab4.tasks import TASK_IDS
-from lab4_tui.app import HelpScreen, HomeScreen
+from lab4_tui.app import SWITCH_INTERVAL_S, HelpScreen, HomeScreen
 from lab4_tui.screens.dialogs import ConfirmScreen, SettingsScreen
 from lab4_tui.screens.task_screen import TaskScreen
 from lab4_tui.widgets.plots import SeriesPlot
@@ -42,6 +44,21 @@ async def test_keys_navigate_every_screen(app_factory):
         assert isinstance(app.screen, HelpScreen)
         await pilot.press("escape")
         assert isinstance(app.screen, HomeScreen)
+
+
+async def test_the_app_runs_with_a_1_ms_gil_switch_interval_and_puts_the_old_one_back(app_factory):
+    """While it runs (``lab4-tui``, the bench's driver: ``run``/``run_async``), the event loop gets
+    the interpreter back from the plot and compute threads within 1 ms, not Python's 5."""
+    before = sys.getswitchinterval()
+    seen = []
+
+    async def auto_pilot(pilot):
+        seen.append(sys.getswitchinterval())
+        pilot.app.exit()
+
+    await app_factory().run_async(headless=True, size=(100, 30), auto_pilot=auto_pilot)
+    assert seen == [pytest.approx(SWITCH_INTERVAL_S)] and SWITCH_INTERVAL_S == 0.001 != before
+    assert sys.getswitchinterval() == before
 
 
 async def test_home_enter_opens_the_highlighted_task(app_factory):
