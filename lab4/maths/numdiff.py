@@ -122,11 +122,19 @@ def derivatives_up_to(f: Callable[[Tensor], Tensor], x: Tensor, order: int) -> l
     return [d.detach() for d in out]
 
 
+def chunk_elements(x: Tensor) -> int:
+    """How many numbers one chunk of perturbed points holds.  On a CPU a chunk that stays in
+    the cache (2**18 floats, 1 MB) wins: level-3 function of n = 1000, 2-3 ms against 10-13 ms
+    with 2**22 (16 MB); n = 10,000, ~170 ms against 250-350 (2**16 is slower again: 250 ms).
+    On a GPU fewer, larger launches win: 2**22."""
+    return 1 << 22 if x.device.type == "cuda" else 1 << 18
+
+
 def central_difference_gradient(
     f: Callable[[Tensor], Tensor],
     x: Tensor,
     h: float | Tensor | None = None,
-    max_elements: int = 1 << 22,
+    max_elements: int | None = None,
 ) -> Tensor:
     """Gradient of f: R^n -> R at x by central differences, batched in chunks.
 
@@ -135,7 +143,8 @@ def central_difference_gradient(
         g_i = (f(x + h_i e_i) - f(x - h_i e_i)) / ((x_i + h_i) - (x_i - h_i))
 
     The chunk of coordinates evaluated together is sized so that the perturbed batch holds
-    at most ``max_elements`` numbers.  A coordinate whose step vanished gets NaN.
+    at most ``max_elements`` numbers (default :func:`chunk_elements`).  A coordinate whose step
+    vanished gets NaN.
     """
     if x.dim() != 1:
         raise ValueError(f"x must be a vector, got shape {tuple(x.shape)}")
@@ -148,6 +157,8 @@ def central_difference_gradient(
     plus, minus = x + steps, x - steps
     denom = plus - minus
     grad = torch.empty_like(x)
+    if max_elements is None:
+        max_elements = chunk_elements(x)
     chunk = max(1, min(n, max_elements // max(1, 2 * n)))
     with torch.no_grad():
         for a in range(0, n, chunk):
