@@ -42,6 +42,7 @@ from lab4.engine.worker import (
     RunTracker,
     Worker,
     WorkerGone,
+    next_job_id,
     threads_per_worker,
 )
 from lab4_tui.messages import RunEnded, RunEvents, RunStarted, SessionFinished
@@ -118,7 +119,6 @@ class Compute:
         self._current: tuple[Any, Worker | Pool] | None = None
         self._idle = threading.Event()
         self._idle.set()
-        self._job = 0
         self.closed = False
 
     # ---- any thread
@@ -322,6 +322,9 @@ class Compute:
                 tick=batch.tick,
             ):
                 pass
+        except BaseException:
+            pool.cancel()  # a bug on this side: the runs in flight stop at their next step and save themselves
+            raise
         finally:
             self.worker, self._extras = pool.workers[0], pool.workers[1:] + spare
             self._current = None  # after: workers() never lists the pool's replaced workers
@@ -333,8 +336,8 @@ class Compute:
         try:
             worker = self._ensure_worker()
             self._current = (session, worker)
-            self._job += 1
-            worker.send_run(self._job, job, save=True, data_dir=self.data_dir, threads=worker_threads())
+            job_id = next_job_id()
+            worker.send_run(job_id, job, save=True, data_dir=self.data_dir, threads=worker_threads())
             if session.ctx.cancelled or self.closed:
                 worker.cancel()
             self._set_state(COMPUTING)
@@ -343,8 +346,8 @@ class Compute:
                 if message is None:
                     batch.flush()
                     continue
-                kind, job_id, payload = message
-                if job_id != self._job:
+                kind, message_job, payload = message
+                if message_job != job_id:
                     continue  # an earlier run's (a worker handed back mid-run by a fault): not this one
                 if kind == "events":
                     batch.add(index, tracker.add(payload))

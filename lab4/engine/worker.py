@@ -61,6 +61,7 @@ Values that cross are plain Python (str, int, float, bool, None, lists, tuples, 
 from __future__ import annotations
 
 import importlib
+import itertools
 import math
 import multiprocessing
 import os
@@ -102,6 +103,7 @@ __all__ = [
     "CANCEL_GRACE_S",
     "READY_TIMEOUT_S",
     "threads_per_worker",
+    "next_job_id",
     "PRELUDE_ENV",
 ]
 
@@ -155,6 +157,15 @@ class Job:
 
     def to_plain(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+_job_ids = itertools.count(1)
+
+
+def next_job_id() -> int:
+    """A run's id on the pipe, unique in this process: a worker's messages for an earlier run
+    (one handed back by a fault or an exception, one lent by the app) never pass for this one."""
+    return next(_job_ids)
 
 
 def threads_per_worker(jobs: int, cores: int | None = None) -> int:
@@ -699,7 +710,7 @@ class Pool:
         (``fault``: how its worker died, else ""), and ``tick()`` after each wait for
         messages (0.1 s at most, unless a worker is being started or a result saved)."""
         queue = deque(enumerate(jobs))
-        busy: dict[int, tuple[int, RunTracker]] = {}  # worker slot -> (job index, tracker)
+        busy: dict[int, tuple[int, RunTracker, int]] = {}  # worker slot -> (job index, tracker, job id)
         done: dict[int, RunTracker] = {}
         following = 0
 
@@ -717,13 +728,13 @@ class Pool:
                 index, job = queue.popleft()
                 job = Job(**{**job.to_plain(), "device": self.devices[slot % len(self.devices)]})
                 tracker = RunTracker(job)
-                busy[slot] = (index, tracker)
+                busy[slot] = (index, tracker, next_job_id())
                 self._busy.add(slot)
                 if on_start is not None:
                     on_start(index, job)
                 try:
                     worker.wait_ready()
-                    worker.send_run(index, job, save, data_dir, threads=self.threads)
+                    worker.send_run(busy[slot][2], job, save, data_dir, threads=self.threads)
                 except WorkerGone as exc:
                     ended(slot, index, tracker, self._fault(slot, exc.reason, tracker, save, data_dir))
             if not busy:
@@ -733,7 +744,7 @@ class Pool:
             conns = {self.workers[slot].conn: slot for slot in busy}
             for conn in wait_for(list(conns), timeout=0.1):
                 slot = conns[conn]
-                index, tracker = busy[slot]
+                index, tracker, expected = busy[slot]
                 try:
                     message = self.workers[slot].recv(0)
                 except WorkerGone as exc:
@@ -742,8 +753,8 @@ class Pool:
                 if message is None:
                     continue
                 kind, job_id, payload = message
-                if job_id != index:
-                    continue  # an earlier run's, from a lent worker: not this one
+                if job_id != expected:
+                    continue  # an earlier run's (a lent worker's, one left by an exception): not this one
                 if kind == "events":
                     for event in tracker.add(payload):
                         if on_event is not None:

@@ -284,3 +284,36 @@ async def test_with_jobs_2_a_second_escape_ends_every_worker_deaf_to_its_cancel(
         await finish_run(app, pilot)
         assert [r.status for _, r in screen.shown] == ["ok", "ok"], [r.message for _, r in screen.shown]
         assert not set(before) & {w.pid for w in app.compute.workers()}  # both replaced
+
+
+@pytest.mark.slow  # a bug's path: the side-by-side comparison above is the quick one
+async def test_with_jobs_2_a_fault_in_the_app_mid_comparison_cancels_the_runs_it_leaves(
+    app_factory, config_file, gate, monkeypatch
+):
+    """An exception on the app's side of a side-by-side comparison (a bug) must not hand the
+    workers back still computing: each run is cancelled, saved by its worker, and the
+    workers serve the next comparison."""
+    import lab4.engine.worker
+
+    with_jobs(config_file, 2)
+    app = app_factory(task="gated")
+    async with app.run_test(size=SIZE) as pilot:
+        screen = app.screen
+        await hold_both(app, pilot, gate.path)  # both held at their gate, which never opens by itself
+        pids = [w.pid for w in app.compute.workers()]
+
+        def broken(*args, **kwargs):
+            raise RuntimeError("a bug in the app's side of the comparison")
+
+        monkeypatch.setattr(lab4.engine.worker, "wait_for", broken)  # the pool's next wait for messages
+        store = Store(app.store.root)
+        await until(pilot, lambda: len(store.list_runs("gated").runs) == 2, "the runs left computing were not ended")
+        saved = store.list_runs("gated").runs
+        assert sorted(r.status for r in saved) == ["cancelled", "cancelled"], [(r.status, r.message) for r in saved]
+        await until(pilot, lambda: screen.session is None, "the comparison did not finish")
+        monkeypatch.undo()
+        gate.open()
+        await pilot.press("ctrl+r")
+        await finish_run(app, pilot)
+        assert [r.status for _, r in screen.shown] == ["ok", "ok"], [r.message for _, r in screen.shown]
+        assert [w.pid for w in app.compute.workers()] == pids  # the same workers, free again
