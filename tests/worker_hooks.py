@@ -11,6 +11,7 @@ turns it on and off between runs without restarting the worker, and never waits 
 - ``LAB4_TEST_SEGV=path``: a segmentation fault (SIGSEGV) there.
 - ``LAB4_TEST_FAIL=path``: ``generate_function`` raises ZeroDivisionError.
 - ``LAB4_TEST_FULL=path``: saving a run fails as on a full disk (SQLITE_FULL).
+- ``LAB4_TEST_THREADS=path``: each run appends torch's thread count, as it starts, to ``path``.
 """
 
 from __future__ import annotations
@@ -72,6 +73,11 @@ def _full_write(*args, **kwargs):
 
 def _run_starts(*args, **kwargs):
     _seen["progress"] = False
+    if _on("LAB4_TEST_THREADS"):
+        import torch
+
+        with open(os.environ["LAB4_TEST_THREADS"], "a") as fh:
+            fh.write(f"{torch.get_num_threads()}\n")
     return _execute(*args, **kwargs)
 
 

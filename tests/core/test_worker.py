@@ -39,7 +39,7 @@ def hooks(monkeypatch, tmp_path):
     """Workers started from here import tests.worker_hooks; returns the gate files by hook name."""
     monkeypatch.setenv("LAB4_WORKER_PRELUDE", "tests.worker_hooks")
     files = {}
-    for name in ("HOLD", "DEAF", "EXIT", "SEGV"):
+    for name in ("HOLD", "DEAF", "EXIT", "SEGV", "THREADS"):
         files[name] = tmp_path / name.lower()
         monkeypatch.setenv(f"LAB4_TEST_{name}", str(files[name]))
     return files
@@ -321,3 +321,18 @@ def test_a_bad_jobs_value_is_a_usage_error(value):
 
     out = CliRunner().invoke(main, ["sweep", "minimize", "--jobs", value])
     assert out.exit_code == 2 and "--jobs" in out.output
+
+
+def test_each_run_computes_with_the_torch_threads_sent_with_it(hooks):
+    """The app's worker computes a single run on every core but the UI's and a comparison's
+    runs on a share each: the count sent with a run is torch's for that run, and the next."""
+    hooks["THREADS"].write_text("")
+    worker = Worker(threads=1)
+    try:
+        assert worker.wait_ready()["threads"] == 1
+        for sent in (2, None, 3, 1):
+            tracker, gone = drive(worker, minimize(steps=2), threads=sent)
+            assert gone is None and tracker.result.status == "ok"
+    finally:
+        worker.stop()
+    assert hooks["THREADS"].read_text().split() == ["2", "2", "3", "1"]  # None: as the run before
