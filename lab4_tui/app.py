@@ -38,10 +38,11 @@ __all__ = ["Lab4App", "make_app"]
 
 #: The GIL switch interval while the app runs.  The event loop gives up the GIL at each
 #: select() on its file descriptors; a plot picture built in a thread (plotext, ~10-30 ms of
-#: Python) then holds it, and with Python's default 5 ms the loop got it back up to ~10 ms
-#: late, the worst of the app's timer gaps during a streamed run (measured: select(0) calls
-#: that returned 8-12 ms late).  Worst 20 ms timer gap of a streamed 4,000-step mlp run, ten
-#: runs each, alternated: median 29.3 ms (27.7-33.6) at 5 ms, 27.3 ms (24.2-38.8) at 1 ms.
+#: Python) or the compute thread then holds it, and the loop asks for it back only after the
+#: switch interval (Python's default: 5 ms).  Measured: select(0) calls that returned 8-12 ms
+#: late in the worst timer gaps of a streamed run.  Worst 20 ms timer gap of a streamed
+#: 4,000-step mlp run, twenty runs each, alternated: median 29.95 ms (24.5-33.0, half of them
+#: over 30) at 5 ms, 26.8 ms (24.6-29.6) at 1 ms.
 SWITCH_INTERVAL_S = 0.001
 
 
@@ -112,8 +113,8 @@ class Lab4App(App):
 
     async def run_async(self, *args: Any, **kwargs: Any) -> Any:
         """Run with a GIL switch interval of :data:`SWITCH_INTERVAL_S` (restored after): the
-        event loop takes the interpreter back from the plot and compute threads within a
-        millisecond instead of five."""
+        event loop, waiting for the interpreter, asks the plot and compute threads for it
+        after 1 ms instead of 5."""
         before = sys.getswitchinterval()
         sys.setswitchinterval(SWITCH_INTERVAL_S)
         try:

@@ -322,9 +322,6 @@ class Compute:
                 tick=batch.tick,
             ):
                 pass
-        except BaseException:
-            pool.cancel()  # a bug on this side: the runs in flight stop at their next step and save themselves
-            raise
         finally:
             self.worker, self._extras = pool.workers[0], pool.workers[1:] + spare
             self._current = None  # after: workers() never lists the pool's replaced workers
@@ -333,11 +330,13 @@ class Compute:
         tracker = RunTracker(job, session.task.spec.to_json(job.params))
         batch = _Batch(session)
         worker = None
+        job_id = 0  # none sent yet
         try:
             worker = self._ensure_worker()
             self._current = (session, worker)
-            job_id = next_job_id()
-            worker.send_run(job_id, job, save=True, data_dir=self.data_dir, threads=worker_threads())
+            sending = next_job_id()
+            worker.send_run(sending, job, save=True, data_dir=self.data_dir, threads=worker_threads())
+            job_id = sending
             if session.ctx.cancelled or self.closed:
                 worker.cancel()
             self._set_state(COMPUTING)
@@ -352,6 +351,7 @@ class Compute:
                 if kind == "events":
                     batch.add(index, tracker.add(payload))
                 elif kind == "ended":
+                    job_id = 0  # ended: nothing left to settle
                     batch.flush()
                     tracker.end(payload)
                     return tracker.current, tracker.unsaved
@@ -367,5 +367,9 @@ class Compute:
                 except Exception:  # noqa: BLE001 - the next run tries again, and says why
                     self.worker = None
             return result, session.save(result)
+        except BaseException:  # a bug on this side: the run stops and saves itself, the worker is left idle
+            if worker is not None and job_id:
+                worker.settle(job_id)
+            raise
         finally:
             self._current = None

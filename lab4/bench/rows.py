@@ -44,7 +44,7 @@ def bench_central_difference(device: str, quick: bool) -> list[Row]:
         x = f.start.clone()
         repeats = 1 if quick else 3  # n = 10,000 too: its first calls move with the allocator (0.2-0.7 s)
         ours = median_time(lambda: central_difference_gradient(f, x), repeats, device)
-        base = median_time(lambda: central_difference_gradient_loop(f, x), 1, device, warmup=0 if n > 1000 else 1)
+        base = median_time(lambda: central_difference_gradient_loop(f, x), 1, device)  # warmed as ours is
         rows.append(ratio_row(f"central-difference gradient, n = {n} (batched vs loop)", ours, base, limit, target))
     return rows
 

@@ -541,6 +541,26 @@ class Worker:
         if self.process.is_alive():
             self.process.kill()
 
+    def settle(self, job_id: int, timeout: float = CANCEL_GRACE_S) -> None:
+        """Cancel run ``job_id`` and wait for its end (read and dropped: the worker saves it),
+        ``timeout`` seconds at most, then kill the worker.  For a reader that stops reading
+        mid-run (an exception): the worker is idle after, or dead, never busy.  (A run message
+        sent to a busy worker would be taken by its run for the parent's death, and cancel
+        the next run at its first step.)"""
+        self.cancel()
+        deadline = time.monotonic() + timeout
+        try:
+            while True:
+                left = deadline - time.monotonic()
+                message = self.recv(left) if left > 0 else None
+                if message is None:
+                    self.kill()
+                    return
+                if message[0] == "ended" and message[1] == job_id:
+                    return
+        except WorkerGone:
+            return
+
     def stop(self, timeout: float = CANCEL_GRACE_S) -> None:
         """Ask the worker to exit (cancelling a run in flight) and wait ``timeout`` s; then kill it."""
         self.flag.set()
@@ -708,9 +728,31 @@ class Pool:
         still importing torch is waited for after it), ``on_event(index, event)`` for each
         event, ``on_end(index, tracker, fault)`` as each run ends, in whatever order they end
         (``fault``: how its worker died, else ""), and ``tick()`` after each wait for
-        messages (0.1 s at most, unless a worker is being started or a result saved)."""
-        queue = deque(enumerate(jobs))
+        messages (0.1 s at most, unless a worker is being started or a result saved).  If a
+        callback raises, or the caller stops early, the runs in flight are cancelled and their
+        ends awaited (:meth:`Worker.settle`): no worker is left computing."""
         busy: dict[int, tuple[int, RunTracker, int]] = {}  # worker slot -> (job index, tracker, job id)
+        try:
+            yield from self._run(jobs, busy, save, data_dir, cancelled, on_event, on_start, on_end, tick)
+        except BaseException:  # an exception in a callback, or the caller closed us: no worker left busy
+            for slot, (_, _, job_id) in list(busy.items()):
+                self.workers[slot].settle(job_id)
+            self._busy.clear()
+            raise
+
+    def _run(
+        self,
+        jobs: Sequence[Job],
+        busy: dict[int, tuple[int, RunTracker, int]],
+        save: bool,
+        data_dir: Any,
+        cancelled: Callable[[], bool],
+        on_event: Callable[[int, Any], None] | None,
+        on_start: Callable[[int, Job], None] | None,
+        on_end: Callable[[int, RunTracker, str], None] | None,
+        tick: Callable[[], None] | None,
+    ) -> Iterator[tuple[int, Result, RunTracker]]:
+        queue = deque(enumerate(jobs))
         done: dict[int, RunTracker] = {}
         following = 0
 

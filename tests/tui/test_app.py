@@ -47,8 +47,8 @@ async def test_keys_navigate_every_screen(app_factory):
 
 
 async def test_the_app_runs_with_a_1_ms_gil_switch_interval_and_puts_the_old_one_back(app_factory):
-    """While it runs (``lab4-tui``, the bench's driver: ``run``/``run_async``), the event loop gets
-    the interpreter back from the plot and compute threads within 1 ms, not Python's 5."""
+    """While it runs (``lab4-tui``, the bench's driver: ``run``/``run_async``), the event loop asks
+    the plot and compute threads for the interpreter after 1 ms, not Python's 5."""
     before = sys.getswitchinterval()
     seen = []
 
@@ -57,7 +57,8 @@ async def test_the_app_runs_with_a_1_ms_gil_switch_interval_and_puts_the_old_one
         pilot.app.exit()
 
     await app_factory().run_async(headless=True, size=(100, 30), auto_pilot=auto_pilot)
-    assert seen == [pytest.approx(SWITCH_INTERVAL_S)] and SWITCH_INTERVAL_S == 0.001 != before
+    assert before != pytest.approx(SWITCH_INTERVAL_S)  # Python's 5 ms, or what the caller set
+    assert seen == [pytest.approx(SWITCH_INTERVAL_S)]
     assert sys.getswitchinterval() == before
 
 

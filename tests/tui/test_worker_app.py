@@ -20,7 +20,7 @@ import pytest
 from lab4.store import Store
 from lab4_tui.compute import READY, RESTARTED
 
-from .conftest import HANG_S, finish_run, started, until
+from .conftest import HANG_S, finish_run, start_held_run, started, until
 
 ROOT = Path(__file__).resolve().parents[2]
 SIZE = (100, 30)
@@ -287,12 +287,14 @@ async def test_with_jobs_2_a_second_escape_ends_every_worker_deaf_to_its_cancel(
 
 
 @pytest.mark.slow  # a bug's path: the side-by-side comparison above is the quick one
-async def test_with_jobs_2_a_fault_in_the_app_mid_comparison_cancels_the_runs_it_leaves(
+async def test_with_jobs_2_a_fault_in_the_app_mid_comparison_leaves_the_workers_idle(
     app_factory, config_file, gate, monkeypatch
 ):
     """An exception on the app's side of a side-by-side comparison (a bug) must not hand the
-    workers back still computing: each run is cancelled, saved by its worker, and the
-    workers serve the next comparison."""
+    workers back still computing: each run is cancelled and saved by its worker, and a
+    comparison started at once after it computes on the same workers (a run message sent to
+    a busy worker was taken by its run for the parent's death: the new run was cancelled at
+    its first step)."""
     import lab4.engine.worker
 
     with_jobs(config_file, 2)
@@ -306,14 +308,55 @@ async def test_with_jobs_2_a_fault_in_the_app_mid_comparison_cancels_the_runs_it
             raise RuntimeError("a bug in the app's side of the comparison")
 
         monkeypatch.setattr(lab4.engine.worker, "wait_for", broken)  # the pool's next wait for messages
-        store = Store(app.store.root)
-        await until(pilot, lambda: len(store.list_runs("gated").runs) == 2, "the runs left computing were not ended")
-        saved = store.list_runs("gated").runs
-        assert sorted(r.status for r in saved) == ["cancelled", "cancelled"], [(r.status, r.message) for r in saved]
-        await until(pilot, lambda: screen.session is None, "the comparison did not finish")
+        await until(pilot, lambda: screen.session is None, "the comparison did not finish", timeout=30)
         monkeypatch.undo()
+        store = Store(app.store.root)
+        saved = store.list_runs("gated").runs  # the pool waited for both ends before it let go
+        assert sorted(r.status for r in saved) == ["cancelled", "cancelled"], [(r.status, r.message) for r in saved]
+        await pilot.press("ctrl+r")  # at once: the same comparison, on the same workers
+        await until(
+            pilot,
+            lambda: (
+                screen.session is not None
+                and len(screen.session.runs) == 2
+                and all(run.builder.progress.step == steps - 1 for run, steps in zip(screen.session.runs, (5, 7)))
+            ),
+            "the next comparison's runs held at their gate",
+            timeout=30,
+        )
         gate.open()
-        await pilot.press("ctrl+r")
         await finish_run(app, pilot)
         assert [r.status for _, r in screen.shown] == ["ok", "ok"], [r.message for _, r in screen.shown]
-        assert [w.pid for w in app.compute.workers()] == pids  # the same workers, free again
+        assert [w.pid for w in app.compute.workers()] == pids  # the same workers, idle again
+        assert sorted(r.status for r in store.list_runs("gated").runs) == ["cancelled", "cancelled", "ok", "ok"]
+
+
+@pytest.mark.slow  # a bug's path, one worker: the two-worker test above is its twin
+async def test_a_fault_in_the_app_mid_run_leaves_the_worker_idle(app_factory, gate, monkeypatch):
+    import lab4_tui.compute
+
+    app = app_factory(task="gated")
+    async with app.run_test(size=SIZE) as pilot:
+        screen = app.screen
+        await start_held_run(app, pilot, screen, gate)
+        pid = app.compute.worker.pid
+
+        def broken(self):
+            raise RuntimeError("a bug in the app's side of the run")
+
+        monkeypatch.setattr(lab4_tui.compute._Batch, "flush", broken)  # called at the next quiet wait
+        await until(pilot, lambda: screen.session is None, "the run did not finish", timeout=30)
+        monkeypatch.undo()
+        store = Store(app.store.root)
+        assert [r.status for r in store.list_runs("gated").runs] == ["cancelled"]  # ended before the worker was let go
+        await pilot.press("ctrl+r")  # at once, on the same worker
+        await until(
+            pilot,
+            lambda: screen.session is not None and screen.session.runs[0].builder.progress.step == 4,
+            "the next run held at its gate",
+            timeout=30,
+        )
+        gate.open()
+        await finish_run(app, pilot)
+        assert [r.status for _, r in screen.shown] == ["ok"], [r.message for _, r in screen.shown]
+        assert app.compute.worker.pid == pid
