@@ -43,10 +43,11 @@ def held_path(gate: str) -> str:
     return gate + ".held"
 
 
-def _write(path: str, text: str) -> None:
-    # a temporary file of this process and thread: the runs of a side-by-side comparison
-    # share one gate and reach it together (one ".tmp" for both: one's os.replace moved
-    # the other's file away, FileNotFoundError, a run with status error)
+def write_whole(path: str, text: str) -> None:
+    """Write ``path`` so that whoever sees it sees all of it (the test hooks' marker files too).
+    Through a temporary file of this process and thread: the runs of a side-by-side comparison
+    share one gate and reach it together (one ".tmp" for both: one's os.replace moved the
+    other's file away, FileNotFoundError, a run with status error)."""
     tmp = f"{path}.{os.getpid()}.{threading.get_ident()}.tmp"
     with open(tmp, "w") as f:
         f.write(text)
@@ -64,7 +65,7 @@ def run(params: dict[str, Any], ctx: Any) -> Iterator[Any]:
             # an observation is sent at once (events are otherwise batched): whoever waits
             # for the hold sees it, with every step before it
             yield Observation(held_text(step - 1, gate))
-            _write(held_path(gate), str(step - 1))
+            write_whole(held_path(gate), str(step - 1))
             while not os.path.exists(gate):
                 ctx.check()
                 time.sleep(POLL_S)

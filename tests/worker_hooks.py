@@ -25,6 +25,7 @@ import lab4.core.events
 import lab4.maths.landscapes
 import lab4.store
 from lab4.core.context import RunContext
+from tests.fake_tasks import write_whole
 
 
 def _on(name: str) -> str | None:
@@ -51,9 +52,7 @@ def _cancelled(self) -> bool:
         for name, deaf in (("LAB4_TEST_HOLD", False), ("LAB4_TEST_DEAF", True)):
             path = _on(name)
             if path:
-                with open(f"{path}.{os.getpid()}.tmp", "w") as fh:  # this worker's own temporary file
-                    fh.write(str(os.getpid()))
-                os.replace(f"{path}.{os.getpid()}.tmp", path + ".held")  # a test that sees it reads the pid
+                write_whole(path + ".held", str(os.getpid()))  # a test that sees it reads the pid
                 while os.path.exists(path) and (deaf or not self.cancel_event.is_set()):
                     time.sleep(0.005)
     return self.cancel_event.is_set()

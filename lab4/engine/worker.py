@@ -687,7 +687,8 @@ class Pool:
         self.threads = threads if threads is not None else threads_per_worker(self.size)
         self.workers: list[Worker] = list(workers)[: self.size]
         self.workers += [self._new(i) for i in range(len(self.workers), self.size)]
-        self._busy: set[int] = set()  # slots computing a run now
+        #: the running ``run``'s slots computing a run now: slot -> (job index, tracker, job id)
+        self._busy: dict[int, tuple[int, RunTracker, int]] = {}
 
     def _new(self, i: int) -> Worker:
         return Worker(self.threads, self.devices[i % len(self.devices)])
@@ -732,88 +733,74 @@ class Pool:
         callback raises, or the caller stops early, the runs in flight are cancelled and their
         ends awaited (:meth:`Worker.settle`): no worker is left computing."""
         busy: dict[int, tuple[int, RunTracker, int]] = {}  # worker slot -> (job index, tracker, job id)
-        try:
-            yield from self._run(jobs, busy, save, data_dir, cancelled, on_event, on_start, on_end, tick)
-        except BaseException:  # an exception in a callback, or the caller closed us: no worker left busy
-            for slot, (_, _, job_id) in list(busy.items()):
-                self.workers[slot].settle(job_id)
-            self._busy.clear()
-            raise
-
-    def _run(
-        self,
-        jobs: Sequence[Job],
-        busy: dict[int, tuple[int, RunTracker, int]],
-        save: bool,
-        data_dir: Any,
-        cancelled: Callable[[], bool],
-        on_event: Callable[[int, Any], None] | None,
-        on_start: Callable[[int, Job], None] | None,
-        on_end: Callable[[int, RunTracker, str], None] | None,
-        tick: Callable[[], None] | None,
-    ) -> Iterator[tuple[int, Result, RunTracker]]:
+        self._busy = busy
         queue = deque(enumerate(jobs))
         done: dict[int, RunTracker] = {}
         following = 0
 
         def ended(slot: int, index: int, tracker: RunTracker, fault: str) -> None:
             del busy[slot]
-            self._busy.discard(slot)
             done[index] = tracker
             if on_end is not None:
                 on_end(index, tracker, fault)
 
-        while queue or busy:
-            for slot, worker in enumerate(self.workers):
-                if slot in busy or not queue or cancelled():
-                    continue
-                index, job = queue.popleft()
-                job = Job(**{**job.to_plain(), "device": self.devices[slot % len(self.devices)]})
-                tracker = RunTracker(job)
-                busy[slot] = (index, tracker, next_job_id())
-                self._busy.add(slot)
-                if on_start is not None:
-                    on_start(index, job)
-                try:
-                    worker.wait_ready()
-                    worker.send_run(busy[slot][2], job, save, data_dir, threads=self.threads)
-                except WorkerGone as exc:
-                    ended(slot, index, tracker, self._fault(slot, exc.reason, tracker, save, data_dir))
-            if not busy:
-                break  # cancelled before the remaining runs
-            if cancelled():
-                self.cancel()  # every run in flight stops at its next step, keeping what it computed
-            conns = {self.workers[slot].conn: slot for slot in busy}
-            for conn in wait_for(list(conns), timeout=0.1):
-                slot = conns[conn]
-                index, tracker, expected = busy[slot]
-                try:
-                    message = self.workers[slot].recv(0)
-                except WorkerGone as exc:
-                    ended(slot, index, tracker, self._fault(slot, exc.reason, tracker, save, data_dir))
-                    continue
-                if message is None:
-                    continue
-                kind, job_id, payload = message
-                if job_id != expected:
-                    continue  # an earlier run's (a lent worker's, one left by an exception): not this one
-                if kind == "events":
-                    for event in tracker.add(payload):
-                        if on_event is not None:
-                            on_event(index, event)
-                elif kind == "ended":
-                    tracker.end(payload)
-                    ended(slot, index, tracker, "")
-            if tick is not None:
-                tick()
+        def in_order() -> Iterator[tuple[int, Result, RunTracker]]:
+            nonlocal following
             while following in done:
                 tracker = done.pop(following)
                 yield following, tracker.current, tracker
                 following += 1
-        while following in done:
-            tracker = done.pop(following)
-            yield following, tracker.current, tracker
-            following += 1
+
+        try:
+            while queue or busy:
+                for slot, worker in enumerate(self.workers):
+                    if slot in busy or not queue or cancelled():
+                        continue
+                    index, job = queue.popleft()
+                    job = Job(**{**job.to_plain(), "device": self.devices[slot % len(self.devices)]})
+                    tracker = RunTracker(job)
+                    busy[slot] = (index, tracker, next_job_id())
+                    if on_start is not None:
+                        on_start(index, job)
+                    try:
+                        worker.wait_ready()
+                        worker.send_run(busy[slot][2], job, save, data_dir, threads=self.threads)
+                    except WorkerGone as exc:
+                        ended(slot, index, tracker, self._fault(slot, exc.reason, tracker, save, data_dir))
+                if not busy:
+                    break  # cancelled before the remaining runs
+                if cancelled():
+                    self.cancel()  # every run in flight stops at its next step, keeping what it computed
+                conns = {self.workers[slot].conn: slot for slot in busy}
+                for conn in wait_for(list(conns), timeout=0.1):
+                    slot = conns[conn]
+                    index, tracker, expected = busy[slot]
+                    try:
+                        message = self.workers[slot].recv(0)
+                    except WorkerGone as exc:
+                        ended(slot, index, tracker, self._fault(slot, exc.reason, tracker, save, data_dir))
+                        continue
+                    if message is None:
+                        continue
+                    kind, job_id, payload = message
+                    if job_id != expected:
+                        continue  # an earlier run's (a lent worker's, one left by an exception): not this one
+                    if kind == "events":
+                        for event in tracker.add(payload):
+                            if on_event is not None:
+                                on_event(index, event)
+                    elif kind == "ended":
+                        tracker.end(payload)
+                        ended(slot, index, tracker, "")
+                if tick is not None:
+                    tick()
+                yield from in_order()
+        except BaseException:  # an exception in a callback, or the caller closed us: no worker left busy
+            for slot, (_, _, job_id) in list(busy.items()):
+                self.workers[slot].settle(job_id)
+            busy.clear()
+            raise
+        yield from in_order()
 
     def _fault(self, slot: int, reason: str, tracker: RunTracker, save: bool, data_dir: Any) -> str:
         """The run on ``slot`` lost its worker: keep what arrived (saved, if asked), start a

@@ -225,15 +225,14 @@ class ControlPane(Vertical):
     def _compare_error(self) -> Static:
         return self.query_one("#compare-error", Static)
 
-    def set_status(self, text: str, error: bool = False, layout: bool = True) -> None:
-        """``layout``: the line may change height.  A text that wraps to as many lines as the
-        status has now needs no layout (a screen-wide stall of tens of ms during a run)."""
+    def set_status(self, text: str, error: bool = False) -> None:
+        """A text that wraps to as many lines as the status has now is shown without a layout
+        (a screen-wide stall of tens of ms during a run); one of another height lays out."""
         self._refused = None  # a new state: the refusal is over
         status = self._status
         width = status.content_size.width
-        if layout and width > 0 and _wrapped_lines(text, width) == status.content_size.height:
-            layout = False
-        status.update(text, layout=layout)
+        same_height = width > 0 and _wrapped_lines(text, width) == status.content_size.height
+        status.update(text, layout=not same_height)
         status.set_class(error, "-error")
 
     @property

@@ -150,7 +150,7 @@ def test_runs_sharing_one_gate_write_its_held_file_together_without_error(tmp_pa
     writes ``<gate>.held``.  With one temporary file for both, one run's move took the other's
     away and that run ended ``error`` (seen once in CI, in 1 of ~900 tests).  Two threads
     write it 200 times, released together each time by a barrier."""
-    from tests.fake_tasks import _write
+    from tests.fake_tasks import write_whole
 
     path = str(tmp_path / "gate.held")
     barrier = threading.Barrier(2)
@@ -160,7 +160,7 @@ def test_runs_sharing_one_gate_write_its_held_file_together_without_error(tmp_pa
         for k in range(200):
             barrier.wait(timeout=HANG_S)
             try:
-                _write(path, f"{who}{k}")
+                write_whole(path, f"{who}{k}")
             except OSError as exc:
                 errors.append(exc)
 

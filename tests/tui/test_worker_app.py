@@ -308,7 +308,7 @@ async def test_with_jobs_2_a_fault_in_the_app_mid_comparison_leaves_the_workers_
             raise RuntimeError("a bug in the app's side of the comparison")
 
         monkeypatch.setattr(lab4.engine.worker, "wait_for", broken)  # the pool's next wait for messages
-        await until(pilot, lambda: screen.session is None, "the comparison did not finish", timeout=30)
+        await until(pilot, lambda: screen.session is None, "the comparison did not finish")
         monkeypatch.undo()
         store = Store(app.store.root)
         saved = store.list_runs("gated").runs  # the pool waited for both ends before it let go
@@ -322,7 +322,6 @@ async def test_with_jobs_2_a_fault_in_the_app_mid_comparison_leaves_the_workers_
                 and all(run.builder.progress.step == steps - 1 for run, steps in zip(screen.session.runs, (5, 7)))
             ),
             "the next comparison's runs held at their gate",
-            timeout=30,
         )
         gate.open()
         await finish_run(app, pilot)
@@ -345,7 +344,7 @@ async def test_a_fault_in_the_app_mid_run_leaves_the_worker_idle(app_factory, ga
             raise RuntimeError("a bug in the app's side of the run")
 
         monkeypatch.setattr(lab4_tui.compute._Batch, "flush", broken)  # called at the next quiet wait
-        await until(pilot, lambda: screen.session is None, "the run did not finish", timeout=30)
+        await until(pilot, lambda: screen.session is None, "the run did not finish")
         monkeypatch.undo()
         store = Store(app.store.root)
         assert [r.status for r in store.list_runs("gated").runs] == ["cancelled"]  # ended before the worker was let go
@@ -354,7 +353,6 @@ async def test_a_fault_in_the_app_mid_run_leaves_the_worker_idle(app_factory, ga
             pilot,
             lambda: screen.session is not None and screen.session.runs[0].builder.progress.step == 4,
             "the next run held at its gate",
-            timeout=30,
         )
         gate.open()
         await finish_run(app, pilot)
