@@ -6,8 +6,9 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
+from textual import on
 from textual.widget import Widget
-from textual.widgets import TabbedContent
+from textual.widgets import TabbedContent, TabPane
 from textual.widgets._tabbed_content import ContentTabs
 
 from lab4_tui.widgets.graph_pane import GraphPane
@@ -61,14 +62,28 @@ class ViewTabs(TabbedContent):
 
     def open(self, tab_id: str, strip: bool = True) -> None:
         """Show a tab and put the focus in it (History: its table; Notes: the text; a plot:
-        the tab strip, where the arrows move on, unless ``strip`` is false)."""
+        the tab strip, where the arrows move on, unless ``strip`` is false).
+
+        The focus moves now, not at the loop's next turn (``Widget.focus``): the next ctrl+t,
+        already typed, must find it in this tab to go on from it."""
         self.screen.set_focus(None)  # first: a focused widget of a hidden tab would bring it back
         self.active = tab_id
         target = {f"tab-{k}": selector for k, _, selector, _ in TABS}.get(tab_id)
         if target:
-            self.query_one(target).focus()
+            self.screen.set_focus(self.query_one(target))
         elif strip:
-            self.query_one(ContentTabs).focus()
+            self.screen.set_focus(self.query_one(ContentTabs))
+
+    @on(TabPane.Focused)
+    def _stale_focus(self, event: TabPane.Focused) -> None:
+        """A pane says a widget in it took the focus, and Textual shows that pane.  The word
+        comes a few turns of the loop late: when the focus has moved on since (ctrl+t typed
+        fast), showing that pane again would undo the keys after it (three quick presses
+        from Results ended on Notes, the focus there, instead of History)."""
+        focused = self.screen.focused
+        if focused is None or event.tab_pane not in focused.ancestors_with_self:
+            event.prevent_default()  # TabbedContent's own handler would show the pane
+            event.stop()
 
     def scroller(self) -> Widget | None:
         """What scrolls in the tab shown: its pane, or the pane's scrolling part."""

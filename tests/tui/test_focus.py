@@ -5,10 +5,12 @@ widget shows its focus; the views scroll from wherever the focus is on the right
 The walk through History runs in a real terminal at 80x24 (a pseudo-terminal), during a live
 run, and checks what it did in the store the app writes (a real SQLite file)."""
 
+import asyncio
 import os
 import time
 
 import pytest
+from textual import events
 from textual.widgets import DataTable, Input
 
 from lab4.core.context import RunContext
@@ -122,6 +124,35 @@ async def test_ctrl_t_carries_the_focus_from_tab_to_tab(app_factory):
         screen.query_one("#in-steps", Input).focus()
         await pilot.press("ctrl+t")  # from the form: the form keeps the focus
         assert app.focused is screen.query_one("#in-steps", Input)
+
+
+async def test_ctrl_t_typed_fast_lands_on_the_tab_it_counts_to(app_factory):
+    """ctrl+t pressed three times from Results is History, however the presses fall between
+    the app's steps.  A pane told Textual late that it held the focus, and Textual showed that
+    pane again: three quick presses ended on Notes with the focus there (seen in a pty walk
+    under load; here the keys are posted with a few event-loop turns between them)."""
+    app = app_factory(task="minimize")
+    async with app.run_test(size=SIZE) as pilot:
+        screen = app.screen
+        ids = screen.tabs.tab_ids()
+        presses = len(ids) - 1 - ids.index("tab-results")
+        missed = []
+        for turns in ([2, 0, 3], [3, 0, 2], [2, 1, 5], [2, 4, 5]):  # each ended on Notes
+            screen.open_tab("tab-results")
+            await settle(app, pilot)
+            for between in turns[:presses]:
+                app.post_message(events.Key("ctrl+t", None))
+                for _ in range(between):
+                    await asyncio.sleep(0)
+            await settle(app, pilot)
+            focused = app.focused
+            if (
+                screen.tabs.active != "tab-history"
+                or focused is None
+                or "tab-history" not in {w.id for w in focused.ancestors_with_self}
+            ):
+                missed.append((turns, screen.tabs.active, focused))
+        assert not missed
 
 
 # ---- focus you can see, keys that go where you look
