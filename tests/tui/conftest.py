@@ -1,5 +1,6 @@
 import asyncio
 import os
+import re
 import time
 
 import pytest
@@ -164,6 +165,35 @@ class TerminalApp:
             return b""
         self.output += data
         return data
+
+    def last_screen(self) -> str:
+        """The screen as the app last drew it, for a failed assertion: its writes replayed on
+        a grid of cells (cursor moves, line clears and text; colours and modes dropped)."""
+        rows: dict[int, list[str]] = {}
+        y = x = 0
+        text = bytes(self.output).decode("utf-8", "replace")
+        for csi, args, final, other, char in re.findall(
+            r"(\x1b\[([0-9;?:<=>]*)[ -/]*([@-~]))|(\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[@-_])|(.)", text, re.S
+        ):
+            if csi:
+                if final in "Hf":
+                    parts = [int(p) if p.isdigit() else 1 for p in (args.split(";") + ["1", "1"])[:2]]
+                    y, x = parts[0] - 1, parts[1] - 1
+                elif final == "K":
+                    del rows.setdefault(y, [])[x:]
+            elif other:
+                continue
+            elif char == "\r":
+                x = 0
+            elif char == "\n":
+                y += 1
+            elif char >= " ":
+                row = rows.setdefault(y, [])
+                row.extend(" " * (x + 1 - len(row)))
+                row[x] = char
+                x += 1
+        lines = ["".join(rows.get(i, [])).rstrip() for i in range(max(rows, default=-1) + 1)]
+        return "the screen as the app left it:\n" + "\n".join(lines)
 
     def wait_for(self, text: bytes, timeout: float = HANG_S) -> bool:
         """Whether ``text`` appeared in the output within ``timeout`` (the app draws in pieces:

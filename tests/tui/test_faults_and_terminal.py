@@ -109,7 +109,7 @@ def test_real_terminal_types_start_and_quit(tmp_path, term):
         ["--task", "2"], {"LAB4_DATA_DIR": str(tmp_path), "TERM": term, "LAB4_CONFIG": str(tmp_path / "c.toml")}
     )
     try:
-        assert app.wait_for(b"Derivatives")
+        assert app.wait_for(b"Derivatives"), app.last_screen()
         os.write(app.fd, b"q")
         assert app.wait_exit() == 0
     finally:
@@ -123,12 +123,12 @@ def test_the_log_tab_shows_the_runs_lines_in_a_real_terminal(tmp_path):
     env = {"LAB4_DATA_DIR": str(tmp_path), "TERM": "xterm-256color", "LAB4_CONFIG": str(tmp_path / "c.toml")}
     app = TerminalApp(["--task", "minimize", "--steps", "50"], env)
     try:
-        assert app.wait_for(b"Minimise")
-        assert app.press_until(b"\x12", b"100%")  # ctrl+r; the run ended
+        assert app.wait_for(b"Minimise"), app.last_screen()
+        assert app.press_until(b"\x12", b"100%"), app.last_screen()  # ctrl+r; the run ended
         os.write(app.fd, b"\x14" * 4)  # Loss -> Distance -> Trajectory -> Phase -> Results
-        assert app.wait_for(b"steps_to_tol"), "the Results tab was not drawn"
+        assert app.wait_for(b"steps_to_tol"), "the Results tab was not drawn; " + app.last_screen()
         assert b"isotropic" not in app.output  # the log's words were nowhere on screen so far
         os.write(app.fd, b"\x14")  # -> Log
-        assert app.wait_for(b"isotropic"), "the Log tab stayed blank"
+        assert app.wait_for(b"isotropic"), "the Log tab stayed blank; " + app.last_screen()
     finally:
         app.close()

@@ -302,22 +302,24 @@ def test_history_walk_during_a_live_run_in_a_real_terminal(tmp_path):
         return {r.id for r in Store(tmp_path, specs=specs()).list_runs("gated", marked=True).runs}
 
     try:
-        assert app.expect(b"Gated test task")
-        assert app.press_until(b"\x12", b"running")  # ctrl+r: the live run
+        assert app.expect(b"Gated test task"), app.last_screen()
+        assert app.press_until(b"\x12", b"running"), app.last_screen()  # ctrl+r: the live run
         assert wait_until(lambda: os.path.exists(held_path(str(gate))))  # held at its gate
         app.seen = b""
         for _ in range(4):  # ctrl+t: Loss -> Results -> Log -> Notes -> History (the focus comes along)
             app.send(b"\x14")
-        assert app.expect(b"2 runs")
+        assert app.expect(b"2 runs"), app.last_screen()
         at = app.send(b"\r")  # enter: shows the newest saved run
-        assert app.expect(b"showing saved", at)
+        assert app.expect(b"showing saved", at), app.last_screen()
         app.send(b"m")
         assert wait_until(lambda: marked() == {new}), marked()
         at = app.send(b"o")
-        assert app.expect(b"showing marked", at)
+        assert app.expect(b"showing marked", at), app.last_screen()
         at = app.send(b"/")
         app.send(b"steps=2\r")  # the filter; enter goes back to the table
-        assert app.expect(b"1 run", at)  # the filter left one run (the screen may draw the space as a move)
+        assert app.expect(b"1 run", at), (
+            app.last_screen()
+        )  # the filter left one run (the screen may draw the space as a move)
         app.send(b"m")
         assert wait_until(lambda: marked() == {new, old}), marked()
         app.send(b"/")
@@ -326,16 +328,16 @@ def test_history_walk_during_a_live_run_in_a_real_terminal(tmp_path):
         app.send(b"m")  # unmarks steps=2 again: the table has the keys
         assert wait_until(lambda: marked() == {new}), marked()
         at = app.send(b"l")  # load: refused during the run
-        assert app.expect(b"Not loaded", at)
+        assert app.expect(b"Not loaded", at), app.last_screen()
         # the live run goes on; cancel it, then run again: the form still holds its steps
         app.send(b"\x1b")
         app.wait_for(b"\x00", timeout=0.5)
         at = app.send(b"\x1b")
-        assert app.expect(b"cancel", at)
+        assert app.expect(b"cancel", at), app.last_screen()
         runs = lambda: Store(tmp_path, specs=specs()).list_runs("gated", where={"status": "cancelled"}).runs  # noqa: E731
         assert wait_until(lambda: len(runs()) == 1)
         at = app.send(b"\x12")
-        assert app.expect(b"running", at)
+        assert app.expect(b"running", at), app.last_screen()
         app.send(b"\x1b")
         assert wait_until(lambda: len(runs()) == 2, 60)
         assert [r.params["steps"] for r in runs()] == [LIVE, LIVE]  # the form was never overwritten

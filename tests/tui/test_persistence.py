@@ -98,7 +98,7 @@ def test_sighup_on_a_real_terminal_saves_and_exits(tmp_path):
         {"LAB4_DATA_DIR": str(tmp_path), "TERM": "xterm-256color", "LAB4_CONFIG": str(tmp_path / "c.toml")},
     )
     try:
-        assert app.wait_for(b"Autograd")
+        assert app.wait_for(b"Autograd"), app.last_screen()
         os.kill(app.pid, signal.SIGHUP)
         assert app.wait_exit() == 0, "lab4-tui did not exit cleanly after SIGHUP"
     finally:
@@ -114,8 +114,8 @@ def test_sighup_during_a_run_exits_promptly_and_saves_it(tmp_path):
     gate = tmp_path / "gate"
     app = TerminalApp(["--task", "gated", "--steps", "12", "--gate", str(gate)], env)
     try:
-        assert app.wait_for(b"Gated")  # the task screen is up, its form filled in from the options
-        assert app.press_until(b"\x12", b"running step 11/12")  # ctrl+r: the run is held at its gate
+        assert app.wait_for(b"Gated"), app.last_screen()  # the task screen is up, its form filled in from the options
+        assert app.press_until(b"\x12", b"running step 11/12"), app.last_screen()  # ctrl+r: the run is held at its gate
         os.kill(app.pid, signal.SIGHUP)
         assert app.wait_exit() == 0
     finally:
@@ -158,7 +158,7 @@ def test_an_unexpected_error_stops_and_saves_the_run_and_exits_1(tmp_path):
         ["--task", "gated", "--steps", "12", "--gate", str(tmp_path / "gate")], env, python=("-c", CRASHING_APP)
     )
     try:
-        assert app.wait_for(b"Gated")
+        assert app.wait_for(b"Gated"), app.last_screen()
         os.write(app.fd, b"\x12")  # ctrl+r: the run starts, then the UI fails
         assert app.wait_exit() == 1  # a computation that never ends did not keep the process alive
     finally:
